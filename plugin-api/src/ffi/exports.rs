@@ -1,0 +1,51 @@
+//! What a bundle's `init` hands to the host: every object, as datafusion-ffi structs.
+
+use abi_stable::StableAbi;
+use datafusion_ffi::table_provider::FFI_TableProvider;
+use datafusion_ffi::table_provider_factory::FFI_TableProviderFactory;
+use datafusion_ffi::udaf::FFI_AggregateUDF;
+use datafusion_ffi::udf::FFI_ScalarUDF;
+use datafusion_ffi::udtf::FFI_TableFunction;
+use datafusion_ffi::udwf::FFI_WindowUDF;
+use stabby::string::String as SString;
+use stabby::vec::Vec as SVec;
+
+/// A named object. A `#[repr(C)]` pair, because Rust tuples have no stable layout.
+#[repr(C)]
+#[derive(Debug, Clone)]
+pub struct FFI_Named<T> {
+    pub name: SString,
+    pub value: T,
+}
+
+impl<T> FFI_Named<T> {
+    pub fn new(name: &str, value: T) -> Self {
+        Self {
+            name: name.into(),
+            value,
+        }
+    }
+}
+
+/// Every object a bundle exports. Each vector belongs to one capability bit.
+///
+/// The vectors are opaque to abi_stable (they are stabby containers of datafusion-ffi structs);
+/// their layout is fixed by the exact DataFusion / datafusion-ffi version the host checked.
+#[repr(C)]
+#[derive(StableAbi)]
+pub struct FFI_BundleExports {
+    #[sabi(unsafe_opaque_field)]
+    pub scalar_udfs: SVec<FFI_ScalarUDF>,
+    #[sabi(unsafe_opaque_field)]
+    pub aggregate_udfs: SVec<FFI_AggregateUDF>,
+    #[sabi(unsafe_opaque_field)]
+    pub window_udfs: SVec<FFI_WindowUDF>,
+    #[sabi(unsafe_opaque_field)]
+    pub table_functions: SVec<FFI_Named<FFI_TableFunction>>,
+    #[sabi(unsafe_opaque_field)]
+    pub table_providers: SVec<FFI_Named<FFI_TableProvider>>,
+    /// Keyed by the `STORED AS` name; the host registers it upper-cased, as DataFusion looks
+    /// factories up by the upper-cased file type.
+    #[sabi(unsafe_opaque_field)]
+    pub table_provider_factories: SVec<FFI_Named<FFI_TableProviderFactory>>,
+}

@@ -1,0 +1,352 @@
+//! The author toolkit: everything a bundle needs besides its own functions.
+//!
+//! A bundle is a cdylib with a one-line `build.rs` ([`crate::build::embed_manifest`]) and a
+//! `lib.rs` that registers its objects in a function and exports it:
+//!
+//! ```ignore
+//! use df_plugin_api::toolkit::Bundle;
+//!
+//! fn exports(bundle: &mut Bundle) -> datafusion::error::Result<()> {
+//!     bundle.scalar_udf(MyFunction::new());
+//!     Ok(())
+//! }
+//!
+//! df_plugin_api::export_bundle!(exports);
+//! ```
+//!
+//! The macro embeds the manifest and ABI record, exports the handshake symbols and the abi_stable
+//! root module; `init` then installs the log bridge, starts the bundle's tokio runtime, calls
+//! `exports`, wraps every object in a panic guard and converts it to its datafusion-ffi struct.
+
+pub mod guard;
+pub mod panic;
+pub mod runtime;
+
+use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Once};
+
+use abi_stable::std_types::{RResult, RString};
+use datafusion::catalog::{TableFunctionImpl, TableProviderFactory};
+use datafusion::datasource::TableProvider;
+use datafusion::error::Result;
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF, WindowUDF};
+use datafusion_ffi::proto::logical_extension_codec::FFI_LogicalExtensionCodec;
+use datafusion_ffi::table_provider::FFI_TableProvider;
+use datafusion_ffi::table_provider_factory::FFI_TableProviderFactory;
+use datafusion_ffi::udaf::FFI_AggregateUDF;
+use datafusion_ffi::udf::FFI_ScalarUDF;
+use datafusion_ffi::udtf::FFI_TableFunction;
+use datafusion_ffi::udwf::FFI_WindowUDF;
+use tokio::runtime::Handle;
+
+use crate::ffi::{FFI_BundleExports, FFI_HostContext, FFI_Named, ForeignLogSink};
+use crate::record::BuildFacts;
+use guard::aggregate::GuardedAggregateUDF;
+use guard::scalar::GuardedScalarUDF;
+use guard::table::{GuardedTableFunction, GuardedTableProvider, GuardedTableProviderFactory};
+use guard::window::GuardedWindowUDF;
+
+/// Major version of datafusion-ffi this crate is pinned to (a test checks it against
+/// `datafusion_ffi::version()`, which is not a `const fn`).
+pub const DATAFUSION_FFI_MAJOR: u32 = 55;
+
+/// What this build links. `datafusion = "=55.2.0"` fixes Arrow's major (59) and
+/// `sqlparser = "=0.62.0"` is pinned directly, so these are true by construction. The host
+/// compares a bundle's record against its own copy of these facts.
+pub const BUILD_FACTS: BuildFacts = BuildFacts {
+    datafusion_ffi_major: DATAFUSION_FFI_MAJOR,
+    arrow_major: 59,
+    datafusion_version: datafusion::DATAFUSION_VERSION,
+    sqlparser_version: "0.62.0",
+    target: env!("DF_PLUGIN_TARGET"),
+    rustc_version: env!("DF_PLUGIN_RUSTC_VERSION"),
+};
+
+/// The objects a bundle exports, collected by its `exports` function.
+pub struct Bundle {
+    name: Arc<str>,
+    options: BTreeMap<String, String>,
+    runtime: Handle,
+    scalar_udfs: Vec<ScalarUDF>,
+    aggregate_udfs: Vec<AggregateUDF>,
+    window_udfs: Vec<WindowUDF>,
+    table_functions: Vec<(String, Arc<dyn TableFunctionImpl>)>,
+    table_providers: Vec<(String, Arc<dyn TableProvider>)>,
+    table_provider_factories: Vec<(String, Arc<dyn TableProviderFactory>)>,
+}
+
+impl Bundle {
+    /// The bundle's name, from its manifest.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// An option the host configured for this bundle (e.g. a storage credential).
+    pub fn option(&self, key: &str) -> Option<&str> {
+        self.options.get(key).map(String::as_str)
+    }
+
+    /// All options the host configured for this bundle.
+    pub fn options(&self) -> &BTreeMap<String, String> {
+        &self.options
+    }
+
+    /// The bundle's own tokio runtime (see [`runtime`]).
+    pub fn runtime(&self) -> &Handle {
+        &self.runtime
+    }
+
+    pub fn scalar_udf(&mut self, udf: impl Into<ScalarUDF>) -> &mut Self {
+        self.scalar_udfs.push(udf.into());
+        self
+    }
+
+    pub fn aggregate_udf(&mut self, udaf: impl Into<AggregateUDF>) -> &mut Self {
+        self.aggregate_udfs.push(udaf.into());
+        self
+    }
+
+    pub fn window_udf(&mut self, udwf: impl Into<WindowUDF>) -> &mut Self {
+        self.window_udfs.push(udwf.into());
+        self
+    }
+
+    pub fn table_function(
+        &mut self,
+        name: impl Into<String>,
+        function: Arc<dyn TableFunctionImpl>,
+    ) -> &mut Self {
+        self.table_functions.push((name.into(), function));
+        self
+    }
+
+    pub fn table_provider(
+        &mut self,
+        name: impl Into<String>,
+        provider: Arc<dyn TableProvider>,
+    ) -> &mut Self {
+        self.table_providers.push((name.into(), provider));
+        self
+    }
+
+    /// A factory for `CREATE EXTERNAL TABLE ... STORED AS <name>`.
+    pub fn table_provider_factory(
+        &mut self,
+        name: impl Into<String>,
+        factory: Arc<dyn TableProviderFactory>,
+    ) -> &mut Self {
+        self.table_provider_factories.push((name.into(), factory));
+        self
+    }
+
+    /// Wraps every object in its panic guard and converts it to its datafusion-ffi struct.
+    fn into_exports(self, codec: &FFI_LogicalExtensionCodec) -> FFI_BundleExports {
+        let name = &self.name;
+        let rt = Some(self.runtime.clone());
+        FFI_BundleExports {
+            scalar_udfs: self
+                .scalar_udfs
+                .into_iter()
+                .map(|u| FFI_ScalarUDF::from(Arc::new(GuardedScalarUDF::wrap(u, name))))
+                .collect(),
+            aggregate_udfs: self
+                .aggregate_udfs
+                .into_iter()
+                .map(|u| FFI_AggregateUDF::from(Arc::new(GuardedAggregateUDF::wrap(u, name))))
+                .collect(),
+            window_udfs: self
+                .window_udfs
+                .into_iter()
+                .map(|u| FFI_WindowUDF::from(Arc::new(GuardedWindowUDF::wrap(u, name))))
+                .collect(),
+            // No runtime for table functions: datafusion-ffi's consumer reads it through the
+            // producer's private data (unsound across images); the guard enters ours instead.
+            table_functions: self
+                .table_functions
+                .into_iter()
+                .map(|(n, f)| {
+                    let f = GuardedTableFunction::wrap(f, name, &n);
+                    FFI_Named::new(
+                        &n,
+                        FFI_TableFunction::new_with_ffi_codec(f, None, codec.clone()),
+                    )
+                })
+                .collect(),
+            table_providers: self
+                .table_providers
+                .into_iter()
+                .map(|(n, p)| {
+                    let p = GuardedTableProvider::wrap(p, name, &n);
+                    FFI_Named::new(
+                        &n,
+                        FFI_TableProvider::new_with_ffi_codec(p, true, rt.clone(), codec.clone()),
+                    )
+                })
+                .collect(),
+            table_provider_factories: self
+                .table_provider_factories
+                .into_iter()
+                .map(|(n, f)| {
+                    let f = GuardedTableProviderFactory::wrap(f, name, &n);
+                    FFI_Named::new(
+                        &n,
+                        FFI_TableProviderFactory::new_with_ffi_codec(f, rt.clone(), codec.clone()),
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Installs the log bridge and a panic hook that logs instead of printing, once per bundle
+/// image. The first host context wins; later `init` calls (a second session) reuse it.
+fn install_process_hooks(sink: ForeignLogSink) {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let sink: &'static ForeignLogSink = Box::leak(Box::new(sink));
+        if log::set_logger(sink).is_ok() {
+            log::set_max_level(sink.max_level_filter());
+        }
+        let _ = tracing::subscriber::set_global_default(*sink);
+        // The guard turns the panic into an error for the user; the default hook would also
+        // print it to the host's stderr, in the middle of a result table.
+        std::panic::set_hook(Box::new(|info| {
+            log::debug!(target: "df_plugin::panic", "contained panic: {info}");
+        }));
+    });
+}
+
+/// The body of every bundle's `init`; called by the code [`crate::export_bundle!`] generates.
+#[doc(hidden)]
+pub fn init(
+    host: &FFI_HostContext,
+    name: &'static str,
+    exports: fn(&mut Bundle) -> Result<()>,
+) -> RResult<FFI_BundleExports, RString> {
+    let result = catch_unwind(AssertUnwindSafe(|| -> std::result::Result<_, String> {
+        install_process_hooks(ForeignLogSink(host.log_sink));
+        let rt = runtime::runtime(name)
+            .map_err(|e| format!("cannot start the bundle's tokio runtime: {e}"))?;
+        let mut bundle = Bundle {
+            name: Arc::from(name),
+            options: host
+                .options
+                .iter()
+                .map(|kv| (kv.0.to_string(), kv.1.to_string()))
+                .collect(),
+            runtime: rt.handle().clone(),
+            scalar_udfs: Vec::new(),
+            aggregate_udfs: Vec::new(),
+            window_udfs: Vec::new(),
+            table_functions: Vec::new(),
+            table_providers: Vec::new(),
+            table_provider_factories: Vec::new(),
+        };
+        {
+            let _entered = rt.enter();
+            exports(&mut bundle).map_err(|e| e.to_string())?;
+        }
+        Ok(bundle.into_exports(&host.logical_codec))
+    }));
+    match result {
+        Ok(Ok(exports)) => RResult::ROk(exports),
+        Ok(Err(message)) => RResult::RErr(message.into()),
+        Err(payload) => RResult::RErr(
+            format!("panicked in init: {}", panic::panic_message(payload.as_ref())).into(),
+        ),
+    }
+}
+
+/// Copies a string into an array at compile time (the manifest's link section).
+#[doc(hidden)]
+pub const fn str_to_array<const N: usize>(s: &str) -> [u8; N] {
+    let bytes = s.as_bytes();
+    assert!(bytes.len() == N);
+    let mut out = [0u8; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = bytes[i];
+        i += 1;
+    }
+    out
+}
+
+/// Exports a bundle: its metadata sections, handshake symbols and abi_stable root module.
+///
+/// Takes the path of a `fn(&mut Bundle) -> datafusion::error::Result<()>` that registers the
+/// bundle's objects. Requires the bundle's build script to have run
+/// [`crate::build::embed_manifest`].
+#[macro_export]
+macro_rules! export_bundle {
+    ($exports:path) => {
+        #[doc(hidden)]
+        pub mod __df_plugin_export {
+            #[allow(unused_imports)]
+            use super::*;
+            use $crate::__private::abi_stable::library::{
+                CheckTypeLayout, LibHeader, RootModuleResult, __call_root_module_loader,
+            };
+            use $crate::__private::abi_stable::prefix_type::PrefixTypeTrait;
+            use $crate::__private::abi_stable::std_types::{RResult, RString};
+            use $crate::record::{AbiRecord, RecordOverrides};
+
+            include!(concat!(env!("OUT_DIR"), "/df_plugin_bundle.rs"));
+
+            #[used]
+            #[cfg_attr(target_os = "macos", unsafe(link_section = "__DATA,__dfplugin_abi"))]
+            #[cfg_attr(not(target_os = "macos"), unsafe(link_section = ".dfplugin.abi"))]
+            static ABI_RECORD: AbiRecord = AbiRecord::for_bundle(
+                NAME,
+                VERSION,
+                CAPABILITIES,
+                $crate::toolkit::BUILD_FACTS,
+                OVERRIDES,
+            );
+
+            #[used]
+            #[cfg_attr(target_os = "macos", unsafe(link_section = "__DATA,__dfplugin_man"))]
+            #[cfg_attr(not(target_os = "macos"), unsafe(link_section = ".dfplugin.manifest"))]
+            static MANIFEST_SECTION: [u8; MANIFEST.len()] = $crate::toolkit::str_to_array(MANIFEST);
+
+            /// Handshake: the same record as the link section, from live code.
+            #[unsafe(no_mangle)]
+            pub extern "C" fn df_plugin_abi_record() -> *const AbiRecord {
+                &ABI_RECORD
+            }
+
+            /// The embedded manifest, from live code.
+            #[unsafe(no_mangle)]
+            pub extern "C" fn df_plugin_manifest(len: *mut usize) -> *const u8 {
+                if !len.is_null() {
+                    // SAFETY: the host passes a valid pointer to a usize.
+                    unsafe { *len = MANIFEST_SECTION.len() };
+                }
+                MANIFEST_SECTION.as_ptr()
+            }
+
+            extern "C" fn init(
+                host: &$crate::ffi::FFI_HostContext,
+            ) -> RResult<$crate::ffi::FFI_BundleExports, RString> {
+                $crate::toolkit::init(host, NAME, $exports)
+            }
+
+            fn root_module() -> $crate::ffi::BundleModuleRef {
+                $crate::ffi::BundleModule { init }.leak_into_prefix()
+            }
+
+            extern "C" fn root_module_loader() -> RootModuleResult {
+                __call_root_module_loader(root_module)
+            }
+
+            /// What abi_stable's `#[export_root_module]` would generate.
+            #[unsafe(export_name = "_1as_0lib_1header_0root_bmodule_bloader")]
+            pub static DF_PLUGIN_ROOT_MODULE: LibHeader = unsafe {
+                LibHeader::from_constructor::<$crate::ffi::BundleModuleRef>(
+                    root_module_loader,
+                    CheckTypeLayout::Yes,
+                )
+            };
+        }
+    };
+}

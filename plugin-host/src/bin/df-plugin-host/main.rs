@@ -1,0 +1,114 @@
+//! `df-plugin-host`: inspect bundles, and run SQL with them loaded.
+
+mod inspect;
+mod output;
+mod shell;
+mod sql;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "df-plugin-host", version, about = "Load and inspect DataFusion plugin bundles")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show a bundle's metadata and whether this host can load it, without running its code.
+    Inspect {
+        /// Bundle files, or directories of bundles.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Also open each compatible bundle and check its exports against its manifest
+        /// (this runs the bundle's code).
+        #[arg(long)]
+        load: bool,
+    },
+    /// Run SQL with every compatible bundle loaded.
+    Sql {
+        /// A plugin directory or bundle file (repeatable). Without one, `DF_PLUGIN_PATH`, then
+        /// the bundles next to this executable.
+        #[arg(long = "plugin-dir", value_name = "DIR")]
+        plugin_dirs: Vec<PathBuf>,
+        /// SQL to run: one or more `;`-separated statements.
+        #[arg(short = 'e', long = "execute", value_name = "SQL", conflicts_with = "file")]
+        execute: Option<String>,
+        /// A file of `;`-separated statements to run.
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// What to do when two bundles (or a bundle and a built-in) export the same name.
+        #[arg(long, value_enum, default_value_t = Conflict::Error)]
+        on_conflict: Conflict,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Conflict {
+    Error,
+    Skip,
+    Replace,
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::fmt::format::FmtSpan;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_span_events(FmtSpan::CLOSE)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn main() -> ExitCode {
+    init_logging();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Inspect { paths, json, load } => inspect::run(&paths, json, load),
+        Command::Sql {
+            plugin_dirs,
+            execute,
+            file,
+            format,
+            on_conflict,
+        } => {
+            let policy = match on_conflict {
+                Conflict::Error => df_plugin_host::ConflictPolicy::Error,
+                Conflict::Skip => df_plugin_host::ConflictPolicy::Skip,
+                Conflict::Replace => df_plugin_host::ConflictPolicy::Replace,
+            };
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("df-plugin-host: cannot start the tokio runtime: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            runtime.block_on(sql::run(sql::SqlArgs {
+                plugin_dirs,
+                execute,
+                file,
+                format,
+                policy,
+            }))
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! `df-plugin-host sql`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use datafusion::error::Result;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::DFParserBuilder;
+use datafusion::sql::sqlparser::dialect::dialect_from_str;
+use df_plugin_host::{ConflictPolicy, HostError, PluginHost};
+
+use crate::Format;
+use crate::output;
+use crate::shell;
+
+pub struct SqlArgs {
+    pub plugin_dirs: Vec<PathBuf>,
+    pub execute: Option<String>,
+    pub file: Option<PathBuf>,
+    pub format: Format,
+    pub policy: ConflictPolicy,
+}
+
+/// A session with `information_schema` on and every compatible bundle registered. Refused
+/// bundles are reported on stderr; they never stop the shell.
+pub fn session_with_plugins(dirs: &[PathBuf], policy: ConflictPolicy) -> Arc<SessionContext> {
+    let config = SessionConfig::new().with_information_schema(true);
+    let ctx = Arc::new(SessionContext::new_with_config(config));
+    let mut builder = PluginHost::builder().conflict_policy(policy);
+    for d in dirs {
+        builder = builder.search_path(d);
+    }
+    let plugins = builder.build().and_then(|host| host.load());
+    match plugins {
+        Ok(plugins) => {
+            for r in plugins.refused() {
+                eprintln!("df-plugin-host: {r}");
+            }
+            match plugins.register_into(&ctx) {
+                Ok(registration) => {
+                    for r in &registration.refused {
+                        eprintln!("df-plugin-host: {r}");
+                    }
+                }
+                Err(e) => eprintln!("df-plugin-host: {e}"),
+            }
+        }
+        Err(e @ HostError::NotFound { .. }) => eprintln!("df-plugin-host: warning: {e}"),
+        Err(e) => eprintln!("df-plugin-host: {e}"),
+    }
+    ctx
+}
+
+/// Parses `sql` into statements with the session's dialect and runs them in order, printing
+/// each result. Stops at the first error.
+pub async fn run_statements(ctx: &SessionContext, sql: &str, format: Format) -> Result<()> {
+    let state = ctx.state();
+    let dialect_name = state.config().options().sql_parser.dialect.to_string();
+    let dialect = dialect_from_str(&dialect_name).ok_or_else(|| {
+        datafusion::error::DataFusionError::Plan(format!("unsupported SQL dialect: {dialect_name}"))
+    })?;
+    let statements = DFParserBuilder::new(sql)
+        .with_dialect(dialect.as_ref())
+        .build()?
+        .parse_statements()?;
+    for statement in statements {
+        let plan = ctx.state().statement_to_plan(statement).await?;
+        let df = ctx.execute_logical_plan(plan).await?;
+        let schema = Arc::new(df.schema().as_arrow().clone());
+        let batches = df.collect().await?;
+        output::print(&schema, &batches, format)?;
+    }
+    Ok(())
+}
+
+pub async fn run(args: SqlArgs) -> ExitCode {
+    let ctx = session_with_plugins(&args.plugin_dirs, args.policy);
+    let sql = match (&args.execute, &args.file) {
+        (Some(sql), _) => sql.clone(),
+        (None, Some(file)) => match std::fs::read_to_string(file) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("df-plugin-host: cannot read {}: {e}", file.display());
+                return ExitCode::from(2);
+            }
+        },
+        (None, None) => return shell::run(&ctx, args.format).await,
+    };
+    match run_statements(&ctx, &sql, args.format).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

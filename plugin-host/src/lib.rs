@@ -1,0 +1,37 @@
+//! # df-plugin-host
+//!
+//! Finds df-plugin bundles, proves each one compatible **before any of its code runs**, and
+//! registers what it exports into a DataFusion session, whole or not at all.
+//!
+//! The load pipeline, one module per step:
+//!
+//! 1. [`discover`] — search paths in order (explicit, `DF_PLUGIN_PATH`, next to the executable);
+//! 2. trust — a regular file ([`metadata::check_file`]);
+//! 3. [`metadata`] — the ABI record and manifest, read from the file with `object`, no `dlopen`;
+//! 4. [`verify`] — plugin ABI, DataFusion, datafusion-ffi, Arrow, sqlparser, target;
+//! 5. [`open`] — `dlopen(RTLD_NOW | RTLD_LOCAL)`, never closed;
+//! 6. [`handshake`] — the live record and manifest equal the file's;
+//! 7. [`root_module`] — abi_stable's layout check, then `init(host context)`;
+//! 8. [`truth`] — the exports match the manifest;
+//! 9. [`register`] — all or nothing into one `Arc<SessionContext>`.
+//!
+//! Refusals ([`Refusal`]) name the bundle, the step, every field that differs and the fix.
+//!
+//! See [`host`] for the embedding API.
+
+pub mod discover;
+pub mod error;
+pub mod handshake;
+pub mod host;
+pub mod inspect;
+pub mod metadata;
+pub mod open;
+pub mod register;
+pub mod root_module;
+pub mod session;
+pub mod truth;
+pub mod verify;
+
+pub use error::{HostError, Mismatch, Refusal, Result, Step};
+pub use host::{LoadedBundle, PluginHost, PluginHostBuilder, Plugins, Registration};
+pub use register::{ConflictPolicy, PluginRegistry, RegisteredBundle};

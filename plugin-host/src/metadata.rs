@@ -1,0 +1,176 @@
+//! Steps 2 and 3: checking the file and reading a bundle's embedded metadata *without running
+//! it*: the file is parsed as ELF / Mach-O with the `object` crate (reading only headers and
+//! the two metadata sections), never `dlopen`ed, so no constructor of the bundle runs.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use df_plugin_api::manifest::Manifest;
+use df_plugin_api::record::{AbiRecord, RecordInfo};
+use df_plugin_api::section;
+use object::read::ReadCache;
+use object::{Object, ObjectKind, ObjectSection};
+
+use crate::error::{Mismatch, Refusal, Step};
+
+/// What a bundle file says about itself.
+#[derive(Clone, Debug)]
+pub struct BundleMetadata {
+    pub path: PathBuf,
+    pub file_size: u64,
+    /// `elf` or `macho`.
+    pub format: String,
+    /// The machine the file was built for, as `object` names it (e.g. `X86_64`).
+    pub architecture: String,
+    pub little_endian: bool,
+    pub record: AbiRecord,
+    pub info: RecordInfo,
+    pub manifest: Manifest,
+    pub manifest_text: String,
+}
+
+fn file_label(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// Step 2 (the part that needs no policy): the path must be a regular file after resolving
+/// symlinks. Ownership, permissions and hashes are the trust policy's business.
+pub fn check_file(path: &Path) -> Result<u64, Refusal> {
+    let refuse = |reason: String, fix: &str| {
+        Refusal::new(file_label(path), path, Step::Trust, reason, fix)
+    };
+    let meta = std::fs::metadata(path)
+        .map_err(|e| refuse(format!("cannot read the file: {e}"), "check the path and its permissions"))?;
+    if !meta.is_file() {
+        return Err(refuse(
+            "not a regular file".into(),
+            "point the host at a bundle file (.so / .dylib) or a directory of them",
+        ));
+    }
+    Ok(meta.len())
+}
+
+/// Step 3: parse the file and read the ABI record and manifest sections.
+pub fn read(path: &Path) -> Result<BundleMetadata, Refusal> {
+    let file_size = check_file(path)?;
+    let refuse = |reason: String, fix: &str| {
+        Refusal::new(file_label(path), path, Step::Metadata, reason, fix)
+    };
+    let file = File::open(path).map_err(|e| {
+        refuse(format!("cannot open the file: {e}"), "check the file's permissions")
+    })?;
+    let cache = ReadCache::new(file);
+    let object = object::File::parse(&cache).map_err(|e| {
+        refuse(
+            format!("not a shared library this host can read ({e}); the file is truncated, corrupt, or not ELF / Mach-O"),
+            "replace it with a complete bundle built by `cargo build` (crate-type = [\"cdylib\"])",
+        )
+    })?;
+    let format = match object.format() {
+        object::BinaryFormat::Elf => "elf",
+        object::BinaryFormat::MachO => "macho",
+        other => {
+            return Err(refuse(
+                format!("{other:?} files are not supported"),
+                "build the bundle for Linux (ELF) or macOS (Mach-O)",
+            ));
+        }
+    };
+    if object.kind() != ObjectKind::Dynamic {
+        return Err(refuse(
+            format!("the file is a {:?} object, not a shared library", object.kind()),
+            "build the bundle with crate-type = [\"cdylib\"]",
+        ));
+    }
+    let (record_name, manifest_name) = match object.format() {
+        object::BinaryFormat::MachO => (section::MACHO_RECORD.1, section::MACHO_MANIFEST.1),
+        _ => (section::ELF_RECORD, section::ELF_MANIFEST),
+    };
+    let section_data = |name: &str| -> Result<Vec<u8>, Refusal> {
+        let section = object.section_by_name(name).ok_or_else(|| {
+            refuse(
+                format!("a shared library, but not a df-plugin bundle: it has no {name} section"),
+                "export the bundle with df_plugin_api::export_bundle! and embed its manifest from build.rs",
+            )
+        })?;
+        section.data().map(<[u8]>::to_vec).map_err(|e| {
+            refuse(
+                format!("section {name} cannot be read ({e}); the file is truncated or corrupt"),
+                "rebuild the bundle",
+            )
+        })
+    };
+    let record_bytes = section_data(record_name)?;
+    let record = AbiRecord::read(&record_bytes).map_err(|e| {
+        refuse(
+            format!("the ABI record is not valid: {e}"),
+            "rebuild the bundle with df-plugin-api",
+        )
+    })?;
+    let info = record.decode().map_err(|e| refuse(e.to_string(), "rebuild the bundle"))?;
+    let manifest_bytes = section_data(manifest_name)?;
+    let manifest_text = String::from_utf8(manifest_bytes).map_err(|_| {
+        refuse("the embedded manifest is not UTF-8".into(), "rebuild the bundle")
+    })?;
+    let manifest = Manifest::parse(&manifest_text).map_err(|e| {
+        Refusal::new(
+            info.bundle_name.clone(),
+            path,
+            Step::Metadata,
+            format!("the embedded manifest is not valid: {e}"),
+            "fix the manifest and rebuild the bundle",
+        )
+    })?;
+
+    // The record is derived from the manifest at build time; disagreement means tampering or a
+    // hand-made record.
+    let mut mismatches = Vec::new();
+    if info.bundle_name != manifest.bundle.name {
+        mismatches.push(Mismatch::new("bundle name (record vs manifest)", &manifest.bundle.name, &info.bundle_name));
+    }
+    if info.bundle_version != manifest.bundle.version.to_string() {
+        mismatches.push(Mismatch::new(
+            "bundle version (record vs manifest)",
+            &manifest.bundle.version,
+            &info.bundle_version,
+        ));
+    }
+    if !mismatches.is_empty() {
+        return Err(Refusal::new(
+            info.bundle_name.clone(),
+            path,
+            Step::Metadata,
+            "the ABI record and the manifest describe different bundles",
+            "rebuild the bundle so that its record is generated from its manifest",
+        )
+        .with_mismatches(mismatches));
+    }
+
+    Ok(BundleMetadata {
+        path: path.to_path_buf(),
+        file_size,
+        format: format.to_owned(),
+        architecture: format!("{:?}", object.architecture()),
+        little_endian: object.is_little_endian(),
+        record,
+        info,
+        manifest,
+        manifest_text,
+    })
+}
+
+/// The architecture name `object` uses for the machine this host runs on.
+pub fn host_architecture() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "X86_64",
+        "aarch64" => "Aarch64",
+        "x86" => "I386",
+        "arm" => "Arm",
+        "riscv64" => "Riscv64",
+        "powerpc64" => "PowerPc64",
+        "s390x" => "S390x",
+        other => other,
+    }
+}

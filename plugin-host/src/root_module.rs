@@ -1,0 +1,88 @@
+//! Step 7: the abi_stable root module. abi_stable checks the layout of the module and of every
+//! `StableAbi` type it references against the host's; then the host calls `init` with its
+//! context and gets the bundle's objects.
+
+use std::sync::Arc;
+
+use abi_stable::library::AbiHeaderRef;
+use abi_stable::std_types::{RResult, RString, RVec, Tuple2};
+use datafusion::execution::TaskContextProvider;
+use datafusion_ffi::execution::FFI_TaskContextProvider;
+use datafusion_ffi::proto::logical_extension_codec::FFI_LogicalExtensionCodec;
+use datafusion_proto::logical_plan::DefaultLogicalExtensionCodec;
+use df_plugin_api::ffi::{
+    BundleModuleRef, FFI_BundleExports, FFI_HostContext, FFI_LogSink, ROOT_MODULE_SYMBOL,
+};
+use df_plugin_api::record::{ABI_MAJOR, ABI_MINOR};
+use libloading::os::unix::Library;
+
+use crate::error::{Refusal, Step};
+use crate::metadata::BundleMetadata;
+use crate::session::SessionSlot;
+
+/// Loads the root module (layout-checked) of an opened bundle.
+pub fn load(lib: &Library, meta: &BundleMetadata) -> Result<BundleModuleRef, Refusal> {
+    let refuse = |reason: String, fix: &str| {
+        Refusal::new(meta.info.bundle_name.clone(), &meta.path, Step::RootModule, reason, fix)
+    };
+    // SAFETY: the symbol is a `LibHeader` static whose address abi_stable reads as
+    // `AbiHeaderRef` (exactly what `abi_stable::library::abi_header_from_raw_library` does); the
+    // library is never unloaded, so the `'static` lifetime holds.
+    let header: AbiHeaderRef = unsafe {
+        *lib.get::<AbiHeaderRef>(format!("{ROOT_MODULE_SYMBOL}\0").as_bytes()).map_err(|_| {
+            refuse(
+                format!("the library does not export the root module `{ROOT_MODULE_SYMBOL}`"),
+                "export the bundle with df_plugin_api::export_bundle!",
+            )
+        })?
+    };
+    let header = header.upgrade().map_err(|e| {
+        refuse(
+            format!("abi_stable refused the library header: {e}"),
+            "rebuild the bundle against the same abi_stable 0.11 as the host",
+        )
+    })?;
+    header.init_root_module::<BundleModuleRef>().map_err(|e| {
+        refuse(
+            format!("the root module's layout does not match the host's: {e}"),
+            "rebuild the bundle with the df-plugin-api version the host uses",
+        )
+    })
+}
+
+/// Calls the bundle's `init` with a host context bound to `slot`.
+pub fn init(
+    module: BundleModuleRef,
+    meta: &BundleMetadata,
+    slot: &Arc<SessionSlot>,
+    options: &[(String, String)],
+) -> Result<FFI_BundleExports, Refusal> {
+    let provider = Arc::clone(slot) as Arc<dyn TaskContextProvider>;
+    let provider = FFI_TaskContextProvider::from(&provider);
+    let codec = FFI_LogicalExtensionCodec::new(
+        Arc::new(DefaultLogicalExtensionCodec {}),
+        None,
+        provider,
+    );
+    let host = FFI_HostContext {
+        abi_major: ABI_MAJOR,
+        abi_minor: ABI_MINOR,
+        host: RString::from(concat!("df-plugin-host ", env!("CARGO_PKG_VERSION"))),
+        log_sink: FFI_LogSink::new(&meta.info.bundle_name),
+        options: options
+            .iter()
+            .map(|(k, v)| Tuple2(RString::from(k.as_str()), RString::from(v.as_str())))
+            .collect::<RVec<_>>(),
+        logical_codec: codec,
+    };
+    match (module.init())(&host) {
+        RResult::ROk(exports) => Ok(exports),
+        RResult::RErr(message) => Err(Refusal::new(
+            meta.info.bundle_name.clone(),
+            &meta.path,
+            Step::RootModule,
+            format!("the bundle's init failed: {message}"),
+            "see the bundle's message; check its options in the host configuration",
+        )),
+    }
+}

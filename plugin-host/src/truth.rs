@@ -1,0 +1,157 @@
+//! Step 8: truthfulness. The objects a bundle's `init` returned must be exactly the objects its
+//! manifest (and so its ABI record) declares: every capability bit has at least one object of
+//! that kind, every object has its bit, and the names match one for one.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use datafusion::catalog::{TableFunctionImpl, TableProviderFactory};
+use datafusion::datasource::TableProvider;
+use datafusion::logical_expr::{
+    AggregateUDF, AggregateUDFImpl, ScalarUDF, ScalarUDFImpl, WindowUDF, WindowUDFImpl,
+};
+use df_plugin_api::ffi::FFI_BundleExports;
+use df_plugin_api::record::{Capabilities, Capability};
+
+use crate::error::{Mismatch, Refusal, Step};
+use crate::metadata::BundleMetadata;
+
+/// A bundle's objects as host-side DataFusion objects (datafusion-ffi's `Foreign*` wrappers).
+#[derive(Clone, Default)]
+pub struct BundleObjects {
+    pub scalar_udfs: Vec<ScalarUDF>,
+    pub aggregate_udfs: Vec<AggregateUDF>,
+    pub window_udfs: Vec<WindowUDF>,
+    pub table_functions: Vec<(String, Arc<dyn TableFunctionImpl>)>,
+    pub table_providers: Vec<(String, Arc<dyn TableProvider>)>,
+    pub table_provider_factories: Vec<(String, Arc<dyn TableProviderFactory>)>,
+}
+
+impl BundleObjects {
+    /// Converts the FFI structs into host objects. No call crosses the boundary except the
+    /// name and signature queries datafusion-ffi makes while wrapping.
+    pub fn from_ffi(exports: &FFI_BundleExports) -> Self {
+        Self {
+            scalar_udfs: exports
+                .scalar_udfs
+                .iter()
+                .map(|f| ScalarUDF::new_from_shared_impl(<Arc<dyn ScalarUDFImpl>>::from(f)))
+                .collect(),
+            aggregate_udfs: exports
+                .aggregate_udfs
+                .iter()
+                .map(|f| AggregateUDF::new_from_shared_impl(<Arc<dyn AggregateUDFImpl>>::from(f)))
+                .collect(),
+            window_udfs: exports
+                .window_udfs
+                .iter()
+                .map(|f| WindowUDF::new_from_shared_impl(<Arc<dyn WindowUDFImpl>>::from(f)))
+                .collect(),
+            table_functions: exports
+                .table_functions
+                .iter()
+                .map(|n| {
+                    (
+                        n.name.to_string(),
+                        <Arc<dyn TableFunctionImpl>>::from(n.value.clone()),
+                    )
+                })
+                .collect(),
+            table_providers: exports
+                .table_providers
+                .iter()
+                .map(|n| (n.name.to_string(), <Arc<dyn TableProvider>>::from(&n.value)))
+                .collect(),
+            table_provider_factories: exports
+                .table_provider_factories
+                .iter()
+                .map(|n| {
+                    (
+                        n.name.to_string(),
+                        <Arc<dyn TableProviderFactory>>::from(&n.value),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// Every exported object as (kind, name), in export order.
+    pub fn names(&self) -> Vec<(Capability, String)> {
+        let mut out = Vec::new();
+        out.extend(self.scalar_udfs.iter().map(|u| (Capability::ScalarUdf, u.name().to_owned())));
+        out.extend(self.aggregate_udfs.iter().map(|u| (Capability::AggregateUdf, u.name().to_owned())));
+        out.extend(self.window_udfs.iter().map(|u| (Capability::WindowUdf, u.name().to_owned())));
+        out.extend(self.table_functions.iter().map(|(n, _)| (Capability::TableFunction, n.clone())));
+        out.extend(self.table_providers.iter().map(|(n, _)| (Capability::TableProvider, n.clone())));
+        out.extend(
+            self.table_provider_factories
+                .iter()
+                .map(|(n, _)| (Capability::TableProviderFactory, n.clone())),
+        );
+        out
+    }
+}
+
+/// Compares the objects with the manifest and the record's capability bits.
+pub fn check(meta: &BundleMetadata, objects: &BundleObjects) -> Result<(), Refusal> {
+    let exported = objects.names();
+    let mut mismatches = Vec::new();
+
+    let mut seen = BTreeSet::new();
+    for (kind, name) in &exported {
+        if !seen.insert((*kind, name.as_str())) {
+            mismatches.push(Mismatch::new(
+                format!("{kind} '{name}'"),
+                "exported once",
+                "exported twice",
+            ));
+        }
+    }
+
+    let exported_kinds: Capabilities = exported.iter().map(|(k, _)| *k).collect();
+    let bits = meta.info.capabilities;
+    for kind in Capability::ALL {
+        match (bits.contains(kind), exported_kinds.contains(kind)) {
+            (true, false) => mismatches.push(Mismatch::new(
+                format!("capability {kind}"),
+                "at least one object of this kind (the bit is set)",
+                "no such object",
+            )),
+            (false, true) => mismatches.push(Mismatch::new(
+                format!("capability {kind}"),
+                "the bit set (objects of this kind are exported)",
+                "bit not set",
+            )),
+            _ => {}
+        }
+    }
+
+    let declared: BTreeSet<(Capability, &str)> = meta
+        .manifest
+        .objects
+        .iter()
+        .map(|o| (o.kind, o.name.as_str()))
+        .collect();
+    for (kind, name) in &declared {
+        if !seen.contains(&(*kind, *name)) {
+            mismatches.push(Mismatch::new(format!("{kind} '{name}'"), "exported (declared in the manifest)", "not exported"));
+        }
+    }
+    for (kind, name) in &seen {
+        if !declared.contains(&(*kind, *name)) {
+            mismatches.push(Mismatch::new(format!("{kind} '{name}'"), "declared in the manifest", "exported but undeclared"));
+        }
+    }
+
+    if mismatches.is_empty() {
+        return Ok(());
+    }
+    Err(Refusal::new(
+        meta.info.bundle_name.clone(),
+        &meta.path,
+        Step::Truthfulness,
+        "the bundle's exports do not match its manifest",
+        "make manifests/<bundle>.toml list exactly the objects the bundle exports, and rebuild",
+    )
+    .with_mismatches(mismatches))
+}

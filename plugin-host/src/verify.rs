@@ -1,0 +1,153 @@
+//! Step 4: is the bundle compatible with this host? Decided from the metadata alone.
+//!
+//! - plugin ABI: same major, minor not newer than the host's, and the manifest's `requires`
+//!   range accepts the host's ABI version;
+//! - DataFusion: the exact version (config keys and protobuf encodings drift within a major,
+//!   and datafusion-ffi's structs carry no version of their own);
+//! - datafusion-ffi and Arrow majors, target triple, architecture and byte order;
+//! - sqlparser: the exact version, when the bundle exports planners (they re-parse SQL text);
+//! - capability bits this host does not know.
+//!
+//! Every difference is reported, not just the first.
+
+use df_plugin_api::record::{ABI_MAJOR, ABI_MINOR, Capability};
+use df_plugin_api::toolkit::BUILD_FACTS;
+
+use crate::error::{Mismatch, Refusal, Step};
+use crate::metadata::{BundleMetadata, host_architecture};
+
+/// The plugin ABI version of this host as a semver version, for `requires`.
+pub fn host_abi_version() -> semver::Version {
+    semver::Version::new(ABI_MAJOR.into(), ABI_MINOR.into(), 0)
+}
+
+/// Non-fatal differences worth showing (e.g. another rustc).
+pub fn warnings(meta: &BundleMetadata) -> Vec<String> {
+    let mut w = Vec::new();
+    if meta.info.rustc_version != BUILD_FACTS.rustc_version {
+        w.push(format!(
+            "built with {}, the host with {}; datafusion-ffi passes some Rust tuples, whose layout is only guaranteed for the same compiler",
+            meta.info.rustc_version, BUILD_FACTS.rustc_version
+        ));
+    }
+    w
+}
+
+/// Checks compatibility; on failure the refusal lists every mismatch and the fix.
+pub fn check(meta: &BundleMetadata) -> Result<(), Refusal> {
+    let info = &meta.info;
+    let mut m = Vec::new();
+    let mut fixes: Vec<String> = Vec::new();
+
+    if meta.architecture != host_architecture() {
+        m.push(Mismatch::new("architecture", host_architecture(), &meta.architecture));
+        fixes.push(format!("build the bundle for {}", BUILD_FACTS.target));
+    }
+    if meta.little_endian != cfg!(target_endian = "little") {
+        let e = |little: bool| if little { "little-endian" } else { "big-endian" };
+        m.push(Mismatch::new("byte order", e(cfg!(target_endian = "little")), e(meta.little_endian)));
+    }
+    if info.target != BUILD_FACTS.target && meta.architecture == host_architecture() {
+        m.push(Mismatch::new("target", BUILD_FACTS.target, &info.target));
+        fixes.push(format!("build the bundle with --target {}", BUILD_FACTS.target));
+    }
+    if info.abi_major != ABI_MAJOR {
+        m.push(Mismatch::new("plugin ABI major", ABI_MAJOR, info.abi_major));
+        fixes.push(format!(
+            "rebuild the bundle with a df-plugin-api release for plugin ABI {ABI_MAJOR}.x (this host is df-plugin-host {})",
+            env!("CARGO_PKG_VERSION")
+        ));
+    } else if info.abi_minor > ABI_MINOR {
+        m.push(Mismatch::new(
+            "plugin ABI minor",
+            format!("<= {ABI_MINOR}"),
+            info.abi_minor,
+        ));
+        fixes.push(format!(
+            "upgrade df-plugin-host to one that speaks plugin ABI {}.{}, or rebuild the bundle against ABI {ABI_MAJOR}.{ABI_MINOR}",
+            info.abi_major, info.abi_minor
+        ));
+    }
+    if !meta.manifest.bundle.requires.matches(&host_abi_version()) {
+        m.push(Mismatch::new(
+            "manifest `requires` (plugin ABI range)",
+            format!("a range containing {}", host_abi_version()),
+            &meta.manifest.bundle.requires,
+        ));
+        fixes.push("use a host whose plugin ABI the bundle requires, or widen `requires` and rebuild".into());
+    }
+    if info.datafusion_version != BUILD_FACTS.datafusion_version {
+        m.push(Mismatch::new(
+            "datafusion version",
+            BUILD_FACTS.datafusion_version,
+            &info.datafusion_version,
+        ));
+        fixes.push(format!(
+            "rebuild the bundle against datafusion {} (df-plugin-api pins it)",
+            BUILD_FACTS.datafusion_version
+        ));
+    }
+    if info.datafusion_ffi_major != BUILD_FACTS.datafusion_ffi_major {
+        m.push(Mismatch::new(
+            "datafusion-ffi major",
+            BUILD_FACTS.datafusion_ffi_major,
+            info.datafusion_ffi_major,
+        ));
+        fixes.push(format!(
+            "rebuild the bundle against datafusion-ffi {}.x",
+            BUILD_FACTS.datafusion_ffi_major
+        ));
+    }
+    if info.arrow_major != BUILD_FACTS.arrow_major {
+        m.push(Mismatch::new("arrow major", BUILD_FACTS.arrow_major, info.arrow_major));
+        fixes.push(format!("rebuild the bundle against arrow {}.x", BUILD_FACTS.arrow_major));
+    }
+    let has_planners = [
+        Capability::ExprPlanner,
+        Capability::RelationPlanner,
+        Capability::TypePlanner,
+    ]
+    .into_iter()
+    .any(|c| info.capabilities.contains(c));
+    if has_planners && info.sqlparser_version != BUILD_FACTS.sqlparser_version {
+        m.push(Mismatch::new(
+            "sqlparser version (the bundle exports planners)",
+            BUILD_FACTS.sqlparser_version,
+            &info.sqlparser_version,
+        ));
+        fixes.push(format!(
+            "rebuild the bundle against sqlparser {}",
+            BUILD_FACTS.sqlparser_version
+        ));
+    }
+    if info.capabilities.unknown_bits() != 0 {
+        m.push(Mismatch::new(
+            "capability bits",
+            "only bits this host knows",
+            format!("unknown bits {:#x}", info.capabilities.unknown_bits()),
+        ));
+        fixes.push("upgrade df-plugin-host to one that knows these kinds of object".into());
+    }
+    let declared = meta.manifest.capabilities();
+    if declared != info.capabilities && info.capabilities.unknown_bits() == 0 {
+        m.push(Mismatch::new(
+            "capabilities (manifest vs record)",
+            declared,
+            info.capabilities,
+        ));
+        fixes.push("rebuild the bundle so its record is generated from its manifest".into());
+    }
+
+    if m.is_empty() {
+        return Ok(());
+    }
+    fixes.dedup();
+    Err(Refusal::new(
+        info.bundle_name.clone(),
+        &meta.path,
+        Step::Compatibility,
+        format!("incompatible with this host ({} field(s) differ)", m.len()),
+        fixes.join("; "),
+    )
+    .with_mismatches(m))
+}

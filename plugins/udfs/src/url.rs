@@ -1,0 +1,144 @@
+//! `url_host(url)`: the host of a URL.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, StringArrayType, StringBuilder};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::cast::{as_large_string_array, as_string_array, as_string_view_array};
+use datafusion::common::{ScalarValue, exec_err};
+use datafusion::error::Result;
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, TypeSignature, Volatility,
+};
+
+/// Splits `scheme://[userinfo@]host[:port][/path][?query][#fragment]` (or a scheme-relative
+/// `//host...`) and returns the host, as written. IPv6 hosts keep their brackets.
+pub fn host_of(url: &str) -> Option<&str> {
+    let rest = match url.find("://") {
+        Some(i) => {
+            let scheme = &url[..i];
+            let valid = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                && scheme
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+            if !valid {
+                return None;
+            }
+            &url[i + 3..]
+        }
+        None => url.strip_prefix("//")?,
+    };
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if host_port.starts_with('[') {
+        &host_port[..=host_port.find(']')?]
+    } else {
+        host_port.split(':').next().unwrap_or_default()
+    };
+    (!host.is_empty()).then_some(host)
+}
+
+/// Appends the lower-cased host of `url` (or NULL) to `out`, reusing `buf` for the lowering.
+fn append_host(url: Option<&str>, out: &mut StringBuilder, buf: &mut String) {
+    match url.and_then(host_of) {
+        Some(host) if host.bytes().any(|b| b.is_ascii_uppercase()) => {
+            buf.clear();
+            buf.push_str(host);
+            buf.make_ascii_lowercase();
+            out.append_value(buf.as_str());
+        }
+        Some(host) => out.append_value(host),
+        None => out.append_null(),
+    }
+}
+
+fn hosts<'a>(urls: impl StringArrayType<'a>) -> ArrayRef {
+    let mut out = StringBuilder::with_capacity(urls.len(), 16 * urls.len());
+    let mut buf = String::new();
+    for url in urls.iter() {
+        append_host(url, &mut out, &mut buf);
+    }
+    Arc::new(out.finish())
+}
+
+/// The `url_host` scalar function.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct UrlHost {
+    signature: Signature,
+}
+
+impl UrlHost {
+    pub fn new() -> Self {
+        Self {
+            signature: Signature::one_of(
+                vec![
+                    TypeSignature::Exact(vec![DataType::Utf8]),
+                    TypeSignature::Exact(vec![DataType::LargeUtf8]),
+                    TypeSignature::Exact(vec![DataType::Utf8View]),
+                ],
+                Volatility::Immutable,
+            ),
+        }
+    }
+}
+
+impl Default for UrlHost {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ScalarUDFImpl for UrlHost {
+    fn name(&self) -> &str {
+        "url_host"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let [arg] = args.args.as_slice() else {
+            return exec_err!("url_host expects 1 argument, got {}", args.args.len());
+        };
+        match arg {
+            ColumnarValue::Scalar(s) => {
+                let url = match s {
+                    ScalarValue::Utf8(v) | ScalarValue::LargeUtf8(v) | ScalarValue::Utf8View(v) => {
+                        v.as_deref()
+                    }
+                    other => return exec_err!("url_host expects a string, got {}", other.data_type()),
+                };
+                let host = url.and_then(host_of).map(str::to_ascii_lowercase);
+                Ok(ColumnarValue::Scalar(ScalarValue::Utf8(host)))
+            }
+            ColumnarValue::Array(a) => Ok(ColumnarValue::Array(match a.data_type() {
+                DataType::Utf8 => hosts(as_string_array(a)?),
+                DataType::LargeUtf8 => hosts(as_large_string_array(a)?),
+                DataType::Utf8View => hosts(as_string_view_array(a)?),
+                other => return exec_err!("url_host expects a string, got {other}"),
+            })),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_of;
+
+    #[test]
+    fn hosts() {
+        assert_eq!(host_of("https://Example.com/a"), Some("Example.com"));
+        assert_eq!(host_of("http://u:p@h.io:8080?x#y"), Some("h.io"));
+        assert_eq!(host_of("//cdn.net/x.js"), Some("cdn.net"));
+        assert_eq!(host_of("http://[::1]:80/"), Some("[::1]"));
+        assert_eq!(host_of("mailto:a@b.c"), None);
+        assert_eq!(host_of("file:///etc/passwd"), None);
+        assert_eq!(host_of("1ttp://x"), None);
+        assert_eq!(host_of("not a url"), None);
+    }
+}
