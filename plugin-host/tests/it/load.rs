@@ -1,0 +1,152 @@
+//! The embedding API on well-behaved bundles.
+
+use df_plugin_host::{HostError, PluginHost};
+
+use crate::util::{plugin_dir, query_csv, session, snapshot};
+
+const FOUR_UDFS: &[(&str, &str)] = &[
+    (
+        "select url_host('https://User@Example.COM:8080/a?b=1') as h, url_host('not a url') as n",
+        "h,n\nexample.com,\n",
+    ),
+    (
+        "select geo_mean(x) as g from (values (1.0), (4.0), (16.0), (null)) t(x)",
+        "g\n4.0\n",
+    ),
+    (
+        "select u, ts, sessionize(ts, 10) over (partition by u order by ts) as s \
+         from (values ('a', 1), ('a', 5), ('a', 30), ('b', 2), ('a', 41), ('b', 100)) t(u, ts) order by u, ts",
+        "u,ts,s\na,1,1\na,5,1\na,30,2\na,41,3\nb,2,1\nb,100,2\n",
+    ),
+    (
+        "select * from url_query_params('https://a.b/?q=data+fusion&page=2&e=%C3%A9')",
+        "position,key,value\n1,q,data fusion\n2,page,2\n3,e,é\n",
+    ),
+];
+
+#[tokio::test]
+async fn the_udfs_bundle_registers_and_its_functions_match_native() {
+    let dir = plugin_dir(&["df-plugin-udfs"]);
+    let plugins = PluginHost::builder()
+        .search_path(dir.path())
+        .ignore_env(true)
+        .build()
+        .unwrap()
+        .load()
+        .unwrap();
+    assert!(plugins.refused().is_empty(), "{:?}", plugins.refused());
+    let ctx = session();
+    let registration = plugins.register_into(&ctx).unwrap();
+    assert_eq!(registration.registered.len(), 1);
+    assert_eq!(registration.registered[0].objects.len(), 4);
+
+    let native = session();
+    df_plugin_udfs::register_natively(&native);
+    for (sql, expected) in FOUR_UDFS {
+        let got = query_csv(&ctx, sql).await.unwrap();
+        assert_eq!(&got, expected, "bundle result of {sql}");
+        assert_eq!(query_csv(&native, sql).await.unwrap(), got, "native result of {sql}");
+    }
+}
+
+#[tokio::test]
+async fn loading_and_registering_the_same_bundle_twice_is_a_no_op() {
+    let dir = plugin_dir(&["df-plugin-udfs"]);
+    let host = PluginHost::builder().search_path(dir.path()).ignore_env(true).build().unwrap();
+    let ctx = session();
+    host.load().unwrap().register_into(&ctx).unwrap();
+    let before = snapshot(&ctx);
+    let again = host.load().unwrap().register_into(&ctx).unwrap();
+    assert!(again.registered.is_empty());
+    assert!(again.refused.is_empty(), "{:?}", again.refused);
+    assert_eq!(again.unchanged, vec!["udfs".to_string()]);
+    assert_eq!(snapshot(&ctx), before);
+    assert_eq!(query_csv(&ctx, FOUR_UDFS[0].0).await.unwrap(), FOUR_UDFS[0].1);
+}
+
+#[tokio::test]
+async fn one_load_registers_into_two_sessions() {
+    let dir = plugin_dir(&["df-plugin-udfs"]);
+    let plugins = PluginHost::builder()
+        .search_path(dir.path())
+        .ignore_env(true)
+        .build()
+        .unwrap()
+        .load()
+        .unwrap();
+    let (a, b) = (session(), session());
+    assert_eq!(plugins.register_into(&a).unwrap().registered.len(), 1);
+    assert_eq!(plugins.register_into(&b).unwrap().registered.len(), 1);
+    // The table function's arguments are encoded against each session's own registry.
+    for ctx in [&a, &b] {
+        assert_eq!(query_csv(ctx, FOUR_UDFS[3].0).await.unwrap(), FOUR_UDFS[3].1);
+    }
+    drop(a);
+    assert_eq!(query_csv(&b, FOUR_UDFS[1].0).await.unwrap(), FOUR_UDFS[1].1);
+}
+
+#[tokio::test]
+async fn a_refused_bundle_does_not_stop_the_others() {
+    let dir = plugin_dir(&["df-plugin-udfs", "corpus-datafusion-54"]);
+    let plugins = PluginHost::builder()
+        .search_path(dir.path())
+        .ignore_env(true)
+        .build()
+        .unwrap()
+        .load()
+        .unwrap();
+    assert_eq!(plugins.bundles().len(), 1);
+    assert_eq!(plugins.refused().len(), 1);
+    assert_eq!(plugins.refused()[0].bundle, "corpus-datafusion-54");
+    let ctx = session();
+    plugins.register_into(&ctx).unwrap();
+    assert_eq!(query_csv(&ctx, FOUR_UDFS[0].0).await.unwrap(), FOUR_UDFS[0].1);
+}
+
+#[test]
+fn strict_mode_turns_a_refusal_into_an_error() {
+    let dir = plugin_dir(&["df-plugin-udfs", "corpus-abi-major-2"]);
+    let err = PluginHost::builder()
+        .search_path(dir.path())
+        .ignore_env(true)
+        .strict(true)
+        .build()
+        .unwrap()
+        .load()
+        .unwrap_err();
+    match err {
+        HostError::Refused(r) => assert_eq!(r[0].bundle, "corpus-abi-major-2"),
+        other => panic!("expected a refusal, got {other}"),
+    }
+}
+
+#[test]
+fn a_missing_plugin_dir_lists_every_path_searched() {
+    let missing = std::env::temp_dir().join("df-plugin-no-such-dir");
+    let err = PluginHost::builder()
+        .search_path(&missing)
+        .ignore_env(true)
+        .build()
+        .unwrap()
+        .load()
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, HostError::NotFound { .. }), "{text}");
+    assert!(text.contains("searched:"), "{text}");
+    assert!(text.contains(&missing.display().to_string()), "{text}");
+}
+
+#[test]
+fn an_empty_plugin_dir_is_not_found_with_the_paths_searched() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = PluginHost::builder()
+        .search_path(dir.path())
+        .ignore_env(true)
+        .build()
+        .unwrap()
+        .load()
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.starts_with("no plugin bundles found; searched:"), "{text}");
+    assert!(text.contains(&dir.path().display().to_string()), "{text}");
+}
