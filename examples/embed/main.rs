@@ -21,7 +21,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ctx = Arc::new(SessionContext::new());
 
     // Steps 1–8: discover, verify and load; nothing is registered yet.
-    let plugins = PluginHost::builder().search_path(&plugin_dir).build()?.load()?;
+    let plugins = PluginHost::builder()
+        .search_path(&plugin_dir)
+        .build()?
+        .load()?;
     for refusal in plugins.refused() {
         eprintln!("{refusal}");
     }
@@ -29,7 +32,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Step 9: register every loaded bundle, each whole or not at all.
     let registration = plugins.register_into(&ctx)?;
     for bundle in &registration.registered {
-        println!("registered {} {} ({} objects)", bundle.name, bundle.version, bundle.objects.len());
+        println!(
+            "registered {} {} ({} objects)",
+            bundle.name,
+            bundle.version,
+            bundle.objects.len()
+        );
     }
 
     ctx.sql("SELECT url_host('https://www.Example.com/docs') AS host")

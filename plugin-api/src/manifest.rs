@@ -93,12 +93,16 @@ pub enum ManifestError {
 impl fmt::Display for ManifestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ManifestError::Toml(e) => write!(f, "manifest is not valid TOML for a bundle manifest: {e}"),
+            ManifestError::Toml(e) => {
+                write!(f, "manifest is not valid TOML for a bundle manifest: {e}")
+            }
             ManifestError::BadName(n) => write!(
                 f,
                 "bundle name {n:?} is not valid: use 1 to 63 lower-case letters, digits, '_' or '-'"
             ),
-            ManifestError::EmptyObjectName { kind } => write!(f, "a {kind} object has an empty name"),
+            ManifestError::EmptyObjectName { kind } => {
+                write!(f, "a {kind} object has an empty name")
+            }
             ManifestError::DuplicateObject { kind, name } => {
                 write!(f, "the {kind} {name:?} is declared twice")
             }
@@ -207,17 +211,29 @@ mod tests {
         assert!(caps.contains(Capability::ScalarUdf));
         assert!(caps.contains(Capability::TableProviderFactory));
         assert!(!caps.contains(Capability::WindowUdf));
-        assert_eq!(m.object(Capability::ScalarUdf, "f").unwrap().parameters, ["x", "y"]);
+        assert_eq!(
+            m.object(Capability::ScalarUdf, "f").unwrap().parameters,
+            ["x", "y"]
+        );
     }
 
     #[test]
     fn refuses_invalid_manifests() {
         let dup = format!("{GOOD}\n[[object]]\nkind = \"scalar_udf\"\nname = \"f\"\n");
-        assert!(matches!(Manifest::parse(&dup), Err(ManifestError::DuplicateObject { .. })));
+        assert!(matches!(
+            Manifest::parse(&dup),
+            Err(ManifestError::DuplicateObject { .. })
+        ));
         let bad_name = GOOD.replace("name = \"demo\"", "name = \"Demo Bundle\"");
-        assert!(matches!(Manifest::parse(&bad_name), Err(ManifestError::BadName(_))));
+        assert!(matches!(
+            Manifest::parse(&bad_name),
+            Err(ManifestError::BadName(_))
+        ));
         let unknown_kind = GOOD.replace("table_provider_factory", "teapot");
-        assert!(matches!(Manifest::parse(&unknown_kind), Err(ManifestError::Toml(_))));
+        assert!(matches!(
+            Manifest::parse(&unknown_kind),
+            Err(ManifestError::Toml(_))
+        ));
         let params = GOOD.replace("name = \"DEMO\"", "name = \"DEMO\"\nparameters = [\"a\"]");
         assert!(matches!(
             Manifest::parse(&params),

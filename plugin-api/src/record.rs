@@ -35,7 +35,10 @@ impl<const N: usize> FixedStr<N> {
     /// Copies `s` into a fixed array; fails the build (in const context) when `s` does not fit.
     pub const fn new(s: &str) -> Self {
         let bytes = s.as_bytes();
-        assert!(bytes.len() < N, "string does not fit in the ABI record field");
+        assert!(
+            bytes.len() < N,
+            "string does not fit in the ABI record field"
+        );
         let mut out = [0u8; N];
         let mut i = 0;
         while i < bytes.len() {
@@ -196,7 +199,9 @@ impl fmt::Display for RecordError {
             RecordError::UnterminatedString => {
                 write!(f, "ABI record has a string field without a terminating NUL")
             }
-            RecordError::InvalidUtf8 => write!(f, "ABI record has a string field that is not UTF-8"),
+            RecordError::InvalidUtf8 => {
+                write!(f, "ABI record has a string field that is not UTF-8")
+            }
         }
     }
 }
@@ -204,7 +209,9 @@ impl fmt::Display for RecordError {
 impl std::error::Error for RecordError {}
 
 /// The kinds of object a bundle can export. Each kind has one capability bit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Capability {
     ScalarUdf,
@@ -277,7 +284,9 @@ impl Capabilities {
 
     /// The known kinds in this set, in bit order.
     pub fn iter(self) -> impl Iterator<Item = Capability> {
-        Capability::ALL.into_iter().filter(move |c| self.contains(*c))
+        Capability::ALL
+            .into_iter()
+            .filter(move |c| self.contains(*c))
     }
 
     /// Bits this version of the ABI does not know (a newer bundle, or garbage).

@@ -76,9 +76,9 @@ impl SearchPath {
         for entry in &self.entries {
             let found = match entry.origin {
                 Origin::Default if !entry.path.is_dir() => continue,
-                Origin::Default if is_exe_dir(&entry.path) => {
-                    list_dir(&entry.path, |name| name.starts_with("libdf_plugin_") || name.starts_with("df_plugin_"))?
-                }
+                Origin::Default if is_exe_dir(&entry.path) => list_dir(&entry.path, |name| {
+                    name.starts_with("libdf_plugin_") || name.starts_with("df_plugin_")
+                })?,
                 _ => candidates_at(&entry.path).map_err(|e| match e {
                     HostError::NotFound { what, .. } => HostError::NotFound {
                         what,

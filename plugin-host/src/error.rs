@@ -55,7 +55,11 @@ pub struct Mismatch {
 }
 
 impl Mismatch {
-    pub fn new(field: impl Into<String>, expected: impl fmt::Display, found: impl fmt::Display) -> Self {
+    pub fn new(
+        field: impl Into<String>,
+        expected: impl fmt::Display,
+        found: impl fmt::Display,
+    ) -> Self {
         Self {
             field: field.into(),
             expected: expected.to_string(),
@@ -111,7 +115,11 @@ impl fmt::Display for Refusal {
             self.reason
         )?;
         for m in &self.mismatches {
-            write!(f, "\n  {}: expected {}, found {}", m.field, m.expected, m.found)?;
+            write!(
+                f,
+                "\n  {}: expected {}, found {}",
+                m.field, m.expected, m.found
+            )?;
         }
         if !self.fix.is_empty() {
             write!(f, "\n  fix: {}", self.fix)?;
@@ -124,11 +132,17 @@ impl fmt::Display for Refusal {
 #[derive(Debug)]
 pub enum HostError {
     /// A path given to the host does not exist, or no bundle was found anywhere.
-    NotFound { what: String, searched: Vec<PathBuf> },
+    NotFound {
+        what: String,
+        searched: Vec<PathBuf>,
+    },
     /// One or more bundles were refused (strict mode, or a single-bundle operation).
     Refused(Vec<Refusal>),
     /// Reading a file or directory failed.
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// DataFusion failed while registering or querying.
     DataFusion(DataFusionError),
     /// The caller asked for something that cannot be done.
@@ -141,7 +155,10 @@ impl fmt::Display for HostError {
             HostError::NotFound { what, searched } => {
                 write!(f, "{what}; searched:")?;
                 if searched.is_empty() {
-                    write!(f, " (no paths: pass a plugin directory or set DF_PLUGIN_PATH)")?;
+                    write!(
+                        f,
+                        " (no paths: pass a plugin directory or set DF_PLUGIN_PATH)"
+                    )?;
                 }
                 for p in searched {
                     write!(f, "\n  {}", p.display())?;

@@ -48,9 +48,21 @@ pub fn check(lib: &Library, meta: &BundleMetadata) -> Result<(), Refusal> {
             let pairs = [
                 ("bundle name", f.bundle_name, l.bundle_name),
                 ("bundle version", f.bundle_version, l.bundle_version),
-                ("plugin ABI", format!("{}.{}", f.abi_major, f.abi_minor), format!("{}.{}", l.abi_major, l.abi_minor)),
-                ("datafusion version", f.datafusion_version, l.datafusion_version),
-                ("capabilities", f.capabilities.to_string(), l.capabilities.to_string()),
+                (
+                    "plugin ABI",
+                    format!("{}.{}", f.abi_major, f.abi_minor),
+                    format!("{}.{}", l.abi_major, l.abi_minor),
+                ),
+                (
+                    "datafusion version",
+                    f.datafusion_version,
+                    l.datafusion_version,
+                ),
+                (
+                    "capabilities",
+                    f.capabilities.to_string(),
+                    l.capabilities.to_string(),
+                ),
                 ("target", f.target, l.target),
             ];
             for (field, file, live) in pairs {
@@ -59,23 +71,29 @@ pub fn check(lib: &Library, meta: &BundleMetadata) -> Result<(), Refusal> {
                 }
             }
         }
-        return Err(refuse("the live handshake disagrees with the record embedded in the file".into())
-            .with_mismatches(mismatches));
+        return Err(refuse(
+            "the live handshake disagrees with the record embedded in the file".into(),
+        )
+        .with_mismatches(mismatches));
     }
     // SAFETY: as above; the manifest is a static byte array of the returned length.
     let manifest = unsafe {
-        let manifest_fn = *lib.get::<ManifestFn>(format!("{MANIFEST_SYMBOL}\0").as_bytes()).map_err(|_| {
-            refuse(format!("the library has no `{MANIFEST_SYMBOL}` symbol"))
-        })?;
+        let manifest_fn = *lib
+            .get::<ManifestFn>(format!("{MANIFEST_SYMBOL}\0").as_bytes())
+            .map_err(|_| refuse(format!("the library has no `{MANIFEST_SYMBOL}` symbol")))?;
         let mut len = 0usize;
         let ptr = manifest_fn(&mut len);
         if ptr.is_null() || len > 16 * 1024 * 1024 {
-            return Err(refuse("the live manifest is missing or implausibly large".into()));
+            return Err(refuse(
+                "the live manifest is missing or implausibly large".into(),
+            ));
         }
         std::slice::from_raw_parts(ptr.cast::<u8>(), len).to_vec()
     };
     if manifest != meta.manifest_text.as_bytes() {
-        return Err(refuse("the live manifest differs from the manifest embedded in the file".into()));
+        return Err(refuse(
+            "the live manifest differs from the manifest embedded in the file".into(),
+        ));
     }
     Ok(())
 }

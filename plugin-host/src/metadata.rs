@@ -38,11 +38,14 @@ fn file_label(path: &Path) -> String {
 /// Step 2 (the part that needs no policy): the path must be a regular file after resolving
 /// symlinks. Ownership, permissions and hashes are the trust policy's business.
 pub fn check_file(path: &Path) -> Result<u64, Refusal> {
-    let refuse = |reason: String, fix: &str| {
-        Refusal::new(file_label(path), path, Step::Trust, reason, fix)
-    };
-    let meta = std::fs::metadata(path)
-        .map_err(|e| refuse(format!("cannot read the file: {e}"), "check the path and its permissions"))?;
+    let refuse =
+        |reason: String, fix: &str| Refusal::new(file_label(path), path, Step::Trust, reason, fix);
+    let meta = std::fs::metadata(path).map_err(|e| {
+        refuse(
+            format!("cannot read the file: {e}"),
+            "check the path and its permissions",
+        )
+    })?;
     if !meta.is_file() {
         return Err(refuse(
             "not a regular file".into(),
@@ -59,7 +62,10 @@ pub fn read(path: &Path) -> Result<BundleMetadata, Refusal> {
         Refusal::new(file_label(path), path, Step::Metadata, reason, fix)
     };
     let file = File::open(path).map_err(|e| {
-        refuse(format!("cannot open the file: {e}"), "check the file's permissions")
+        refuse(
+            format!("cannot open the file: {e}"),
+            "check the file's permissions",
+        )
     })?;
     let cache = ReadCache::new(file);
     let object = object::File::parse(&cache).map_err(|e| {
@@ -80,7 +86,10 @@ pub fn read(path: &Path) -> Result<BundleMetadata, Refusal> {
     };
     if object.kind() != ObjectKind::Dynamic {
         return Err(refuse(
-            format!("the file is a {:?} object, not a shared library", object.kind()),
+            format!(
+                "the file is a {:?} object, not a shared library",
+                object.kind()
+            ),
             "build the bundle with crate-type = [\"cdylib\"]",
         ));
     }
@@ -109,10 +118,15 @@ pub fn read(path: &Path) -> Result<BundleMetadata, Refusal> {
             "rebuild the bundle with df-plugin-api",
         )
     })?;
-    let info = record.decode().map_err(|e| refuse(e.to_string(), "rebuild the bundle"))?;
+    let info = record
+        .decode()
+        .map_err(|e| refuse(e.to_string(), "rebuild the bundle"))?;
     let manifest_bytes = section_data(manifest_name)?;
     let manifest_text = String::from_utf8(manifest_bytes).map_err(|_| {
-        refuse("the embedded manifest is not UTF-8".into(), "rebuild the bundle")
+        refuse(
+            "the embedded manifest is not UTF-8".into(),
+            "rebuild the bundle",
+        )
     })?;
     let manifest = Manifest::parse(&manifest_text).map_err(|e| {
         Refusal::new(
@@ -128,7 +142,11 @@ pub fn read(path: &Path) -> Result<BundleMetadata, Refusal> {
     // hand-made record.
     let mut mismatches = Vec::new();
     if info.bundle_name != manifest.bundle.name {
-        mismatches.push(Mismatch::new("bundle name (record vs manifest)", &manifest.bundle.name, &info.bundle_name));
+        mismatches.push(Mismatch::new(
+            "bundle name (record vs manifest)",
+            &manifest.bundle.name,
+            &info.bundle_name,
+        ));
     }
     if info.bundle_version != manifest.bundle.version.to_string() {
         mismatches.push(Mismatch::new(

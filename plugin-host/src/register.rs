@@ -162,7 +162,9 @@ pub(crate) fn register(
     for (kind, name) in &names {
         if let Some(owner) = holder(ctx, &state, *kind, name) {
             match policy {
-                ConflictPolicy::Error => conflicts.push(format!("{kind} '{name}' is already registered by {owner}")),
+                ConflictPolicy::Error => {
+                    conflicts.push(format!("{kind} '{name}' is already registered by {owner}"))
+                }
                 ConflictPolicy::Skip => skipped.push((*kind, name.clone())),
                 ConflictPolicy::Replace => {}
             }
@@ -190,7 +192,10 @@ pub(crate) fn register(
                     let _ = ctx.register_table(added.as_str(), p);
                 }
             }
-            return Err(refuse(format!("cannot register table '{name}': {e}"), "see the error"));
+            return Err(refuse(
+                format!("cannot register table '{name}': {e}"),
+                "see the error",
+            ));
         }
         added_tables.push((name.clone(), previous));
     }
@@ -224,17 +229,16 @@ pub(crate) fn register(
         for (name, factory) in &objects.table_provider_factories {
             if keep(Capability::TableProviderFactory, name) {
                 // DataFusion looks factories up by the upper-cased `STORED AS` word.
-                session
-                    .table_factories_mut()
-                    .insert(name.to_uppercase(), Arc::clone(factory) as Arc<dyn TableProviderFactory>);
+                session.table_factories_mut().insert(
+                    name.to_uppercase(),
+                    Arc::clone(factory) as Arc<dyn TableProviderFactory>,
+                );
             }
         }
     }
 
-    let registered: Vec<(Capability, String)> = names
-        .into_iter()
-        .filter(|(k, n)| keep(*k, n))
-        .collect();
+    let registered: Vec<(Capability, String)> =
+        names.into_iter().filter(|(k, n)| keep(*k, n)).collect();
     for (kind, name) in &registered {
         state.owners.insert((*kind, name.clone()), bundle.clone());
     }

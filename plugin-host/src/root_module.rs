@@ -23,18 +23,25 @@ use crate::session::SessionSlot;
 /// Loads the root module (layout-checked) of an opened bundle.
 pub fn load(lib: &Library, meta: &BundleMetadata) -> Result<BundleModuleRef, Refusal> {
     let refuse = |reason: String, fix: &str| {
-        Refusal::new(meta.info.bundle_name.clone(), &meta.path, Step::RootModule, reason, fix)
+        Refusal::new(
+            meta.info.bundle_name.clone(),
+            &meta.path,
+            Step::RootModule,
+            reason,
+            fix,
+        )
     };
     // SAFETY: the symbol is a `LibHeader` static whose address abi_stable reads as
     // `AbiHeaderRef` (exactly what `abi_stable::library::abi_header_from_raw_library` does); the
     // library is never unloaded, so the `'static` lifetime holds.
     let header: AbiHeaderRef = unsafe {
-        *lib.get::<AbiHeaderRef>(format!("{ROOT_MODULE_SYMBOL}\0").as_bytes()).map_err(|_| {
-            refuse(
-                format!("the library does not export the root module `{ROOT_MODULE_SYMBOL}`"),
-                "export the bundle with df_plugin_api::export_bundle!",
-            )
-        })?
+        *lib.get::<AbiHeaderRef>(format!("{ROOT_MODULE_SYMBOL}\0").as_bytes())
+            .map_err(|_| {
+                refuse(
+                    format!("the library does not export the root module `{ROOT_MODULE_SYMBOL}`"),
+                    "export the bundle with df_plugin_api::export_bundle!",
+                )
+            })?
     };
     let header = header.upgrade().map_err(|e| {
         refuse(
@@ -59,11 +66,8 @@ pub fn init(
 ) -> Result<FFI_BundleExports, Refusal> {
     let provider = Arc::clone(slot) as Arc<dyn TaskContextProvider>;
     let provider = FFI_TaskContextProvider::from(&provider);
-    let codec = FFI_LogicalExtensionCodec::new(
-        Arc::new(DefaultLogicalExtensionCodec {}),
-        None,
-        provider,
-    );
+    let codec =
+        FFI_LogicalExtensionCodec::new(Arc::new(DefaultLogicalExtensionCodec {}), None, provider);
     let host = FFI_HostContext {
         abi_major: ABI_MAJOR,
         abi_minor: ABI_MINOR,

@@ -48,7 +48,11 @@ impl SessionSlot {
 
 impl TaskContextProvider for SessionSlot {
     fn task_ctx(&self) -> Arc<TaskContext> {
-        let session = self.session.read().unwrap_or_else(|p| p.into_inner()).upgrade();
+        let session = self
+            .session
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .upgrade();
         match session {
             Some(ctx) => ctx.task_ctx(),
             // Not registered yet (e.g. `inspect --load`): an empty context; nothing runs then.

@@ -78,11 +78,31 @@ impl BundleObjects {
     /// Every exported object as (kind, name), in export order.
     pub fn names(&self) -> Vec<(Capability, String)> {
         let mut out = Vec::new();
-        out.extend(self.scalar_udfs.iter().map(|u| (Capability::ScalarUdf, u.name().to_owned())));
-        out.extend(self.aggregate_udfs.iter().map(|u| (Capability::AggregateUdf, u.name().to_owned())));
-        out.extend(self.window_udfs.iter().map(|u| (Capability::WindowUdf, u.name().to_owned())));
-        out.extend(self.table_functions.iter().map(|(n, _)| (Capability::TableFunction, n.clone())));
-        out.extend(self.table_providers.iter().map(|(n, _)| (Capability::TableProvider, n.clone())));
+        out.extend(
+            self.scalar_udfs
+                .iter()
+                .map(|u| (Capability::ScalarUdf, u.name().to_owned())),
+        );
+        out.extend(
+            self.aggregate_udfs
+                .iter()
+                .map(|u| (Capability::AggregateUdf, u.name().to_owned())),
+        );
+        out.extend(
+            self.window_udfs
+                .iter()
+                .map(|u| (Capability::WindowUdf, u.name().to_owned())),
+        );
+        out.extend(
+            self.table_functions
+                .iter()
+                .map(|(n, _)| (Capability::TableFunction, n.clone())),
+        );
+        out.extend(
+            self.table_providers
+                .iter()
+                .map(|(n, _)| (Capability::TableProvider, n.clone())),
+        );
         out.extend(
             self.table_provider_factories
                 .iter()
@@ -134,12 +154,20 @@ pub fn check(meta: &BundleMetadata, objects: &BundleObjects) -> Result<(), Refus
         .collect();
     for (kind, name) in &declared {
         if !seen.contains(&(*kind, *name)) {
-            mismatches.push(Mismatch::new(format!("{kind} '{name}'"), "exported (declared in the manifest)", "not exported"));
+            mismatches.push(Mismatch::new(
+                format!("{kind} '{name}'"),
+                "exported (declared in the manifest)",
+                "not exported",
+            ));
         }
     }
     for (kind, name) in &seen {
         if !declared.contains(&(*kind, *name)) {
-            mismatches.push(Mismatch::new(format!("{kind} '{name}'"), "declared in the manifest", "exported but undeclared"));
+            mismatches.push(Mismatch::new(
+                format!("{kind} '{name}'"),
+                "declared in the manifest",
+                "exported but undeclared",
+            ));
         }
     }
 

@@ -40,16 +40,33 @@ pub fn check(meta: &BundleMetadata) -> Result<(), Refusal> {
     let mut fixes: Vec<String> = Vec::new();
 
     if meta.architecture != host_architecture() {
-        m.push(Mismatch::new("architecture", host_architecture(), &meta.architecture));
+        m.push(Mismatch::new(
+            "architecture",
+            host_architecture(),
+            &meta.architecture,
+        ));
         fixes.push(format!("build the bundle for {}", BUILD_FACTS.target));
     }
     if meta.little_endian != cfg!(target_endian = "little") {
-        let e = |little: bool| if little { "little-endian" } else { "big-endian" };
-        m.push(Mismatch::new("byte order", e(cfg!(target_endian = "little")), e(meta.little_endian)));
+        let e = |little: bool| {
+            if little {
+                "little-endian"
+            } else {
+                "big-endian"
+            }
+        };
+        m.push(Mismatch::new(
+            "byte order",
+            e(cfg!(target_endian = "little")),
+            e(meta.little_endian),
+        ));
     }
     if info.target != BUILD_FACTS.target && meta.architecture == host_architecture() {
         m.push(Mismatch::new("target", BUILD_FACTS.target, &info.target));
-        fixes.push(format!("build the bundle with --target {}", BUILD_FACTS.target));
+        fixes.push(format!(
+            "build the bundle with --target {}",
+            BUILD_FACTS.target
+        ));
     }
     if info.abi_major != ABI_MAJOR {
         m.push(Mismatch::new("plugin ABI major", ABI_MAJOR, info.abi_major));
@@ -74,7 +91,10 @@ pub fn check(meta: &BundleMetadata) -> Result<(), Refusal> {
             format!("a range containing {}", host_abi_version()),
             &meta.manifest.bundle.requires,
         ));
-        fixes.push("use a host whose plugin ABI the bundle requires, or widen `requires` and rebuild".into());
+        fixes.push(
+            "use a host whose plugin ABI the bundle requires, or widen `requires` and rebuild"
+                .into(),
+        );
     }
     if info.datafusion_version != BUILD_FACTS.datafusion_version {
         m.push(Mismatch::new(
@@ -99,8 +119,15 @@ pub fn check(meta: &BundleMetadata) -> Result<(), Refusal> {
         ));
     }
     if info.arrow_major != BUILD_FACTS.arrow_major {
-        m.push(Mismatch::new("arrow major", BUILD_FACTS.arrow_major, info.arrow_major));
-        fixes.push(format!("rebuild the bundle against arrow {}.x", BUILD_FACTS.arrow_major));
+        m.push(Mismatch::new(
+            "arrow major",
+            BUILD_FACTS.arrow_major,
+            info.arrow_major,
+        ));
+        fixes.push(format!(
+            "rebuild the bundle against arrow {}.x",
+            BUILD_FACTS.arrow_major
+        ));
     }
     let has_planners = [
         Capability::ExprPlanner,

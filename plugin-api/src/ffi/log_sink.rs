@@ -23,12 +23,8 @@ pub struct FFI_LogSink {
     /// The most verbose level the host wants from any target; cheaper than asking.
     pub max_level: u8,
     pub enabled: extern "C" fn(private_data: *const c_void, level: u8, target: RStr<'_>) -> bool,
-    pub log: extern "C" fn(
-        private_data: *const c_void,
-        level: u8,
-        target: RStr<'_>,
-        message: RStr<'_>,
-    ),
+    pub log:
+        extern "C" fn(private_data: *const c_void, level: u8, target: RStr<'_>, message: RStr<'_>),
     pub private_data: *const c_void,
 }
 
@@ -82,7 +78,11 @@ extern "C" fn host_log(data: *const c_void, level: u8, target: RStr<'_>, message
             &log::Record::builder()
                 .level(level)
                 .target(target.as_str())
-                .args(format_args!("[bundle {}] {}", data.bundle, message.as_str()))
+                .args(format_args!(
+                    "[bundle {}] {}",
+                    data.bundle,
+                    message.as_str()
+                ))
                 .build(),
         )
     });
@@ -96,10 +96,7 @@ impl FFI_LogSink {
             bundle: bundle.to_owned(),
         }));
         Self {
-            max_level: log::max_level()
-                .to_level()
-                .map(from_level)
-                .unwrap_or(0),
+            max_level: log::max_level().to_level().map(from_level).unwrap_or(0),
             enabled: host_enabled,
             log: host_log,
             private_data: data as *const HostSinkData as *const c_void,

@@ -253,7 +253,11 @@ pub fn init(
         Ok(Ok(exports)) => RResult::ROk(exports),
         Ok(Err(message)) => RResult::RErr(message.into()),
         Err(payload) => RResult::RErr(
-            format!("panicked in init: {}", panic::panic_message(payload.as_ref())).into(),
+            format!(
+                "panicked in init: {}",
+                panic::panic_message(payload.as_ref())
+            )
+            .into(),
         ),
     }
 }
@@ -285,7 +289,7 @@ macro_rules! export_bundle {
             #[allow(unused_imports)]
             use super::*;
             use $crate::__private::abi_stable::library::{
-                CheckTypeLayout, LibHeader, RootModuleResult, __call_root_module_loader,
+                __call_root_module_loader, CheckTypeLayout, LibHeader, RootModuleResult,
             };
             use $crate::__private::abi_stable::prefix_type::PrefixTypeTrait;
             use $crate::__private::abi_stable::std_types::{RResult, RString};
@@ -316,8 +320,11 @@ macro_rules! export_bundle {
             }
 
             /// The embedded manifest, from live code.
+            ///
+            /// # Safety
+            /// `len` is null or points to a writable `usize`.
             #[unsafe(no_mangle)]
-            pub extern "C" fn df_plugin_manifest(len: *mut usize) -> *const u8 {
+            pub unsafe extern "C" fn df_plugin_manifest(len: *mut usize) -> *const u8 {
                 if !len.is_null() {
                     // SAFETY: the host passes a valid pointer to a usize.
                     unsafe { *len = MANIFEST_SECTION.len() };

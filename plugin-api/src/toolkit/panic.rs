@@ -22,7 +22,11 @@ pub struct ObjectLabel {
 
 impl fmt::Display for ObjectLabel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} '{}' of plugin bundle '{}'", self.kind, self.name, self.bundle)
+        write!(
+            f,
+            "{} '{}' of plugin bundle '{}'",
+            self.kind, self.name, self.bundle
+        )
     }
 }
 

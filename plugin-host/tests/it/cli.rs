@@ -17,7 +17,8 @@ const FOUR_UDFS_SQL: &str = "select url_host('https://Docs.Example.org/x') as ho
     select ts, sessionize(ts, 60) over (order by ts) as s from (values (0), (30), (200)) t(ts); \
     select key, value from url_query_params('https://a.b/?lang=en&q=arrow')";
 
-const FOUR_UDFS_CSV: &str = "host\ndocs.example.org\ng\n4.0\nts,s\n0,1\n30,1\n200,2\nkey,value\nlang,en\nq,arrow\n";
+const FOUR_UDFS_CSV: &str =
+    "host\ndocs.example.org\ng\n4.0\nts,s\n0,1\n30,1\n200,2\nkey,value\nlang,en\nq,arrow\n";
 
 #[test]
 fn sql_runs_each_udf_kind_and_prints_csv() {
@@ -42,7 +43,11 @@ fn sql_without_flags_finds_the_bundles_next_to_the_executable() {
         .unwrap();
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), FOUR_UDFS_CSV);
-    assert!(!text(&out.stderr).contains("corpus"), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("corpus"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -51,14 +56,22 @@ fn sql_reports_refused_bundles_on_stderr_and_goes_on() {
     let out = cli()
         .args(["sql", "--plugin-dir"])
         .arg(dir.path())
-        .args(["-e", "select url_host('http://x.y/') as h", "--format", "json"])
+        .args([
+            "-e",
+            "select url_host('http://x.y/') as h",
+            "--format",
+            "json",
+        ])
         .output()
         .unwrap();
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "[{\"h\":\"x.y\"}]\n");
     let stderr = text(&out.stderr);
     assert!(stderr.contains("bundle 'corpus-abi-major-2'"), "{stderr}");
-    assert!(stderr.contains("plugin ABI major: expected 1, found 2"), "{stderr}");
+    assert!(
+        stderr.contains("plugin ABI major: expected 1, found 2"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -71,7 +84,11 @@ fn sql_errors_exit_1_with_the_message() {
         .output()
         .unwrap();
     assert_eq!(code(&out), 1);
-    assert!(text(&out.stderr).contains("url_host"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("url_host"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -92,7 +109,12 @@ fn inspect_json_shows_versions_capabilities_objects_and_verdict() {
     assert_eq!(r["arrow_major"], 59);
     assert_eq!(
         r["capabilities"],
-        serde_json::json!(["scalar_udf", "aggregate_udf", "window_udf", "table_function"])
+        serde_json::json!([
+            "scalar_udf",
+            "aggregate_udf",
+            "window_udf",
+            "table_function"
+        ])
     );
     let objects: Vec<&str> = r["objects"]
         .as_array()
@@ -100,25 +122,42 @@ fn inspect_json_shows_versions_capabilities_objects_and_verdict() {
         .iter()
         .map(|o| o["name"].as_str().unwrap())
         .collect();
-    assert_eq!(objects, ["url_host", "geo_mean", "sessionize", "url_query_params"]);
+    assert_eq!(
+        objects,
+        ["url_host", "geo_mean", "sessionize", "url_query_params"]
+    );
     assert_eq!(r["compatible"], true);
     assert_eq!(r["loaded"], false);
 }
 
 #[test]
 fn inspect_exit_codes() {
-    let ok = cli().arg("inspect").arg(bundle("df-plugin-udfs")).output().unwrap();
+    let ok = cli()
+        .arg("inspect")
+        .arg(bundle("df-plugin-udfs"))
+        .output()
+        .unwrap();
     assert_eq!(code(&ok), 0, "{}", text(&ok.stdout));
-    assert!(text(&ok.stdout).contains("compatible (not loaded"), "{}", text(&ok.stdout));
+    assert!(
+        text(&ok.stdout).contains("compatible (not loaded"),
+        "{}",
+        text(&ok.stdout)
+    );
 
     let dir = plugin_dir(&["df-plugin-udfs", "corpus-datafusion-54"]);
     let mixed = cli().arg("inspect").arg(dir.path()).output().unwrap();
     assert_eq!(code(&mixed), 1);
     let stdout = text(&mixed.stdout);
     assert!(stdout.contains("INCOMPATIBLE"), "{stdout}");
-    assert!(stdout.contains("datafusion version: expected 55.2.0, found 54.0.0"), "{stdout}");
+    assert!(
+        stdout.contains("datafusion version: expected 55.2.0, found 54.0.0"),
+        "{stdout}"
+    );
 
-    let missing = cli().args(["inspect", "/no/such/bundle.so"]).output().unwrap();
+    let missing = cli()
+        .args(["inspect", "/no/such/bundle.so"])
+        .output()
+        .unwrap();
     assert_eq!(code(&missing), 2);
     assert!(text(&missing.stderr).contains("/no/such/bundle.so"));
 
@@ -151,7 +190,11 @@ fn inspect_and_refusal_never_run_bundle_code() {
         .output()
         .unwrap();
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("refused at step 'compatibility'"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("refused at step 'compatibility'"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(!marker.exists(), "refusing the bundle ran its constructor");
 
     // The probe works: opening the compatible one runs its constructor.
@@ -162,7 +205,11 @@ fn inspect_and_refusal_never_run_bundle_code() {
         .output()
         .unwrap();
     assert_eq!(code(&out), 0, "{}", text(&out.stdout));
-    assert!(text(&out.stdout).contains("compatible (loaded"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("compatible (loaded"),
+        "{}",
+        text(&out.stdout)
+    );
     assert!(marker.exists(), "the constructor probe never fired");
 }
 
@@ -189,12 +236,17 @@ fn debug_logging_shows_a_span_per_step_per_bundle_with_durations() {
         "truthfulness",
         "register",
     ] {
-        let closed = stderr
-            .lines()
-            .any(|l| l.contains(&format!("step=\"{step}\"")) && l.contains("close") && l.contains("time.busy"));
+        let closed = stderr.lines().any(|l| {
+            l.contains(&format!("step=\"{step}\""))
+                && l.contains("close")
+                && l.contains("time.busy")
+        });
         assert!(closed, "no closed span for step {step} in:\n{stderr}");
     }
-    assert!(stderr.contains("bundle=\"udfs\"") || stderr.contains("bundle=udfs"), "{stderr}");
+    assert!(
+        stderr.contains("bundle=\"udfs\"") || stderr.contains("bundle=udfs"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -211,7 +263,10 @@ fn bundle_log_events_reach_the_host_logger() {
         .unwrap();
     assert_eq!(code(&out), 1);
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("[bundle corpus-panicking] contained panic"), "{stderr}");
+    assert!(
+        stderr.contains("[bundle corpus-panicking] contained panic"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -224,5 +279,9 @@ fn the_embedding_example_runs() {
         .output()
         .unwrap();
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("example.com"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("example.com"),
+        "{}",
+        text(&out.stdout)
+    );
 }

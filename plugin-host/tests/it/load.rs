@@ -45,14 +45,22 @@ async fn the_udfs_bundle_registers_and_its_functions_match_native() {
     for (sql, expected) in FOUR_UDFS {
         let got = query_csv(&ctx, sql).await.unwrap();
         assert_eq!(&got, expected, "bundle result of {sql}");
-        assert_eq!(query_csv(&native, sql).await.unwrap(), got, "native result of {sql}");
+        assert_eq!(
+            query_csv(&native, sql).await.unwrap(),
+            got,
+            "native result of {sql}"
+        );
     }
 }
 
 #[tokio::test]
 async fn loading_and_registering_the_same_bundle_twice_is_a_no_op() {
     let dir = plugin_dir(&["df-plugin-udfs"]);
-    let host = PluginHost::builder().search_path(dir.path()).ignore_env(true).build().unwrap();
+    let host = PluginHost::builder()
+        .search_path(dir.path())
+        .ignore_env(true)
+        .build()
+        .unwrap();
     let ctx = session();
     host.load().unwrap().register_into(&ctx).unwrap();
     let before = snapshot(&ctx);
@@ -61,7 +69,10 @@ async fn loading_and_registering_the_same_bundle_twice_is_a_no_op() {
     assert!(again.refused.is_empty(), "{:?}", again.refused);
     assert_eq!(again.unchanged, vec!["udfs".to_string()]);
     assert_eq!(snapshot(&ctx), before);
-    assert_eq!(query_csv(&ctx, FOUR_UDFS[0].0).await.unwrap(), FOUR_UDFS[0].1);
+    assert_eq!(
+        query_csv(&ctx, FOUR_UDFS[0].0).await.unwrap(),
+        FOUR_UDFS[0].1
+    );
 }
 
 #[tokio::test]
@@ -79,7 +90,10 @@ async fn one_load_registers_into_two_sessions() {
     assert_eq!(plugins.register_into(&b).unwrap().registered.len(), 1);
     // The table function's arguments are encoded against each session's own registry.
     for ctx in [&a, &b] {
-        assert_eq!(query_csv(ctx, FOUR_UDFS[3].0).await.unwrap(), FOUR_UDFS[3].1);
+        assert_eq!(
+            query_csv(ctx, FOUR_UDFS[3].0).await.unwrap(),
+            FOUR_UDFS[3].1
+        );
     }
     drop(a);
     assert_eq!(query_csv(&b, FOUR_UDFS[1].0).await.unwrap(), FOUR_UDFS[1].1);
@@ -100,7 +114,10 @@ async fn a_refused_bundle_does_not_stop_the_others() {
     assert_eq!(plugins.refused()[0].bundle, "corpus-datafusion-54");
     let ctx = session();
     plugins.register_into(&ctx).unwrap();
-    assert_eq!(query_csv(&ctx, FOUR_UDFS[0].0).await.unwrap(), FOUR_UDFS[0].1);
+    assert_eq!(
+        query_csv(&ctx, FOUR_UDFS[0].0).await.unwrap(),
+        FOUR_UDFS[0].1
+    );
 }
 
 #[test]
@@ -147,6 +164,9 @@ fn an_empty_plugin_dir_is_not_found_with_the_paths_searched() {
         .load()
         .unwrap_err();
     let text = err.to_string();
-    assert!(text.starts_with("no plugin bundles found; searched:"), "{text}");
+    assert!(
+        text.starts_with("no plugin bundles found; searched:"),
+        "{text}"
+    );
     assert!(text.contains(&dir.path().display().to_string()), "{text}");
 }

@@ -26,12 +26,17 @@ async fn panicking_session() -> (tempfile::TempDir, Arc<SessionContext>) {
 async fn assert_contained(ctx: &SessionContext, sql: &str, object: &str, call: &str) {
     let err = query_csv(ctx, sql).await.unwrap_err().to_string();
     assert!(
-        err.contains(&format!("'{object}' of plugin bundle 'corpus-panicking' panicked in {call}")),
+        err.contains(&format!(
+            "'{object}' of plugin bundle 'corpus-panicking' panicked in {call}"
+        )),
         "{sql}: {err}"
     );
     assert!(err.contains("asked to panic"), "{sql}: {err}");
     // The session is still usable, and the same failure is reported the same way again.
-    assert_eq!(query_csv(ctx, "select 41 + 1 as x").await.unwrap(), "x\n42\n");
+    assert_eq!(
+        query_csv(ctx, "select 41 + 1 as x").await.unwrap(),
+        "x\n42\n"
+    );
     let again = query_csv(ctx, sql).await.unwrap_err().to_string();
     assert!(again.contains("panicked"), "{sql}: {again}");
 }
@@ -59,17 +64,35 @@ async fn a_window_evaluator_that_panics() {
 #[tokio::test]
 async fn a_table_function_that_panics() {
     let (_dir, ctx) = panicking_session().await;
-    assert_contained(&ctx, "select * from corpus_panic_call()", "corpus_panic_call", "call").await;
+    assert_contained(
+        &ctx,
+        "select * from corpus_panic_call()",
+        "corpus_panic_call",
+        "call",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_table_scan_that_panics() {
     let (_dir, ctx) = panicking_session().await;
-    assert_contained(&ctx, "select * from corpus_panic_scan", "corpus_panic_scan", "scan").await;
+    assert_contained(
+        &ctx,
+        "select * from corpus_panic_scan",
+        "corpus_panic_scan",
+        "scan",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_record_batch_stream_that_panics() {
     let (_dir, ctx) = panicking_session().await;
-    assert_contained(&ctx, "select * from corpus_panic_stream", "corpus_panic_stream", "stream").await;
+    assert_contained(
+        &ctx,
+        "select * from corpus_panic_stream",
+        "corpus_panic_stream",
+        "stream",
+    )
+    .await;
 }

@@ -23,7 +23,10 @@ async fn only_refusal(dir: &Path) -> Refusal {
     let before = snapshot(&ctx);
     plugins.register_into(&ctx).unwrap();
     assert_eq!(snapshot(&ctx), before);
-    assert_eq!(query_csv(&ctx, "select 1 as one").await.unwrap(), "one\n1\n");
+    assert_eq!(
+        query_csv(&ctx, "select 1 as one").await.unwrap(),
+        "one\n1\n"
+    );
     plugins.refused()[0].clone()
 }
 
@@ -37,7 +40,11 @@ fn mismatch<'a>(r: &'a Refusal, field: &str) -> &'a df_plugin_host::Mismatch {
 #[tokio::test]
 async fn a_file_that_is_not_a_shared_library() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("libnotes.so"), "these are notes, not a library\n").unwrap();
+    std::fs::write(
+        dir.path().join("libnotes.so"),
+        "these are notes, not a library\n",
+    )
+    .unwrap();
     let r = only_refusal(dir.path()).await;
     assert_eq!(r.step, Step::Metadata);
     assert!(r.reason.contains("not a shared library"), "{r}");
@@ -81,11 +88,21 @@ async fn a_bundle_built_for_another_datafusion() {
     let r = only_refusal(dir.path()).await;
     assert_eq!(r.step, Step::Compatibility);
     let m = mismatch(&r, "datafusion version");
-    assert_eq!((m.expected.as_str(), m.found.as_str()), ("55.2.0", "54.0.0"));
-    assert!(r.fix.contains("rebuild the bundle against datafusion 55.2.0"), "{r}");
+    assert_eq!(
+        (m.expected.as_str(), m.found.as_str()),
+        ("55.2.0", "54.0.0")
+    );
+    assert!(
+        r.fix
+            .contains("rebuild the bundle against datafusion 55.2.0"),
+        "{r}"
+    );
     // The message a user sees carries all of it.
     let text = r.to_string();
-    assert!(text.contains("datafusion version: expected 55.2.0, found 54.0.0"), "{text}");
+    assert!(
+        text.contains("datafusion version: expected 55.2.0, found 54.0.0"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -118,7 +135,8 @@ async fn two_bundles_exporting_the_same_function_name() {
     let r = &registration.refused[0];
     assert_eq!((r.bundle.as_str(), r.step), ("udfs", Step::Register));
     assert!(
-        r.reason.contains("scalar_udf 'url_host' is already registered by bundle 'corpus-duplicate'"),
+        r.reason
+            .contains("scalar_udf 'url_host' is already registered by bundle 'corpus-duplicate'"),
         "{r}"
     );
     // Nothing of udfs got in, not even its non-conflicting functions.
@@ -145,8 +163,16 @@ async fn the_skip_policy_registers_everything_but_the_conflicting_name() {
         .unwrap();
     let ctx = session();
     let registration = plugins.register_into(&ctx).unwrap();
-    assert!(registration.refused.is_empty(), "{:?}", registration.refused);
-    let udfs = registration.registered.iter().find(|b| b.name == "udfs").unwrap();
+    assert!(
+        registration.refused.is_empty(),
+        "{:?}",
+        registration.refused
+    );
+    let udfs = registration
+        .registered
+        .iter()
+        .find(|b| b.name == "udfs")
+        .unwrap();
     assert_eq!(udfs.skipped.len(), 1);
     assert!(ctx.state().aggregate_functions().contains_key("geo_mean"));
 }
@@ -166,6 +192,9 @@ async fn a_bundle_conflicting_with_a_built_in_is_refused() {
     let before = snapshot(&ctx);
     let registration = plugins.register_into(&ctx).unwrap();
     let r = &registration.refused[0];
-    assert!(r.reason.contains("already registered by the session"), "{r}");
+    assert!(
+        r.reason.contains("already registered by the session"),
+        "{r}"
+    );
     assert_eq!(snapshot(&ctx), before);
 }

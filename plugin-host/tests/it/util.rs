@@ -24,14 +24,24 @@ pub fn bundles_built() -> &'static PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
         let dir = profile_dir();
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root");
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("workspace root");
         let mut cmd = Command::new(env!("CARGO"));
-        cmd.current_dir(workspace)
-            .args(["build", "--workspace", "--lib", "--bins", "--tests", "--examples"]);
+        cmd.current_dir(workspace).args([
+            "build",
+            "--workspace",
+            "--lib",
+            "--bins",
+            "--tests",
+            "--examples",
+        ]);
         if dir.file_name().is_some_and(|n| n == "release") {
             cmd.arg("--release");
         }
-        let out = cmd.output().expect("cannot run cargo to build the test bundles");
+        let out = cmd
+            .output()
+            .expect("cannot run cargo to build the test bundles");
         assert!(
             out.status.success(),
             "building the test bundles failed:\n{}",

@@ -67,9 +67,12 @@ pub struct UrlQueryParams;
 impl TableFunctionImpl for UrlQueryParams {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
         let url = match args.exprs() {
-            [Expr::Literal(ScalarValue::Utf8(v) | ScalarValue::LargeUtf8(v) | ScalarValue::Utf8View(v), _)] => {
-                v.clone()
-            }
+            [
+                Expr::Literal(
+                    ScalarValue::Utf8(v) | ScalarValue::LargeUtf8(v) | ScalarValue::Utf8View(v),
+                    _,
+                ),
+            ] => v.clone(),
             [other] => {
                 return plan_err!(
                     "url_query_params expects a constant string argument (url), got {other}"

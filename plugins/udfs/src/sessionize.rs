@@ -85,7 +85,11 @@ impl WindowUDFImpl for Sessionize {
     }
 
     fn field(&self, field_args: WindowUDFFieldArgs) -> Result<FieldRef> {
-        Ok(Arc::new(Field::new(field_args.name(), DataType::Int64, true)))
+        Ok(Arc::new(Field::new(
+            field_args.name(),
+            DataType::Int64,
+            true,
+        )))
     }
 }
 
@@ -115,7 +119,7 @@ impl PartitionEvaluator for SessionizeEvaluator {
                 return exec_err!("sessionize: max_gap_seconds must not be NULL");
             }
             let max_gap = gap.value(i);
-            if !(max_gap >= 0.0) {
+            if max_gap.is_nan() || max_gap < 0.0 {
                 return exec_err!("sessionize: max_gap_seconds must be >= 0, got {max_gap}");
             }
             let t = ts.value(i);

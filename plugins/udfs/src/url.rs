@@ -111,7 +111,9 @@ impl ScalarUDFImpl for UrlHost {
                     ScalarValue::Utf8(v) | ScalarValue::LargeUtf8(v) | ScalarValue::Utf8View(v) => {
                         v.as_deref()
                     }
-                    other => return exec_err!("url_host expects a string, got {}", other.data_type()),
+                    other => {
+                        return exec_err!("url_host expects a string, got {}", other.data_type());
+                    }
                 };
                 let host = url.and_then(host_of).map(str::to_ascii_lowercase);
                 Ok(ColumnarValue::Scalar(ScalarValue::Utf8(host)))

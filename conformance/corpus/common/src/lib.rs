@@ -12,7 +12,9 @@ use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl};
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::Result;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::logical_expr::function::{AccumulatorArgs, PartitionEvaluatorArgs, WindowUDFFieldArgs};
+use datafusion::logical_expr::function::{
+    AccumulatorArgs, PartitionEvaluatorArgs, WindowUDFFieldArgs,
+};
 use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, ColumnarValue, Expr, PartitionEvaluator, ScalarFunctionArgs,
     ScalarUDFImpl, Signature, Volatility, WindowUDFImpl,
@@ -20,7 +22,9 @@ use datafusion::logical_expr::{
 use datafusion::physical_expr::EquivalenceProperties;
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties};
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+};
 use datafusion::scalar::ScalarValue;
 
 /// `<name>(x)` returns `x` (Int64). The well-behaved function of the corpus.
@@ -163,7 +167,10 @@ impl WindowUDFImpl for PanicWindow {
     fn signature(&self) -> &Signature {
         &self.signature
     }
-    fn partition_evaluator(&self, _: PartitionEvaluatorArgs) -> Result<Box<dyn PartitionEvaluator>> {
+    fn partition_evaluator(
+        &self,
+        _: PartitionEvaluatorArgs,
+    ) -> Result<Box<dyn PartitionEvaluator>> {
         Ok(Box::new(PanicEvaluator))
     }
     fn field(&self, args: WindowUDFFieldArgs) -> Result<FieldRef> {
@@ -267,14 +274,23 @@ impl ExecutionPlan for PanicExec {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         Ok(self)
     }
-    fn execute(&self, _partition: usize, _ctx: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+    fn execute(
+        &self,
+        _partition: usize,
+        _ctx: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
         let stream = futures::stream::once(async {
             if true {
                 panic!("stream asked to panic");
             }
-            Ok::<RecordBatch, datafusion::error::DataFusionError>(RecordBatch::new_empty(one_column()))
+            Ok::<RecordBatch, datafusion::error::DataFusionError>(RecordBatch::new_empty(
+                one_column(),
+            ))
         });
-        Ok(Box::pin(RecordBatchStreamAdapter::new(one_column(), stream)))
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            one_column(),
+            stream,
+        )))
     }
 }
 

@@ -51,11 +51,15 @@ impl AggregateUDFImpl for GuardedAggregateUDF {
     }
 
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        guard(&self.label, "return_type", || self.imp().return_type(arg_types))
+        guard(&self.label, "return_type", || {
+            self.imp().return_type(arg_types)
+        })
     }
 
     fn return_field(&self, arg_fields: &[FieldRef]) -> Result<FieldRef> {
-        guard(&self.label, "return_field", || self.imp().return_field(arg_fields))
+        guard(&self.label, "return_field", || {
+            self.imp().return_field(arg_fields)
+        })
     }
 
     fn is_nullable(&self) -> bool {
@@ -63,7 +67,9 @@ impl AggregateUDFImpl for GuardedAggregateUDF {
     }
 
     fn accumulator(&self, acc_args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        let acc = guard(&self.label, "accumulator", || self.imp().accumulator(acc_args))?;
+        let acc = guard(&self.label, "accumulator", || {
+            self.imp().accumulator(acc_args)
+        })?;
         Ok(Box::new(GuardedAccumulator {
             inner: acc,
             label: Arc::clone(&self.label),
@@ -71,7 +77,9 @@ impl AggregateUDFImpl for GuardedAggregateUDF {
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        guard(&self.label, "state_fields", || self.imp().state_fields(args))
+        guard(&self.label, "state_fields", || {
+            self.imp().state_fields(args)
+        })
     }
 
     fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
@@ -125,7 +133,9 @@ impl AggregateUDFImpl for GuardedAggregateUDF {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        guard(&self.label, "coerce_types", || self.imp().coerce_types(arg_types))
+        guard(&self.label, "coerce_types", || {
+            self.imp().coerce_types(arg_types)
+        })
     }
 
     fn supports_null_handling_clause(&self) -> bool {
@@ -146,7 +156,9 @@ pub struct GuardedAccumulator {
 
 impl Accumulator for GuardedAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        guard(&self.label, "update_batch", || self.inner.update_batch(values))
+        guard(&self.label, "update_batch", || {
+            self.inner.update_batch(values)
+        })
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
@@ -162,11 +174,15 @@ impl Accumulator for GuardedAccumulator {
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        guard(&self.label, "merge_batch", || self.inner.merge_batch(states))
+        guard(&self.label, "merge_batch", || {
+            self.inner.merge_batch(states)
+        })
     }
 
     fn retract_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        guard(&self.label, "retract_batch", || self.inner.retract_batch(values))
+        guard(&self.label, "retract_batch", || {
+            self.inner.retract_batch(values)
+        })
     }
 
     fn supports_retract_batch(&self) -> bool {

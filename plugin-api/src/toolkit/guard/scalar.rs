@@ -49,7 +49,9 @@ impl ScalarUDFImpl for GuardedScalarUDF {
     }
 
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        guard(&self.label, "return_type", || self.imp().return_type(arg_types))
+        guard(&self.label, "return_type", || {
+            self.imp().return_type(arg_types)
+        })
     }
 
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
@@ -77,7 +79,9 @@ impl ScalarUDFImpl for GuardedScalarUDF {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        guard(&self.label, "coerce_types", || self.imp().coerce_types(arg_types))
+        guard(&self.label, "coerce_types", || {
+            self.imp().coerce_types(arg_types)
+        })
     }
 
     fn preserves_lex_ordering(&self, inputs: &[ExprProperties]) -> Result<bool> {

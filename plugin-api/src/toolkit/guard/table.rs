@@ -288,14 +288,20 @@ impl TableFunctionImpl for GuardedTableFunction {
         let _rt = runtime::handle();
         let _entered = _rt.as_ref().map(|h| h.enter());
         let provider = guard(&self.label, "call", || self.inner.call(exprs))?;
-        Ok(GuardedTableProvider::with_label(provider, Arc::clone(&self.label)))
+        Ok(GuardedTableProvider::with_label(
+            provider,
+            Arc::clone(&self.label),
+        ))
     }
 
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
         let _rt = runtime::handle();
         let _entered = _rt.as_ref().map(|h| h.enter());
         let provider = guard(&self.label, "call", || self.inner.call_with_args(args))?;
-        Ok(GuardedTableProvider::with_label(provider, Arc::clone(&self.label)))
+        Ok(GuardedTableProvider::with_label(
+            provider,
+            Arc::clone(&self.label),
+        ))
     }
 }
 
@@ -322,9 +328,10 @@ impl TableProviderFactory for GuardedTableProviderFactory {
         state: &dyn Session,
         cmd: &CreateExternalTable,
     ) -> Result<Arc<dyn TableProvider>> {
-        let provider =
-            guard_future(&self.label, "create", self.inner.create(state, cmd)).await?;
-        Ok(GuardedTableProvider::with_label(provider, Arc::clone(&self.label)))
+        let provider = guard_future(&self.label, "create", self.inner.create(state, cmd)).await?;
+        Ok(GuardedTableProvider::with_label(
+            provider,
+            Arc::clone(&self.label),
+        ))
     }
 }
-

@@ -72,7 +72,9 @@ impl WindowUDFImpl for GuardedWindowUDF {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        guard(&self.label, "coerce_types", || self.imp().coerce_types(arg_types))
+        guard(&self.label, "coerce_types", || {
+            self.imp().coerce_types(arg_types)
+        })
     }
 
     fn documentation(&self) -> Option<&Documentation> {
@@ -89,7 +91,9 @@ pub struct GuardedPartitionEvaluator {
 
 impl PartitionEvaluator for GuardedPartitionEvaluator {
     fn get_range(&self, idx: usize, n_rows: usize) -> Result<Range<usize>> {
-        guard(&self.label, "get_range", || self.inner.get_range(idx, n_rows))
+        guard(&self.label, "get_range", || {
+            self.inner.get_range(idx, n_rows)
+        })
     }
 
     fn is_causal(&self) -> bool {
@@ -103,7 +107,9 @@ impl PartitionEvaluator for GuardedPartitionEvaluator {
     }
 
     fn evaluate(&mut self, values: &[ArrayRef], range: &Range<usize>) -> Result<ScalarValue> {
-        guard(&self.label, "evaluate", || self.inner.evaluate(values, range))
+        guard(&self.label, "evaluate", || {
+            self.inner.evaluate(values, range)
+        })
     }
 
     fn evaluate_all_with_rank(
@@ -130,6 +136,8 @@ impl PartitionEvaluator for GuardedPartitionEvaluator {
     }
 
     fn include_rank(&self) -> bool {
-        guard_or(&self.label, "include_rank", false, || self.inner.include_rank())
+        guard_or(&self.label, "include_rank", false, || {
+            self.inner.include_rank()
+        })
     }
 }

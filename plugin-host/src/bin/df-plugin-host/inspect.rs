@@ -12,7 +12,11 @@ pub fn run(paths: &[PathBuf], json: bool, load: bool) -> ExitCode {
     for p in paths {
         match candidates_at(p) {
             Ok(found) if found.is_empty() => {
-                eprintln!("df-plugin-host: no bundle files (*.{}) in {}", df_plugin_host::discover::LIBRARY_EXTENSION, p.display());
+                eprintln!(
+                    "df-plugin-host: no bundle files (*.{}) in {}",
+                    df_plugin_host::discover::LIBRARY_EXTENSION,
+                    p.display()
+                );
                 return ExitCode::from(2);
             }
             Ok(found) => files.extend(found),
@@ -53,7 +57,11 @@ fn print_report(r: &InspectReport) {
         if let Some(d) = r.description.as_deref().filter(|d| !d.is_empty()) {
             println!("  description:   {d}");
         }
-        println!("  plugin ABI:    {} (requires host ABI {})", opt(&r.plugin_abi), opt(&r.requires));
+        println!(
+            "  plugin ABI:    {} (requires host ABI {})",
+            opt(&r.plugin_abi),
+            opt(&r.requires)
+        );
         println!(
             "  built with:    datafusion {}, datafusion-ffi {}, arrow {}, sqlparser {}",
             opt(&r.datafusion_version),
@@ -61,7 +69,11 @@ fn print_report(r: &InspectReport) {
             r.arrow_major.map_or("-".into(), |v| v.to_string()),
             opt(&r.sqlparser_version)
         );
-        println!("  target:        {} ({})", opt(&r.target), opt(&r.rustc_version));
+        println!(
+            "  target:        {} ({})",
+            opt(&r.target),
+            opt(&r.rustc_version)
+        );
         println!(
             "  file:          {} bytes, {} {}",
             r.file_size.unwrap_or(0),
@@ -87,7 +99,9 @@ fn print_report(r: &InspectReport) {
         println!("  warning:       {w}");
     }
     match &r.refusal {
-        None if r.loaded => println!("  verdict:       compatible (loaded; exports match the manifest)"),
+        None if r.loaded => {
+            println!("  verdict:       compatible (loaded; exports match the manifest)")
+        }
         None => println!("  verdict:       compatible (not loaded: none of its code ran)"),
         Some(refusal) => {
             println!("  verdict:       INCOMPATIBLE");

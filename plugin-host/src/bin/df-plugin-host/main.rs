@@ -11,7 +11,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(name = "df-plugin-host", version, about = "Load and inspect DataFusion plugin bundles")]
+#[command(
+    name = "df-plugin-host",
+    version,
+    about = "Load and inspect DataFusion plugin bundles"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -39,7 +43,12 @@ enum Command {
         #[arg(long = "plugin-dir", value_name = "DIR")]
         plugin_dirs: Vec<PathBuf>,
         /// SQL to run: one or more `;`-separated statements.
-        #[arg(short = 'e', long = "execute", value_name = "SQL", conflicts_with = "file")]
+        #[arg(
+            short = 'e',
+            long = "execute",
+            value_name = "SQL",
+            conflicts_with = "file"
+        )]
         execute: Option<String>,
         /// A file of `;`-separated statements to run.
         #[arg(short = 'f', long = "file", value_name = "FILE")]

@@ -19,7 +19,12 @@ pub fn print(schema: &SchemaRef, batches: &[RecordBatch], format: Format) -> Res
                 return Ok(());
             }
             let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-            writeln!(out, "{}", pretty_format_batches_with_schema(schema.clone(), batches)?).map_err(io)?;
+            writeln!(
+                out,
+                "{}",
+                pretty_format_batches_with_schema(schema.clone(), batches)?
+            )
+            .map_err(io)?;
             writeln!(out, "{rows} row(s)").map_err(io)?;
         }
         Format::Csv => {

@@ -26,10 +26,17 @@ pub async fn run(ctx: &SessionContext, format: Format) -> ExitCode {
     if let Some(h) = &history {
         let _ = editor.load_history(h);
     }
-    println!("df-plugin-host {} — statements end with ';', \\q quits", env!("CARGO_PKG_VERSION"));
+    println!(
+        "df-plugin-host {} — statements end with ';', \\q quits",
+        env!("CARGO_PKG_VERSION")
+    );
     let mut buffer = String::new();
     loop {
-        let prompt = if buffer.is_empty() { "df-plugin> " } else { "        -> " };
+        let prompt = if buffer.is_empty() {
+            "df-plugin> "
+        } else {
+            "        -> "
+        };
         match editor.readline(prompt) {
             Ok(line) => {
                 let trimmed = line.trim();
