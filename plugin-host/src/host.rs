@@ -30,7 +30,7 @@ use crate::metadata::{self, BundleMetadata};
 use crate::register::{self, ConflictPolicy, PluginRegistry, RegisteredBundle};
 use crate::session::SessionSlot;
 use crate::truth::{self, BundleObjects};
-use crate::{handshake, open, root_module, verify};
+use crate::{handshake, open, restore, root_module, verify};
 
 /// Configures a [`PluginHost`].
 #[derive(Clone, Debug, Default)]
@@ -259,7 +259,7 @@ impl PluginHost {
         })?;
         let objects = t.time(Step::Truthfulness, &name, || {
             let objects = BundleObjects::from_ffi(&exports);
-            truth::check(&meta, &objects).map(|()| objects)
+            truth::check(&meta, &objects).map(|()| restore::apply(&meta.manifest, objects))
         })?;
         let warnings = verify::warnings(&meta);
         for w in &warnings {
@@ -343,6 +343,6 @@ impl Plugins {
         let exports = root_module::init(bundle.module, &bundle.metadata, &slot, &options)?;
         let objects = BundleObjects::from_ffi(&exports);
         truth::check(&bundle.metadata, &objects)?;
-        Ok((slot, objects))
+        Ok((slot, restore::apply(&bundle.metadata.manifest, objects)))
     }
 }

@@ -13,7 +13,8 @@
 //! 6. [`handshake`] — the live record and manifest equal the file's;
 //! 7. [`root_module`] — abi_stable's layout check, then `init(host context)`;
 //! 8. [`truth`] — the exports match the manifest;
-//! 9. [`register`] — all or nothing into one `Arc<SessionContext>`.
+//! 9. [`register`] — all or nothing into one `Arc<SessionContext>`, after [`restore`] gave
+//!    each function back the documentation and parameter names datafusion-ffi drops.
 //!
 //! Refusals ([`Refusal`]) name the bundle, the step, every field that differs and the fix.
 //!
@@ -31,6 +32,7 @@ pub mod inspect;
 pub mod metadata;
 pub mod open;
 pub mod register;
+pub mod restore;
 pub mod root_module;
 pub mod session;
 pub mod truth;

@@ -285,3 +285,19 @@ fn the_embedding_example_runs() {
         text(&out.stdout)
     );
 }
+
+#[test]
+fn csv_output_writes_nested_values_as_text() {
+    let out = cli()
+        .args([
+            "sql",
+            "-e",
+            "select [1, 2] as l, named_struct('a', 1) as s, 3 as n",
+            "--format",
+            "csv",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "l,s,n\n\"[1, 2]\",{a: 1},3\n");
+}

@@ -1,0 +1,297 @@
+//! Restoring, from the manifest, what datafusion-ffi drops on the way across the boundary.
+//!
+//! A `ForeignScalarUDF` (likewise aggregate and window) has no documentation and a
+//! `Signature::user_defined` without parameter names, so a plugin function is invisible in
+//! `information_schema.routines` descriptions and cannot be called with named arguments
+//! (`f(a => 1)`). The host wraps each foreign function once, at load time, with:
+//!
+//! - `documentation()` built from the manifest's `doc`, `signature`/`parameters` and `example`;
+//! - the same user-defined signature plus the manifest's `parameters` as parameter names, so
+//!   DataFusion resolves named arguments and coercion still goes to the bundle;
+//! - for aggregates, a `return_type` computed through `return_field` (datafusion-ffi's is
+//!   `unimplemented!()` and would panic in the host).
+//!
+//! Everything else is delegated unchanged.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::config::ConfigOptions;
+use datafusion::error::Result;
+use datafusion::logical_expr::function::{
+    AccumulatorArgs, PartitionEvaluatorArgs, StateFieldsArgs, WindowUDFFieldArgs,
+};
+use datafusion::logical_expr::sort_properties::ExprProperties;
+use datafusion::logical_expr::utils::AggregateOrderSensitivity;
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, DocSection, Documentation,
+    ExpressionPlacement, GroupsAccumulator, PartitionEvaluator, ReturnFieldArgs,
+    ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, WindowUDF, WindowUDFImpl,
+};
+use df_plugin_api::manifest::{Manifest, ObjectDecl};
+use df_plugin_api::record::Capability;
+
+use crate::truth::BundleObjects;
+
+const DOC_SECTION: DocSection = DocSection {
+    include: true,
+    label: "Plugin functions",
+    description: Some("Functions loaded from df-plugin bundles"),
+};
+
+/// What the manifest adds to one function.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Restored {
+    signature: Signature,
+    documentation: Documentation,
+}
+
+impl Restored {
+    fn new(decl: &ObjectDecl, foreign: &Signature) -> Self {
+        let syntax = decl
+            .signature
+            .clone()
+            .unwrap_or_else(|| format!("{}({})", decl.name, decl.parameters.join(", ")));
+        // The description is the manifest's, verbatim: a plugin function should read like a
+        // built-in one. Which bundle it came from is the catalogue's business.
+        let description = decl.doc.clone();
+        let arguments = (!decl.parameters.is_empty()).then(|| {
+            decl.parameters
+                .iter()
+                .map(|p| (p.clone(), String::new()))
+                .collect()
+        });
+        // A user-defined signature accepts any names; should the bundle ever export a fixed
+        // one, names that do not fit are dropped rather than failing the load.
+        let signature = if decl.parameters.is_empty() {
+            foreign.clone()
+        } else {
+            foreign
+                .clone()
+                .with_parameter_names(decl.parameters.clone())
+                .unwrap_or_else(|_| foreign.clone())
+        };
+        Self {
+            signature,
+            documentation: Documentation {
+                doc_section: DOC_SECTION,
+                description,
+                syntax_example: syntax,
+                sql_example: decl.example.clone(),
+                arguments,
+                alternative_syntax: None,
+                related_udfs: None,
+            },
+        }
+    }
+}
+
+/// Wraps every function of `objects` with what `manifest` declares about it.
+pub fn apply(manifest: &Manifest, objects: BundleObjects) -> BundleObjects {
+    let decl = |kind, name: &str| manifest.object(kind, name);
+    BundleObjects {
+        scalar_udfs: objects
+            .scalar_udfs
+            .into_iter()
+            .map(|u| match decl(Capability::ScalarUdf, u.name()) {
+                Some(d) => {
+                    let restored = Restored::new(d, u.signature());
+                    ScalarUDF::new_from_impl(RestoredScalarUDF { inner: u, restored })
+                }
+                None => u,
+            })
+            .collect(),
+        aggregate_udfs: objects
+            .aggregate_udfs
+            .into_iter()
+            .map(|u| match decl(Capability::AggregateUdf, u.name()) {
+                Some(d) => {
+                    let restored = Restored::new(d, u.signature());
+                    AggregateUDF::new_from_impl(RestoredAggregateUDF { inner: u, restored })
+                }
+                None => u,
+            })
+            .collect(),
+        window_udfs: objects
+            .window_udfs
+            .into_iter()
+            .map(|u| match decl(Capability::WindowUdf, u.name()) {
+                Some(d) => {
+                    let restored = Restored::new(d, u.signature());
+                    WindowUDF::new_from_impl(RestoredWindowUDF { inner: u, restored })
+                }
+                None => u,
+            })
+            .collect(),
+        ..objects
+    }
+}
+
+/// A foreign scalar UDF with its documentation and parameter names restored.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct RestoredScalarUDF {
+    inner: ScalarUDF,
+    restored: Restored,
+}
+
+impl ScalarUDFImpl for RestoredScalarUDF {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn aliases(&self) -> &[String] {
+        self.inner.aliases()
+    }
+    fn signature(&self) -> &Signature {
+        &self.restored.signature
+    }
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        self.inner.inner().return_type(arg_types)
+    }
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        self.inner.inner().return_field_from_args(args)
+    }
+    fn with_updated_config(&self, config: &ConfigOptions) -> Option<ScalarUDF> {
+        let updated = self.inner.inner().with_updated_config(config)?;
+        Some(ScalarUDF::new_from_impl(Self {
+            inner: updated,
+            restored: self.restored.clone(),
+        }))
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        self.inner.inner().invoke_with_args(args)
+    }
+    fn short_circuits(&self) -> bool {
+        self.inner.inner().short_circuits()
+    }
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        self.inner.inner().coerce_types(arg_types)
+    }
+    fn preserves_lex_ordering(&self, inputs: &[ExprProperties]) -> Result<bool> {
+        self.inner.inner().preserves_lex_ordering(inputs)
+    }
+    fn placement(&self, args: &[ExpressionPlacement]) -> ExpressionPlacement {
+        self.inner.inner().placement(args)
+    }
+    fn documentation(&self) -> Option<&Documentation> {
+        Some(&self.restored.documentation)
+    }
+}
+
+/// A foreign aggregate UDF with its documentation, parameter names and `return_type` restored.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct RestoredAggregateUDF {
+    inner: AggregateUDF,
+    restored: Restored,
+}
+
+impl AggregateUDFImpl for RestoredAggregateUDF {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn aliases(&self) -> &[String] {
+        self.inner.aliases()
+    }
+    fn signature(&self) -> &Signature {
+        &self.restored.signature
+    }
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        let fields: Vec<FieldRef> = arg_types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Arc::new(Field::new(format!("arg_{i}"), t.clone(), true)))
+            .collect();
+        Ok(self.return_field(&fields)?.data_type().clone())
+    }
+    fn return_field(&self, arg_fields: &[FieldRef]) -> Result<FieldRef> {
+        self.inner.inner().return_field(arg_fields)
+    }
+    fn is_nullable(&self) -> bool {
+        self.inner.inner().is_nullable()
+    }
+    fn accumulator(&self, acc_args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        self.inner.inner().accumulator(acc_args)
+    }
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        self.inner.inner().state_fields(args)
+    }
+    fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
+        self.inner.inner().groups_accumulator_supported(args)
+    }
+    fn create_groups_accumulator(
+        &self,
+        args: AccumulatorArgs,
+    ) -> Result<Box<dyn GroupsAccumulator>> {
+        self.inner.inner().create_groups_accumulator(args)
+    }
+    fn create_sliding_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        self.inner.inner().create_sliding_accumulator(args)
+    }
+    fn with_beneficial_ordering(
+        self: Arc<Self>,
+        beneficial_ordering: bool,
+    ) -> Result<Option<Arc<dyn AggregateUDFImpl>>> {
+        let reordered =
+            Arc::clone(self.inner.inner()).with_beneficial_ordering(beneficial_ordering)?;
+        Ok(reordered.map(|imp| {
+            Arc::new(Self {
+                inner: AggregateUDF::new_from_shared_impl(imp),
+                restored: self.restored.clone(),
+            }) as Arc<dyn AggregateUDFImpl>
+        }))
+    }
+    fn order_sensitivity(&self) -> AggregateOrderSensitivity {
+        self.inner.inner().order_sensitivity()
+    }
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        self.inner.inner().coerce_types(arg_types)
+    }
+    fn supports_null_handling_clause(&self) -> bool {
+        self.inner.inner().supports_null_handling_clause()
+    }
+    fn documentation(&self) -> Option<&Documentation> {
+        Some(&self.restored.documentation)
+    }
+}
+
+/// A foreign window UDF with its documentation and parameter names restored.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct RestoredWindowUDF {
+    inner: WindowUDF,
+    restored: Restored,
+}
+
+impl WindowUDFImpl for RestoredWindowUDF {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn aliases(&self) -> &[String] {
+        self.inner.aliases()
+    }
+    fn signature(&self) -> &Signature {
+        &self.restored.signature
+    }
+    fn partition_evaluator(
+        &self,
+        args: PartitionEvaluatorArgs,
+    ) -> Result<Box<dyn PartitionEvaluator>> {
+        self.inner.inner().partition_evaluator(args)
+    }
+    fn field(&self, field_args: WindowUDFFieldArgs) -> Result<FieldRef> {
+        self.inner.inner().field(field_args)
+    }
+    fn sort_options(&self) -> Option<datafusion::arrow::compute::SortOptions> {
+        self.inner.inner().sort_options()
+    }
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        self.inner.inner().coerce_types(arg_types)
+    }
+    fn limit_effect(
+        &self,
+        args: &[Arc<dyn datafusion::physical_plan::PhysicalExpr>],
+    ) -> datafusion::logical_expr::LimitEffect {
+        self.inner.inner().limit_effect(args)
+    }
+    fn documentation(&self) -> Option<&Documentation> {
+        Some(&self.restored.documentation)
+    }
+}
