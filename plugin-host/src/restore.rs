@@ -88,41 +88,50 @@ impl Restored {
 
 /// Wraps every function of `objects` with what `manifest` declares about it.
 pub fn apply(manifest: &Manifest, objects: BundleObjects) -> BundleObjects {
-    let decl = |kind, name: &str| manifest.object(kind, name);
+    /// Wraps each function that has a declaration; `parts` gives its name and signature.
+    fn each<U>(
+        manifest: &Manifest,
+        kind: Capability,
+        functions: Vec<U>,
+        parts: impl Fn(&U) -> (&str, &Signature),
+        wrap: impl Fn(U, Restored) -> U,
+    ) -> Vec<U> {
+        functions
+            .into_iter()
+            .map(|f| {
+                let (name, signature) = parts(&f);
+                match manifest.object(kind, name) {
+                    Some(decl) => {
+                        let restored = Restored::new(decl, signature);
+                        wrap(f, restored)
+                    }
+                    None => f,
+                }
+            })
+            .collect()
+    }
     BundleObjects {
-        scalar_udfs: objects
-            .scalar_udfs
-            .into_iter()
-            .map(|u| match decl(Capability::ScalarUdf, u.name()) {
-                Some(d) => {
-                    let restored = Restored::new(d, u.signature());
-                    ScalarUDF::new_from_impl(RestoredScalarUDF { inner: u, restored })
-                }
-                None => u,
-            })
-            .collect(),
-        aggregate_udfs: objects
-            .aggregate_udfs
-            .into_iter()
-            .map(|u| match decl(Capability::AggregateUdf, u.name()) {
-                Some(d) => {
-                    let restored = Restored::new(d, u.signature());
-                    AggregateUDF::new_from_impl(RestoredAggregateUDF { inner: u, restored })
-                }
-                None => u,
-            })
-            .collect(),
-        window_udfs: objects
-            .window_udfs
-            .into_iter()
-            .map(|u| match decl(Capability::WindowUdf, u.name()) {
-                Some(d) => {
-                    let restored = Restored::new(d, u.signature());
-                    WindowUDF::new_from_impl(RestoredWindowUDF { inner: u, restored })
-                }
-                None => u,
-            })
-            .collect(),
+        scalar_udfs: each(
+            manifest,
+            Capability::ScalarUdf,
+            objects.scalar_udfs,
+            |u| (u.name(), u.signature()),
+            |inner, restored| ScalarUDF::new_from_impl(RestoredScalarUDF { inner, restored }),
+        ),
+        aggregate_udfs: each(
+            manifest,
+            Capability::AggregateUdf,
+            objects.aggregate_udfs,
+            |u| (u.name(), u.signature()),
+            |inner, restored| AggregateUDF::new_from_impl(RestoredAggregateUDF { inner, restored }),
+        ),
+        window_udfs: each(
+            manifest,
+            Capability::WindowUdf,
+            objects.window_udfs,
+            |u| (u.name(), u.signature()),
+            |inner, restored| WindowUDF::new_from_impl(RestoredWindowUDF { inner, restored }),
+        ),
         ..objects
     }
 }

@@ -20,6 +20,16 @@ pub struct ObjectLabel {
     pub name: String,
 }
 
+impl ObjectLabel {
+    pub fn new(bundle: &Arc<str>, kind: &'static str, name: &str) -> Arc<Self> {
+        Arc::new(Self {
+            bundle: Arc::clone(bundle),
+            kind,
+            name: name.to_owned(),
+        })
+    }
+}
+
 impl fmt::Display for ObjectLabel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

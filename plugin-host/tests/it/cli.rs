@@ -2,7 +2,7 @@
 
 use std::process::Output;
 
-use crate::util::{bundle, cli, plugin_dir, profile_dir};
+use crate::util::{bundle, cli, plugin_dir, profile_dir, sql};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -23,12 +23,7 @@ const FOUR_UDFS_CSV: &str =
 #[test]
 fn sql_runs_each_udf_kind_and_prints_csv() {
     let dir = plugin_dir(&["df-plugin-udfs"]);
-    let out = cli()
-        .args(["sql", "--plugin-dir"])
-        .arg(dir.path())
-        .args(["-e", FOUR_UDFS_SQL, "--format", "csv"])
-        .output()
-        .unwrap();
+    let out = sql(dir.path(), &["-e", FOUR_UDFS_SQL, "--format", "csv"]);
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), FOUR_UDFS_CSV);
 }
@@ -53,17 +48,15 @@ fn sql_without_flags_finds_the_bundles_next_to_the_executable() {
 #[test]
 fn sql_reports_refused_bundles_on_stderr_and_goes_on() {
     let dir = plugin_dir(&["df-plugin-udfs", "corpus-abi-major-2"]);
-    let out = cli()
-        .args(["sql", "--plugin-dir"])
-        .arg(dir.path())
-        .args([
+    let out = sql(
+        dir.path(),
+        &[
             "-e",
             "select url_host('http://x.y/') as h",
             "--format",
             "json",
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "[{\"h\":\"x.y\"}]\n");
     let stderr = text(&out.stderr);
@@ -77,12 +70,7 @@ fn sql_reports_refused_bundles_on_stderr_and_goes_on() {
 #[test]
 fn sql_errors_exit_1_with_the_message() {
     let dir = plugin_dir(&["df-plugin-udfs"]);
-    let out = cli()
-        .args(["sql", "--plugin-dir"])
-        .arg(dir.path())
-        .args(["-e", "select url_host(1, 2)"])
-        .output()
-        .unwrap();
+    let out = sql(dir.path(), &["-e", "select url_host(1, 2)"]);
     assert_eq!(code(&out), 1);
     assert!(
         text(&out.stderr).contains("url_host"),

@@ -1,8 +1,8 @@
 //! The embedding API on well-behaved bundles.
 
-use df_plugin_host::{HostError, PluginHost};
+use df_plugin_host::HostError;
 
-use crate::util::{plugin_dir, query_csv, session, snapshot};
+use crate::util::{host, load, plugin_dir, query_csv, session, snapshot};
 
 const FOUR_UDFS: &[(&str, &str)] = &[
     (
@@ -27,13 +27,7 @@ const FOUR_UDFS: &[(&str, &str)] = &[
 #[tokio::test]
 async fn the_udfs_bundle_registers_and_its_functions_match_native() {
     let dir = plugin_dir(&["df-plugin-udfs"]);
-    let plugins = PluginHost::builder()
-        .search_path(dir.path())
-        .ignore_env(true)
-        .build()
-        .unwrap()
-        .load()
-        .unwrap();
+    let plugins = load(dir.path());
     assert!(plugins.refused().is_empty(), "{:?}", plugins.refused());
     let ctx = session();
     let registration = plugins.register_into(&ctx).unwrap();
@@ -56,11 +50,7 @@ async fn the_udfs_bundle_registers_and_its_functions_match_native() {
 #[tokio::test]
 async fn loading_and_registering_the_same_bundle_twice_is_a_no_op() {
     let dir = plugin_dir(&["df-plugin-udfs"]);
-    let host = PluginHost::builder()
-        .search_path(dir.path())
-        .ignore_env(true)
-        .build()
-        .unwrap();
+    let host = host(dir.path()).build().unwrap();
     let ctx = session();
     host.load().unwrap().register_into(&ctx).unwrap();
     let before = snapshot(&ctx);
@@ -78,13 +68,7 @@ async fn loading_and_registering_the_same_bundle_twice_is_a_no_op() {
 #[tokio::test]
 async fn one_load_registers_into_two_sessions() {
     let dir = plugin_dir(&["df-plugin-udfs"]);
-    let plugins = PluginHost::builder()
-        .search_path(dir.path())
-        .ignore_env(true)
-        .build()
-        .unwrap()
-        .load()
-        .unwrap();
+    let plugins = load(dir.path());
     let (a, b) = (session(), session());
     assert_eq!(plugins.register_into(&a).unwrap().registered.len(), 1);
     assert_eq!(plugins.register_into(&b).unwrap().registered.len(), 1);
@@ -102,13 +86,7 @@ async fn one_load_registers_into_two_sessions() {
 #[tokio::test]
 async fn a_refused_bundle_does_not_stop_the_others() {
     let dir = plugin_dir(&["df-plugin-udfs", "corpus-datafusion-54"]);
-    let plugins = PluginHost::builder()
-        .search_path(dir.path())
-        .ignore_env(true)
-        .build()
-        .unwrap()
-        .load()
-        .unwrap();
+    let plugins = load(dir.path());
     assert_eq!(plugins.bundles().len(), 1);
     assert_eq!(plugins.refused().len(), 1);
     assert_eq!(plugins.refused()[0].bundle, "corpus-datafusion-54");
@@ -123,9 +101,7 @@ async fn a_refused_bundle_does_not_stop_the_others() {
 #[test]
 fn strict_mode_turns_a_refusal_into_an_error() {
     let dir = plugin_dir(&["df-plugin-udfs", "corpus-abi-major-2"]);
-    let err = PluginHost::builder()
-        .search_path(dir.path())
-        .ignore_env(true)
+    let err = host(dir.path())
         .strict(true)
         .build()
         .unwrap()
@@ -140,13 +116,7 @@ fn strict_mode_turns_a_refusal_into_an_error() {
 #[test]
 fn a_missing_plugin_dir_lists_every_path_searched() {
     let missing = std::env::temp_dir().join("df-plugin-no-such-dir");
-    let err = PluginHost::builder()
-        .search_path(&missing)
-        .ignore_env(true)
-        .build()
-        .unwrap()
-        .load()
-        .unwrap_err();
+    let err = host(&missing).build().unwrap().load().unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, HostError::NotFound { .. }), "{text}");
     assert!(text.contains("searched:"), "{text}");
@@ -156,13 +126,7 @@ fn a_missing_plugin_dir_lists_every_path_searched() {
 #[test]
 fn an_empty_plugin_dir_is_not_found_with_the_paths_searched() {
     let dir = tempfile::tempdir().unwrap();
-    let err = PluginHost::builder()
-        .search_path(dir.path())
-        .ignore_env(true)
-        .build()
-        .unwrap()
-        .load()
-        .unwrap_err();
+    let err = host(dir.path()).build().unwrap().load().unwrap_err();
     let text = err.to_string();
     assert!(
         text.starts_with("no plugin bundles found; searched:"),
@@ -175,9 +139,7 @@ fn an_empty_plugin_dir_is_not_found_with_the_paths_searched() {
 async fn plugin_functions_carry_their_manifest_docs_and_named_parameters() {
     let dir = plugin_dir(&["df-plugin-udfs"]);
     let ctx = session();
-    PluginHost::builder()
-        .search_path(dir.path())
-        .ignore_env(true)
+    host(dir.path())
         .strict(true)
         .build()
         .unwrap()

@@ -3,16 +3,12 @@
 
 use std::sync::Arc;
 
+use crate::util::{host, plugin_dir, query_csv, session};
 use datafusion::prelude::SessionContext;
-use df_plugin_host::PluginHost;
-
-use crate::util::{plugin_dir, query_csv, session};
 
 async fn panicking_session() -> (tempfile::TempDir, Arc<SessionContext>) {
     let dir = plugin_dir(&["corpus-panicking"]);
-    let plugins = PluginHost::builder()
-        .search_path(dir.path())
-        .ignore_env(true)
+    let plugins = host(dir.path())
         .strict(true)
         .build()
         .unwrap()

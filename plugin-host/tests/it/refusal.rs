@@ -3,20 +3,14 @@
 
 use std::path::Path;
 
-use df_plugin_host::{ConflictPolicy, PluginHost, Refusal, Step};
+use df_plugin_host::{ConflictPolicy, Refusal, Step};
 
-use crate::util::{bundle, plugin_dir, query_csv, session, snapshot};
+use crate::util::{bundle, host, load, plugin_dir, query_csv, session, snapshot};
 
 /// Loads `dir`, expects exactly one refused bundle and nothing loaded, registers into a fresh
 /// session and checks that the session did not change.
 async fn only_refusal(dir: &Path) -> Refusal {
-    let plugins = PluginHost::builder()
-        .search_path(dir)
-        .ignore_env(true)
-        .build()
-        .unwrap()
-        .load()
-        .unwrap();
+    let plugins = load(dir);
     assert!(plugins.bundles().is_empty(), "{:?}", plugins.bundles());
     assert_eq!(plugins.refused().len(), 1, "{:?}", plugins.refused());
     let ctx = session();
@@ -120,13 +114,7 @@ async fn a_bundle_whose_exports_do_not_match_its_manifest() {
 async fn two_bundles_exporting_the_same_function_name() {
     // Discovery is in file-name order: libcorpus_duplicate.so registers first.
     let dir = plugin_dir(&["df-plugin-udfs", "corpus-duplicate"]);
-    let plugins = PluginHost::builder()
-        .search_path(dir.path())
-        .ignore_env(true)
-        .build()
-        .unwrap()
-        .load()
-        .unwrap();
+    let plugins = load(dir.path());
     assert_eq!(plugins.bundles().len(), 2, "both are fine on their own");
     let ctx = session();
     let registration = plugins.register_into(&ctx).unwrap();
@@ -153,9 +141,7 @@ async fn two_bundles_exporting_the_same_function_name() {
 #[tokio::test]
 async fn the_skip_policy_registers_everything_but_the_conflicting_name() {
     let dir = plugin_dir(&["df-plugin-udfs", "corpus-duplicate"]);
-    let plugins = PluginHost::builder()
-        .search_path(dir.path())
-        .ignore_env(true)
+    let plugins = host(dir.path())
         .conflict_policy(ConflictPolicy::Skip)
         .build()
         .unwrap()
@@ -180,13 +166,7 @@ async fn the_skip_policy_registers_everything_but_the_conflicting_name() {
 #[tokio::test]
 async fn a_bundle_conflicting_with_a_built_in_is_refused() {
     let dir = plugin_dir(&["df-plugin-udfs"]);
-    let plugins = PluginHost::builder()
-        .search_path(dir.path())
-        .ignore_env(true)
-        .build()
-        .unwrap()
-        .load()
-        .unwrap();
+    let plugins = load(dir.path());
     let ctx = session();
     ctx.register_udf(df_plugin_udfs::url::UrlHost::new().into());
     let before = snapshot(&ctx);

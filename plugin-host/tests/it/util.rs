@@ -6,6 +6,7 @@ use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
 use datafusion::prelude::{SessionConfig, SessionContext};
+use df_plugin_host::{PluginHost, PluginHostBuilder, Plugins};
 use tempfile::TempDir;
 
 /// The directory cargo puts this test's artifacts in (`target/debug`).
@@ -134,4 +135,24 @@ pub fn cli() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_df-plugin-host"));
     cmd.env_remove("DF_PLUGIN_PATH").env_remove("RUST_LOG");
     cmd
+}
+
+/// A host that searches only `dir` (never `DF_PLUGIN_PATH`).
+pub fn host(dir: &Path) -> PluginHostBuilder {
+    PluginHost::builder().search_path(dir).ignore_env(true)
+}
+
+/// Loads the bundles in `dir` with the default settings.
+pub fn load(dir: &Path) -> Plugins {
+    host(dir).build().unwrap().load().unwrap()
+}
+
+/// Runs `df-plugin-host sql --plugin-dir <dir> <args>`.
+pub fn sql(dir: &Path, args: &[&str]) -> std::process::Output {
+    cli()
+        .args(["sql", "--plugin-dir"])
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("run df-plugin-host")
 }

@@ -24,11 +24,7 @@ pub struct GuardedAggregateUDF {
 
 impl GuardedAggregateUDF {
     pub fn wrap(inner: AggregateUDF, bundle: &Arc<str>) -> AggregateUDF {
-        let label = Arc::new(ObjectLabel {
-            bundle: Arc::clone(bundle),
-            kind: "aggregate function",
-            name: inner.name().to_owned(),
-        });
+        let label = ObjectLabel::new(bundle, "aggregate function", inner.name());
         AggregateUDF::new_from_impl(Self { inner, label })
     }
 

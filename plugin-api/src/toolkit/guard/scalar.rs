@@ -22,11 +22,7 @@ pub struct GuardedScalarUDF {
 
 impl GuardedScalarUDF {
     pub fn wrap(inner: ScalarUDF, bundle: &Arc<str>) -> ScalarUDF {
-        let label = Arc::new(ObjectLabel {
-            bundle: Arc::clone(bundle),
-            kind: "scalar function",
-            name: inner.name().to_owned(),
-        });
+        let label = ObjectLabel::new(bundle, "scalar function", inner.name());
         ScalarUDF::new_from_impl(Self { inner, label })
     }
 

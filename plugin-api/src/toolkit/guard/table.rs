@@ -41,14 +41,6 @@ async fn guard_future<T>(
     }
 }
 
-fn label(bundle: &Arc<str>, kind: &'static str, name: &str) -> Arc<ObjectLabel> {
-    Arc::new(ObjectLabel {
-        bundle: Arc::clone(bundle),
-        kind,
-        name: name.to_owned(),
-    })
-}
-
 /// A panic-guarded [`TableProvider`].
 #[derive(Debug)]
 pub struct GuardedTableProvider {
@@ -58,7 +50,7 @@ pub struct GuardedTableProvider {
 
 impl GuardedTableProvider {
     pub fn wrap(inner: Arc<dyn TableProvider>, bundle: &Arc<str>, name: &str) -> Arc<Self> {
-        Self::with_label(inner, label(bundle, "table", name))
+        Self::with_label(inner, ObjectLabel::new(bundle, "table", name))
     }
 
     fn with_label(inner: Arc<dyn TableProvider>, label: Arc<ObjectLabel>) -> Arc<Self> {
@@ -277,7 +269,7 @@ impl GuardedTableFunction {
     pub fn wrap(inner: Arc<dyn TableFunctionImpl>, bundle: &Arc<str>, name: &str) -> Arc<Self> {
         Arc::new(Self {
             inner,
-            label: label(bundle, "table function", name),
+            label: ObjectLabel::new(bundle, "table function", name),
         })
     }
 }
@@ -316,7 +308,7 @@ impl GuardedTableProviderFactory {
     pub fn wrap(inner: Arc<dyn TableProviderFactory>, bundle: &Arc<str>, name: &str) -> Arc<Self> {
         Arc::new(Self {
             inner,
-            label: label(bundle, "table provider factory", name),
+            label: ObjectLabel::new(bundle, "table provider factory", name),
         })
     }
 }

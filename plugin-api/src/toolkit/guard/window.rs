@@ -24,11 +24,7 @@ pub struct GuardedWindowUDF {
 
 impl GuardedWindowUDF {
     pub fn wrap(inner: WindowUDF, bundle: &Arc<str>) -> WindowUDF {
-        let label = Arc::new(ObjectLabel {
-            bundle: Arc::clone(bundle),
-            kind: "window function",
-            name: inner.name().to_owned(),
-        });
+        let label = ObjectLabel::new(bundle, "window function", inner.name());
         WindowUDF::new_from_impl(Self { inner, label })
     }
 
