@@ -259,7 +259,8 @@ impl PluginHost {
         })?;
         let objects = t.time(Step::Truthfulness, &name, || {
             let objects = BundleObjects::from_ffi(&exports);
-            truth::check(&meta, &objects).map(|()| restore::apply(&meta.manifest, objects))
+            truth::check(&meta, &objects)?;
+            restore::apply(&meta, objects)
         })?;
         let warnings = verify::warnings(&meta);
         for w in &warnings {
@@ -343,6 +344,6 @@ impl Plugins {
         let exports = root_module::init(bundle.module, &bundle.metadata, &slot, &options)?;
         let objects = BundleObjects::from_ffi(&exports);
         truth::check(&bundle.metadata, &objects)?;
-        Ok((slot, restore::apply(&bundle.metadata.manifest, objects)))
+        Ok((slot, restore::apply(&bundle.metadata, objects)?))
     }
 }

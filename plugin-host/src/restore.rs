@@ -6,8 +6,10 @@
 //! (`f(a => 1)`). The host wraps each foreign function once, at load time, with:
 //!
 //! - `documentation()` built from the manifest's `doc`, `signature`/`parameters` and `example`;
-//! - the same user-defined signature plus the manifest's `parameters` as parameter names, so
-//!   DataFusion resolves named arguments and coercion still goes to the bundle;
+//! - the function's real signature, which the bundle sends alongside
+//!   (`df_plugin_api::ffi::signature`), so the host coerces arguments and words planning errors
+//!   exactly as for a built-in, and `information_schema` / `SHOW FUNCTIONS` list its types;
+//! - the manifest's `parameters` as parameter names, so named arguments resolve;
 //! - for aggregates, a `return_type` computed through `return_field` (datafusion-ffi's is
 //!   `unimplemented!()` and would panic in the host).
 //!
@@ -18,6 +20,7 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::config::ConfigOptions;
 use datafusion::error::Result;
+use datafusion::logical_expr::TypeSignature;
 use datafusion::logical_expr::function::{
     AccumulatorArgs, PartitionEvaluatorArgs, StateFieldsArgs, WindowUDFFieldArgs,
 };
@@ -28,9 +31,12 @@ use datafusion::logical_expr::{
     ExpressionPlacement, GroupsAccumulator, PartitionEvaluator, ReturnFieldArgs,
     ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, WindowUDF, WindowUDFImpl,
 };
-use df_plugin_api::manifest::{Manifest, ObjectDecl};
+use df_plugin_api::ffi::signature::FunctionSignature;
+use df_plugin_api::manifest::ObjectDecl;
 use df_plugin_api::record::Capability;
 
+use crate::error::{Mismatch, Refusal, Step};
+use crate::metadata::BundleMetadata;
 use crate::truth::BundleObjects;
 
 const DOC_SECTION: DocSection = DocSection {
@@ -39,7 +45,7 @@ const DOC_SECTION: DocSection = DocSection {
     description: Some("Functions loaded from df-plugin bundles"),
 };
 
-/// What the manifest adds to one function.
+/// What the manifest and the bundle's real signature add to one function.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Restored {
     signature: Signature,
@@ -47,93 +53,133 @@ struct Restored {
 }
 
 impl Restored {
-    fn new(decl: &ObjectDecl, foreign: &Signature) -> Self {
+    /// `real` is the signature the bundle sent, when it could be sent; otherwise the function
+    /// keeps datafusion-ffi's user-defined one. Parameter names come from the manifest and
+    /// must agree with the real signature's own names and arity.
+    fn new(
+        kind: Capability,
+        decl: &ObjectDecl,
+        foreign: &Signature,
+        real: Option<&(FunctionSignature, TypeSignature)>,
+    ) -> Result<Self, Mismatch> {
+        let field = || format!("{kind} '{}' parameters", decl.name);
+        let base = match real {
+            Some((_, ts)) => Signature::new(ts.clone(), foreign.volatility),
+            None => foreign.clone(),
+        };
+        let real_names = real.and_then(|(s, _)| s.parameter_names.clone());
+        if let Some(real_names) = &real_names
+            && !decl.parameters.is_empty()
+            && real_names != &decl.parameters
+        {
+            return Err(Mismatch::new(
+                field(),
+                format!("the function's own names {real_names:?}"),
+                format!("{:?} in the manifest", decl.parameters),
+            ));
+        }
+        let names = (!decl.parameters.is_empty())
+            .then(|| decl.parameters.clone())
+            .or(real_names);
+        let signature = match names {
+            Some(names) => base.with_parameter_names(names).map_err(|e| {
+                Mismatch::new(field(), "names that fit the function's signature", e)
+            })?,
+            None => base,
+        };
         let syntax = decl
             .signature
             .clone()
             .unwrap_or_else(|| format!("{}({})", decl.name, decl.parameters.join(", ")));
-        // The description is the manifest's, verbatim: a plugin function should read like a
-        // built-in one. Which bundle it came from is the catalogue's business.
-        let description = decl.doc.clone();
         let arguments = (!decl.parameters.is_empty()).then(|| {
             decl.parameters
                 .iter()
                 .map(|p| (p.clone(), String::new()))
                 .collect()
         });
-        // A user-defined signature accepts any names; should the bundle ever export a fixed
-        // one, names that do not fit are dropped rather than failing the load.
-        let signature = if decl.parameters.is_empty() {
-            foreign.clone()
-        } else {
-            foreign
-                .clone()
-                .with_parameter_names(decl.parameters.clone())
-                .unwrap_or_else(|_| foreign.clone())
-        };
-        Self {
+        Ok(Self {
             signature,
             documentation: Documentation {
                 doc_section: DOC_SECTION,
-                description,
+                // Verbatim: a plugin function should read like a built-in one. Which bundle
+                // it came from is the catalogue's business.
+                description: decl.doc.clone(),
                 syntax_example: syntax,
                 sql_example: decl.example.clone(),
                 arguments,
                 alternative_syntax: None,
                 related_udfs: None,
             },
-        }
+        })
     }
 }
 
-/// Wraps every function of `objects` with what `manifest` declares about it.
-pub fn apply(manifest: &Manifest, objects: BundleObjects) -> BundleObjects {
-    /// Wraps each function that has a declaration; `parts` gives its name and signature.
-    fn each<U>(
-        manifest: &Manifest,
-        kind: Capability,
-        functions: Vec<U>,
-        parts: impl Fn(&U) -> (&str, &Signature),
-        wrap: impl Fn(U, Restored) -> U,
-    ) -> Vec<U> {
-        functions
-            .into_iter()
-            .map(|f| {
-                let (name, signature) = parts(&f);
-                match manifest.object(kind, name) {
-                    Some(decl) => {
-                        let restored = Restored::new(decl, signature);
-                        wrap(f, restored)
-                    }
-                    None => f,
-                }
-            })
-            .collect()
+/// Wraps every function of `objects` with what the manifest declares about it and the real
+/// signature the bundle sent; a manifest whose parameters do not fit is a truthfulness refusal.
+pub fn apply(meta: &BundleMetadata, objects: BundleObjects) -> Result<BundleObjects, Refusal> {
+    let mut mismatches = Vec::new();
+    let mut each = |kind: Capability, name: &str, foreign: &Signature| -> Option<Restored> {
+        let decl = meta.manifest.object(kind, name)?;
+        let real = objects.signatures.get(&(kind, name.to_owned()));
+        Restored::new(kind, decl, foreign, real)
+            .map_err(|m| mismatches.push(m))
+            .ok()
+    };
+    let scalar_udfs = objects
+        .scalar_udfs
+        .iter()
+        .map(
+            |u| match each(Capability::ScalarUdf, u.name(), u.signature()) {
+                Some(restored) => ScalarUDF::new_from_impl(RestoredScalarUDF {
+                    inner: u.clone(),
+                    restored,
+                }),
+                None => u.clone(),
+            },
+        )
+        .collect();
+    let aggregate_udfs = objects
+        .aggregate_udfs
+        .iter()
+        .map(
+            |u| match each(Capability::AggregateUdf, u.name(), u.signature()) {
+                Some(restored) => AggregateUDF::new_from_impl(RestoredAggregateUDF {
+                    inner: u.clone(),
+                    restored,
+                }),
+                None => u.clone(),
+            },
+        )
+        .collect();
+    let window_udfs = objects
+        .window_udfs
+        .iter()
+        .map(
+            |u| match each(Capability::WindowUdf, u.name(), u.signature()) {
+                Some(restored) => WindowUDF::new_from_impl(RestoredWindowUDF {
+                    inner: u.clone(),
+                    restored,
+                }),
+                None => u.clone(),
+            },
+        )
+        .collect();
+    if !mismatches.is_empty() {
+        return Err(Refusal::new(
+            meta.info.bundle_name.clone(),
+            &meta.path,
+            Step::Truthfulness,
+            "the manifest's parameter names do not fit the functions' signatures",
+            "list each function's parameters in the manifest exactly as its signature takes them",
+        )
+        .with_mismatches(mismatches));
     }
-    BundleObjects {
-        scalar_udfs: each(
-            manifest,
-            Capability::ScalarUdf,
-            objects.scalar_udfs,
-            |u| (u.name(), u.signature()),
-            |inner, restored| ScalarUDF::new_from_impl(RestoredScalarUDF { inner, restored }),
-        ),
-        aggregate_udfs: each(
-            manifest,
-            Capability::AggregateUdf,
-            objects.aggregate_udfs,
-            |u| (u.name(), u.signature()),
-            |inner, restored| AggregateUDF::new_from_impl(RestoredAggregateUDF { inner, restored }),
-        ),
-        window_udfs: each(
-            manifest,
-            Capability::WindowUdf,
-            objects.window_udfs,
-            |u| (u.name(), u.signature()),
-            |inner, restored| WindowUDF::new_from_impl(RestoredWindowUDF { inner, restored }),
-        ),
+    Ok(BundleObjects {
+        scalar_udfs,
+        aggregate_udfs,
+        window_udfs,
         ..objects
-    }
+    })
 }
 
 /// A foreign scalar UDF with its documentation and parameter names restored.

@@ -2,15 +2,17 @@
 //! manifest (and so its ABI record) declares: every capability bit has at least one object of
 //! that kind, every object has its bit, and the names match one for one.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use datafusion::catalog::{TableFunctionImpl, TableProviderFactory};
 use datafusion::datasource::TableProvider;
+use datafusion::logical_expr::TypeSignature;
 use datafusion::logical_expr::{
     AggregateUDF, AggregateUDFImpl, ScalarUDF, ScalarUDFImpl, WindowUDF, WindowUDFImpl,
 };
 use df_plugin_api::ffi::FFI_BundleExports;
+use df_plugin_api::ffi::signature::FunctionSignature;
 use df_plugin_api::record::{Capabilities, Capability};
 
 use crate::error::{Mismatch, Refusal, Step};
@@ -25,6 +27,8 @@ pub struct BundleObjects {
     pub table_functions: Vec<(String, Arc<dyn TableFunctionImpl>)>,
     pub table_providers: Vec<(String, Arc<dyn TableProvider>)>,
     pub table_provider_factories: Vec<(String, Arc<dyn TableProviderFactory>)>,
+    /// The real signatures the bundle sent for its functions, by kind and name.
+    pub signatures: HashMap<(Capability, String), (FunctionSignature, TypeSignature)>,
 }
 
 impl BundleObjects {
@@ -70,6 +74,14 @@ impl BundleObjects {
                         n.name.to_string(),
                         <Arc<dyn TableProviderFactory>>::from(&n.value),
                     )
+                })
+                .collect(),
+            signatures: exports
+                .function_signatures
+                .iter()
+                .filter_map(|s| {
+                    let kind = Capability::ALL.into_iter().find(|c| c.bit() == s.kind)?;
+                    Some(((kind, s.name.to_string()), s.decode()?))
                 })
                 .collect(),
         }

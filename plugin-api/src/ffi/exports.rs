@@ -10,6 +10,8 @@ use datafusion_ffi::udwf::FFI_WindowUDF;
 use stabby::string::String as SString;
 use stabby::vec::Vec as SVec;
 
+use super::signature::FFI_FunctionSignature;
+
 /// A named object. A `#[repr(C)]` pair, because Rust tuples have no stable layout.
 #[repr(C)]
 #[derive(Debug, Clone)]
@@ -48,4 +50,8 @@ pub struct FFI_BundleExports {
     /// factories up by the upper-cased file type.
     #[sabi(unsafe_opaque_field)]
     pub table_provider_factories: SVec<FFI_Named<FFI_TableProviderFactory>>,
+    /// The real signature of each scalar, aggregate and window function (see
+    /// [`super::signature`]); functions whose signature cannot be expressed are absent.
+    #[sabi(unsafe_opaque_field)]
+    pub function_signatures: SVec<FFI_FunctionSignature>,
 }

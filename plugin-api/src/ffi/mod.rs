@@ -10,8 +10,10 @@ pub mod exports;
 pub mod host_context;
 pub mod log_sink;
 pub mod module;
+pub mod signature;
 
 pub use exports::{FFI_BundleExports, FFI_Named};
 pub use host_context::FFI_HostContext;
 pub use log_sink::{FFI_LogSink, ForeignLogSink};
 pub use module::{BundleModule, BundleModuleRef, ROOT_MODULE_SYMBOL};
+pub use signature::FFI_FunctionSignature;

@@ -40,8 +40,10 @@ use datafusion_ffi::udtf::FFI_TableFunction;
 use datafusion_ffi::udwf::FFI_WindowUDF;
 use tokio::runtime::Handle;
 
-use crate::ffi::{FFI_BundleExports, FFI_HostContext, FFI_Named, ForeignLogSink};
-use crate::record::BuildFacts;
+use crate::ffi::{
+    FFI_BundleExports, FFI_FunctionSignature, FFI_HostContext, FFI_Named, ForeignLogSink,
+};
+use crate::record::{BuildFacts, Capability};
 use guard::aggregate::GuardedAggregateUDF;
 use guard::scalar::GuardedScalarUDF;
 use guard::table::{GuardedTableFunction, GuardedTableProvider, GuardedTableProviderFactory};
@@ -140,11 +142,34 @@ impl Bundle {
         self
     }
 
+    /// The real signature of every function, which datafusion-ffi's structs do not carry.
+    fn function_signatures(&self) -> stabby::vec::Vec<FFI_FunctionSignature> {
+        let scalar = self
+            .scalar_udfs
+            .iter()
+            .map(|u| (Capability::ScalarUdf, u.name(), u.signature()));
+        let aggregate = self
+            .aggregate_udfs
+            .iter()
+            .map(|u| (Capability::AggregateUdf, u.name(), u.signature()));
+        let window = self
+            .window_udfs
+            .iter()
+            .map(|u| (Capability::WindowUdf, u.name(), u.signature()));
+        scalar
+            .chain(aggregate)
+            .chain(window)
+            .filter_map(|(kind, name, sig)| FFI_FunctionSignature::new(kind, name, sig))
+            .collect()
+    }
+
     /// Wraps every object in its panic guard and converts it to its datafusion-ffi struct.
     fn into_exports(self, codec: &FFI_LogicalExtensionCodec) -> FFI_BundleExports {
         let name = &self.name;
         let rt = Some(self.runtime.clone());
+        let function_signatures = self.function_signatures();
         FFI_BundleExports {
+            function_signatures,
             scalar_udfs: self
                 .scalar_udfs
                 .into_iter()

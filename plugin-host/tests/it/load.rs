@@ -207,3 +207,65 @@ async fn plugin_functions_carry_their_manifest_docs_and_named_parameters() {
         datafusion::arrow::datatypes::DataType::Float64
     );
 }
+
+#[tokio::test]
+async fn plugin_functions_list_and_fail_like_native_ones() {
+    let dir = plugin_dir(&["df-plugin-udfs"]);
+    let ctx = session();
+    host(dir.path())
+        .strict(true)
+        .build()
+        .unwrap()
+        .load()
+        .unwrap()
+        .register_into(&ctx)
+        .unwrap();
+    let native = session();
+    df_plugin_udfs::register_natively(&native);
+
+    // SHOW FUNCTIONS needs the argument types, which datafusion-ffi alone does not carry.
+    for name in ["url_host", "geo_mean"] {
+        let show = format!("show functions like '{name}'");
+        let listed = |c: &datafusion::prelude::SessionContext| {
+            let show = show.clone();
+            let c = c.clone();
+            async move {
+                let batches = c.sql(&show).await.unwrap().collect().await.unwrap();
+                let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+                let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+                    .unwrap()
+                    .to_string();
+                (rows, text)
+            }
+        };
+        let (rows, plugin_text) = listed(&ctx).await;
+        assert!(
+            rows > 0,
+            "{name} is not listed by SHOW FUNCTIONS:\n{plugin_text}"
+        );
+        assert!(plugin_text.contains(name), "{plugin_text}");
+        let (native_rows, native_text) = listed(&native).await;
+        assert_eq!(
+            rows, native_rows,
+            "plugin:\n{plugin_text}\nnative:\n{native_text}"
+        );
+    }
+
+    // Coercion happens in the host with the real signature: the same calls succeed or fail,
+    // with the same words, as with the natively registered functions.
+    let mut errors = 0;
+    for sql in [
+        "select url_host(1) as h",
+        "select url_host('a', 'b')",
+        "select url_host()",
+        "select geo_mean(x) from (values (1), (2)) t(x)",
+        "select geo_mean('x')",
+        "select geo_mean(1, 2)",
+    ] {
+        let plugin = query_csv(&ctx, sql).await.map_err(|e| e.to_string());
+        let native = query_csv(&native, sql).await.map_err(|e| e.to_string());
+        errors += usize::from(native.is_err());
+        assert_eq!(plugin, native, "{sql}");
+    }
+    assert!(errors >= 3, "the cases must include planning errors");
+}

@@ -178,3 +178,12 @@ async fn a_bundle_conflicting_with_a_built_in_is_refused() {
     );
     assert_eq!(snapshot(&ctx), before);
 }
+
+#[tokio::test]
+async fn a_manifest_whose_parameters_do_not_fit_the_signature() {
+    let dir = plugin_dir(&["corpus-bad-parameters"]);
+    let r = only_refusal(dir.path()).await;
+    assert_eq!(r.step, Step::Truthfulness);
+    let m = mismatch(&r, "scalar_udf 'corpus_echo' parameters");
+    assert!(m.found.contains("does not match signature arity"), "{r}");
+}

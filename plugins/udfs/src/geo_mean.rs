@@ -20,7 +20,10 @@ pub struct GeoMean {
 impl GeoMean {
     pub fn new() -> Self {
         Self {
-            signature: Signature::uniform(1, vec![DataType::Float64], Volatility::Immutable),
+            signature: crate::with_names(
+                Signature::uniform(1, vec![DataType::Float64], Volatility::Immutable),
+                &["value"],
+            ),
         }
     }
 }

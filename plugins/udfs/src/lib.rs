@@ -11,6 +11,7 @@ pub mod url;
 use std::sync::Arc;
 
 use datafusion::error::Result;
+use datafusion::logical_expr::Signature;
 use datafusion::prelude::SessionContext;
 use df_plugin_api::toolkit::Bundle;
 
@@ -25,10 +26,46 @@ fn exports(bundle: &mut Bundle) -> Result<()> {
 
 df_plugin_api::export_bundle!(exports);
 
+/// Names a signature's parameters (for named arguments and error messages). The names are
+/// constants that fit their signatures; the unit tests check that none was dropped.
+fn with_names(signature: Signature, names: &[&str]) -> Signature {
+    signature
+        .clone()
+        .with_parameter_names(names.to_vec())
+        .unwrap_or(signature)
+}
+
 /// Registers the bundle's functions directly (linked in, no ABI): the native baseline.
 pub fn register_natively(ctx: &SessionContext) {
     ctx.register_udf(url::UrlHost::new().into());
     ctx.register_udaf(geo_mean::GeoMean::new().into());
     ctx.register_udwf(sessionize::Sessionize::new().into());
     ctx.register_udtf("url_query_params", Arc::new(query_params::UrlQueryParams));
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::logical_expr::{AggregateUDFImpl, ScalarUDFImpl, WindowUDFImpl};
+
+    #[test]
+    fn every_function_names_its_parameters() {
+        assert!(
+            crate::url::UrlHost::new()
+                .signature()
+                .parameter_names
+                .is_some()
+        );
+        assert!(
+            crate::geo_mean::GeoMean::new()
+                .signature()
+                .parameter_names
+                .is_some()
+        );
+        assert!(
+            crate::sessionize::Sessionize::new()
+                .signature()
+                .parameter_names
+                .is_some()
+        );
+    }
 }

@@ -24,7 +24,10 @@ pub struct Sessionize {
 impl Sessionize {
     pub fn new() -> Self {
         Self {
-            signature: Signature::user_defined(Volatility::Immutable),
+            signature: crate::with_names(
+                Signature::user_defined(Volatility::Immutable),
+                &["ts", "max_gap_seconds"],
+            ),
         }
     }
 }

@@ -70,13 +70,16 @@ pub struct UrlHost {
 impl UrlHost {
     pub fn new() -> Self {
         Self {
-            signature: Signature::one_of(
-                vec![
-                    TypeSignature::Exact(vec![DataType::Utf8]),
-                    TypeSignature::Exact(vec![DataType::LargeUtf8]),
-                    TypeSignature::Exact(vec![DataType::Utf8View]),
-                ],
-                Volatility::Immutable,
+            signature: crate::with_names(
+                Signature::one_of(
+                    vec![
+                        TypeSignature::Exact(vec![DataType::Utf8]),
+                        TypeSignature::Exact(vec![DataType::LargeUtf8]),
+                        TypeSignature::Exact(vec![DataType::Utf8View]),
+                    ],
+                    Volatility::Immutable,
+                ),
+                &["url"],
             ),
         }
     }
