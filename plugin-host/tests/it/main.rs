@@ -7,4 +7,5 @@ mod cli;
 mod load;
 mod panics;
 mod refusal;
+mod slt;
 mod util;

@@ -73,6 +73,8 @@ impl TableFunctionImpl for UrlQueryParams {
                     _,
                 ),
             ] => v.clone(),
+            // A NULL url has no parameters, as a NULL string has no characters.
+            [Expr::Literal(ScalarValue::Null, _)] => None,
             [other] => {
                 return plan_err!(
                     "url_query_params expects a constant string argument (url), got {other}"
