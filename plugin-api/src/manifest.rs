@@ -35,6 +35,58 @@ pub struct Manifest {
     pub bundle: BundleInfo,
     #[serde(default, rename = "object")]
     pub objects: Vec<ObjectDecl>,
+    /// Session options the bundle reads (`SET <bundle>.<name> = ...`).
+    #[serde(default, rename = "option", skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<OptionDecl>,
+}
+
+/// One session option (`[[option]]`). Its key in SQL is `<bundle name>.<name>`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptionDecl {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: OptionKind,
+    /// The value when the session has not set one, in SQL `SET` syntax.
+    pub default: String,
+    #[serde(default)]
+    pub doc: String,
+}
+
+/// The type of a session option's value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptionKind {
+    Bool,
+    Integer,
+    Float,
+    String,
+}
+
+impl OptionKind {
+    /// Checks that `value` is a valid value of this kind.
+    pub fn check(self, value: &str) -> Result<(), String> {
+        let ok = match self {
+            OptionKind::Bool => value.parse::<bool>().is_ok(),
+            OptionKind::Integer => value.parse::<i64>().is_ok(),
+            OptionKind::Float => value.parse::<f64>().is_ok(),
+            OptionKind::String => true,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("{value:?} is not a valid {}", self.as_str()))
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OptionKind::Bool => "bool",
+            OptionKind::Integer => "integer",
+            OptionKind::Float => "float",
+            OptionKind::String => "string",
+        }
+    }
 }
 
 /// The `[bundle]` table.
@@ -88,6 +140,7 @@ pub enum ManifestError {
     EmptyObjectName { kind: Capability },
     DuplicateObject { kind: Capability, name: String },
     ParametersOnNonFunction { kind: Capability, name: String },
+    BadOption { name: String, reason: String },
 }
 
 impl fmt::Display for ManifestError {
@@ -105,6 +158,9 @@ impl fmt::Display for ManifestError {
             }
             ManifestError::DuplicateObject { kind, name } => {
                 write!(f, "the {kind} {name:?} is declared twice")
+            }
+            ManifestError::BadOption { name, reason } => {
+                write!(f, "option {name:?} is not valid: {reason}")
             }
             ManifestError::ParametersOnNonFunction { kind, name } => write!(
                 f,
@@ -160,7 +216,32 @@ impl Manifest {
                 });
             }
         }
+        let mut option_names = BTreeSet::new();
+        for o in &self.options {
+            let bad = |reason: String| ManifestError::BadOption {
+                name: o.name.clone(),
+                reason,
+            };
+            let valid = !o.name.is_empty()
+                && o.name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !valid {
+                return Err(bad("use lower-case letters, digits and '_'".into()));
+            }
+            if !option_names.insert(o.name.as_str()) {
+                return Err(bad("declared twice".into()));
+            }
+            o.kind
+                .check(&o.default)
+                .map_err(|e| bad(format!("default {e}")))?;
+        }
         Ok(())
+    }
+
+    /// The full SQL key of an option: `<bundle>.<option>`.
+    pub fn option_key(&self, option: &OptionDecl) -> String {
+        format!("{}.{}", self.bundle.name, option.name)
     }
 
     /// The capability bits implied by the declared objects.
@@ -215,6 +296,22 @@ mod tests {
             m.object(Capability::ScalarUdf, "f").unwrap().parameters,
             ["x", "y"]
         );
+    }
+
+    #[test]
+    fn options_are_typed_and_validated() {
+        let with_option = format!(
+            "{GOOD}\n[[option]]\nname = \"strip_www\"\ntype = \"bool\"\ndefault = \"false\"\n"
+        );
+        let m = Manifest::parse(&with_option).unwrap();
+        assert_eq!(m.option_key(&m.options[0]), "demo.strip_www");
+        let bad_default = with_option.replace("default = \"false\"", "default = \"maybe\"");
+        assert!(matches!(
+            Manifest::parse(&bad_default),
+            Err(ManifestError::BadOption { .. })
+        ));
+        assert_eq!(OptionKind::Integer.check("12"), Ok(()));
+        assert!(OptionKind::Float.check("x").is_err());
     }
 
     #[test]

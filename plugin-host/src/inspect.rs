@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use df_plugin_api::manifest::ObjectDecl;
+use df_plugin_api::manifest::{ObjectDecl, OptionDecl};
 use df_plugin_api::record::{ABI_MAJOR, ABI_MINOR, Capabilities};
 use df_plugin_api::toolkit::BUILD_FACTS;
 
@@ -33,6 +33,8 @@ pub struct InspectReport {
     pub rustc_version: Option<String>,
     pub capabilities: Option<Capabilities>,
     pub objects: Vec<ObjectDecl>,
+    /// Session options the bundle declares (`SET <bundle>.<name> = ...`).
+    pub options: Vec<OptionDecl>,
     /// Whether this host can load the bundle (steps 2–4, and 5–8 when loaded).
     pub compatible: bool,
     /// Whether the bundle was opened (`--load`); false means none of its code ran.
@@ -74,6 +76,7 @@ pub fn inspect(path: &Path, load: bool) -> InspectReport {
         rustc_version: None,
         capabilities: None,
         objects: Vec::new(),
+        options: Vec::new(),
         compatible: false,
         loaded: false,
         refusal: None,
@@ -104,6 +107,7 @@ pub fn inspect(path: &Path, load: bool) -> InspectReport {
     report.rustc_version = Some(info.rustc_version.clone());
     report.capabilities = Some(info.capabilities);
     report.objects = meta.manifest.objects.clone();
+    report.options = meta.manifest.options.clone();
     report.warnings = verify::warnings(&meta);
     if let Err(r) = verify::check(&meta) {
         report.refusal = Some(r);

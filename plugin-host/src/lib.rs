@@ -31,6 +31,7 @@ pub mod host;
 pub mod inspect;
 pub mod metadata;
 pub mod open;
+pub mod options;
 pub mod register;
 pub mod restore;
 pub mod root_module;

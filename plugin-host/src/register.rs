@@ -237,6 +237,8 @@ pub(crate) fn register(
         }
     }
 
+    crate::options::declare(ctx, &meta.manifest);
+
     let registered: Vec<(Capability, String)> =
         names.into_iter().filter(|(k, n)| keep(*k, n)).collect();
     for (kind, name) in &registered {

@@ -19,6 +19,7 @@
 //! `exports`, wraps every object in a panic guard and converts it to its datafusion-ffi struct.
 
 pub mod guard;
+pub mod options;
 pub mod panic;
 pub mod runtime;
 

@@ -114,6 +114,8 @@ fn inspect_json_shows_versions_capabilities_objects_and_verdict() {
         objects,
         ["url_host", "geo_mean", "sessionize", "url_query_params"]
     );
+    assert_eq!(r["options"][0]["name"], "strip_www");
+    assert_eq!(r["options"][0]["type"], "bool");
     assert_eq!(r["compatible"], true);
     assert_eq!(r["loaded"], false);
 }

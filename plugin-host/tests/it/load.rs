@@ -269,3 +269,25 @@ async fn plugin_functions_list_and_fail_like_native_ones() {
     }
     assert!(errors >= 3, "the cases must include planning errors");
 }
+
+#[tokio::test]
+async fn unknown_plugin_options_are_refused_with_the_known_ones() {
+    let dir = plugin_dir(&["df-plugin-udfs"]);
+    let ctx = session();
+    load(dir.path()).register_into(&ctx).unwrap();
+    let err = ctx
+        .sql("SET udfs.strip_wwww = true")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown option 'udfs.strip_wwww'"), "{err}");
+    assert!(err.contains("plugin options: udfs.strip_www"), "{err}");
+    // Without the bundle, the namespace is unknown as usual.
+    let bare = session();
+    let err = bare
+        .sql("SET udfs.strip_www = true")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("udfs"), "{err}");
+}

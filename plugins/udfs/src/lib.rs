@@ -35,8 +35,26 @@ fn with_names(signature: Signature, names: &[&str]) -> Signature {
         .unwrap_or(signature)
 }
 
+datafusion::common::extensions_options! {
+    /// The bundle's session options (`SET udfs.<name> = ...`), as declared in its manifest.
+    pub struct UdfsOptions {
+        /// `url_host` drops a leading `www.`.
+        pub strip_www: bool, default = false
+    }
+}
+
+impl datafusion::common::config::ConfigExtension for UdfsOptions {
+    const PREFIX: &'static str = "udfs";
+}
+
 /// Registers the bundle's functions directly (linked in, no ABI): the native baseline.
 pub fn register_natively(ctx: &SessionContext) {
+    ctx.state_ref()
+        .write()
+        .config_mut()
+        .options_mut()
+        .extensions
+        .insert(UdfsOptions::default());
     ctx.register_udf(url::UrlHost::new().into());
     ctx.register_udaf(geo_mean::GeoMean::new().into());
     ctx.register_udwf(sessionize::Sessionize::new().into());

@@ -7,6 +7,9 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::cast::{as_large_string_array, as_string_array, as_string_view_array};
 use datafusion::common::{ScalarValue, exec_err};
 use datafusion::error::Result;
+use df_plugin_api::toolkit::options::session_options;
+
+use crate::UdfsOptions;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, TypeSignature, Volatility,
 };
@@ -38,9 +41,20 @@ pub fn host_of(url: &str) -> Option<&str> {
     (!host.is_empty()).then_some(host)
 }
 
+/// The host as `url_host` returns it: `host_of`, without a leading `www.` when asked.
+fn host_for(url: &str, strip_www: bool) -> Option<&str> {
+    let host = host_of(url)?;
+    match host.get(..4) {
+        Some(www) if strip_www && www.eq_ignore_ascii_case("www.") && host.len() > 4 => {
+            Some(&host[4..])
+        }
+        _ => Some(host),
+    }
+}
+
 /// Appends the lower-cased host of `url` (or NULL) to `out`, reusing `buf` for the lowering.
-fn append_host(url: Option<&str>, out: &mut StringBuilder, buf: &mut String) {
-    match url.and_then(host_of) {
+fn append_host(url: Option<&str>, strip_www: bool, out: &mut StringBuilder, buf: &mut String) {
+    match url.and_then(|u| host_for(u, strip_www)) {
         Some(host) if host.bytes().any(|b| b.is_ascii_uppercase()) => {
             buf.clear();
             buf.push_str(host);
@@ -52,11 +66,11 @@ fn append_host(url: Option<&str>, out: &mut StringBuilder, buf: &mut String) {
     }
 }
 
-fn hosts<'a>(urls: impl StringArrayType<'a>) -> ArrayRef {
+fn hosts<'a>(urls: impl StringArrayType<'a>, strip_www: bool) -> ArrayRef {
     let mut out = StringBuilder::with_capacity(urls.len(), 16 * urls.len());
     let mut buf = String::new();
     for url in urls.iter() {
-        append_host(url, &mut out, &mut buf);
+        append_host(url, strip_www, &mut out, &mut buf);
     }
     Arc::new(out.finish())
 }
@@ -108,6 +122,9 @@ impl ScalarUDFImpl for UrlHost {
         let [arg] = args.args.as_slice() else {
             return exec_err!("url_host expects 1 argument, got {}", args.args.len());
         };
+        let strip_www = session_options::<UdfsOptions>(&args.config_options)
+            .unwrap_or_default()
+            .strip_www;
         match arg {
             ColumnarValue::Scalar(s) => {
                 let url = match s {
@@ -118,13 +135,15 @@ impl ScalarUDFImpl for UrlHost {
                         return exec_err!("url_host expects a string, got {}", other.data_type());
                     }
                 };
-                let host = url.and_then(host_of).map(str::to_ascii_lowercase);
+                let host = url
+                    .and_then(|u| host_for(u, strip_www))
+                    .map(str::to_ascii_lowercase);
                 Ok(ColumnarValue::Scalar(ScalarValue::Utf8(host)))
             }
             ColumnarValue::Array(a) => Ok(ColumnarValue::Array(match a.data_type() {
-                DataType::Utf8 => hosts(as_string_array(a)?),
-                DataType::LargeUtf8 => hosts(as_large_string_array(a)?),
-                DataType::Utf8View => hosts(as_string_view_array(a)?),
+                DataType::Utf8 => hosts(as_string_array(a)?, strip_www),
+                DataType::LargeUtf8 => hosts(as_large_string_array(a)?, strip_www),
+                DataType::Utf8View => hosts(as_string_view_array(a)?, strip_www),
                 other => return exec_err!("url_host expects a string, got {other}"),
             })),
         }
@@ -145,5 +164,8 @@ mod tests {
         assert_eq!(host_of("file:///etc/passwd"), None);
         assert_eq!(host_of("1ttp://x"), None);
         assert_eq!(host_of("not a url"), None);
+        assert_eq!(super::host_for("https://WWW.a.b/", true), Some("a.b"));
+        assert_eq!(super::host_for("https://www./", true), Some("www."));
+        assert_eq!(super::host_for("https://www.a.b/", false), Some("www.a.b"));
     }
 }

@@ -94,6 +94,18 @@ fn print_report(r: &InspectReport) {
                 println!("    {:<22} {}{params}  {}", o.kind.as_str(), o.name, o.doc);
             }
         }
+        if !r.options.is_empty() {
+            println!("  options:");
+            for o in &r.options {
+                let key = format!("{}.{}", name, o.name);
+                println!(
+                    "    {key:<22} {} = {}  {}",
+                    o.kind.as_str(),
+                    o.default,
+                    o.doc
+                );
+            }
+        }
     }
     for w in &r.warnings {
         println!("  warning:       {w}");
