@@ -291,3 +291,19 @@ fn csv_output_writes_nested_values_as_text() {
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "l,s,n\n\"[1, 2]\",{a: 1},3\n");
 }
+
+#[test]
+fn bundle_options_can_be_set_and_shown() {
+    let dir = plugin_dir(&["df-plugin-udfs"]);
+    let out = sql(
+        dir.path(),
+        &[
+            "-e",
+            "SET udfs.strip_www = true; SHOW udfs.strip_www; SELECT url_host('http://www.a.b/') AS h",
+            "--format",
+            "csv",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "name,value\nudfs.strip_www,true\nh\na.b\n");
+}
