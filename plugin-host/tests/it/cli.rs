@@ -110,10 +110,7 @@ fn inspect_json_shows_versions_capabilities_objects_and_verdict() {
         .iter()
         .map(|o| o["name"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        objects,
-        ["url_host", "geo_mean", "sessionize", "url_query_params"]
-    );
+    assert_eq!(objects, crate::util::udfs_manifest_names());
     assert_eq!(r["options"][0]["name"], "strip_www");
     assert_eq!(r["options"][0]["type"], "bool");
     assert_eq!(r["compatible"], true);
@@ -305,5 +302,8 @@ fn bundle_options_can_be_set_and_shown() {
         ],
     );
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "name,value\nudfs.strip_www,true\nh\na.b\n");
+    assert_eq!(
+        text(&out.stdout),
+        "name,value\nudfs.strip_www,true\nh\na.b\n"
+    );
 }

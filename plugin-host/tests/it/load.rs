@@ -32,7 +32,10 @@ async fn the_udfs_bundle_registers_and_its_functions_match_native() {
     let ctx = session();
     let registration = plugins.register_into(&ctx).unwrap();
     assert_eq!(registration.registered.len(), 1);
-    assert_eq!(registration.registered[0].objects.len(), 4);
+    assert_eq!(
+        registration.registered[0].objects.len(),
+        crate::util::udfs_manifest_names().len()
+    );
 
     let native = session();
     df_plugin_udfs::register_natively(&native);
@@ -290,4 +293,52 @@ async fn unknown_plugin_options_are_refused_with_the_known_ones() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("udfs"), "{err}");
+}
+
+#[tokio::test]
+async fn field_metadata_survives_a_plugin_function() {
+    use datafusion::arrow::array::StringArray;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::arrow::record_batch::RecordBatch;
+    use datafusion::datasource::MemTable;
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    let field = Field::new("u", DataType::Utf8, true)
+        .with_metadata(HashMap::from([("origin".to_owned(), "crawler".to_owned())]));
+    let schema = Arc::new(Schema::new(vec![field]));
+    let batch = RecordBatch::try_new(
+        Arc::clone(&schema),
+        vec![Arc::new(StringArray::from(vec![Some("HTTP://A.b:80/x")]))],
+    )
+    .unwrap();
+    let table =
+        || Arc::new(MemTable::try_new(Arc::clone(&schema), vec![vec![batch.clone()]]).unwrap());
+
+    let dir = plugin_dir(&["df-plugin-udfs"]);
+    let bundle = session();
+    load(dir.path()).register_into(&bundle).unwrap();
+    let native = session();
+    df_plugin_udfs::register_natively(&native);
+    for ctx in [&bundle, &native] {
+        ctx.register_table("pages", table()).unwrap();
+        let df = ctx
+            .sql("select url_normalize(u) as n from pages")
+            .await
+            .unwrap();
+        let batches = df.collect().await.unwrap();
+        let metadata = batches[0].schema().field(0).metadata().clone();
+        assert_eq!(
+            metadata.get("origin").map(String::as_str),
+            Some("crawler"),
+            "{metadata:?}"
+        );
+        assert_eq!(
+            metadata
+                .get("df_plugin.udfs.normalized")
+                .map(String::as_str),
+            Some("true"),
+            "{metadata:?}"
+        );
+    }
 }

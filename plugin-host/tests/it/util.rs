@@ -156,3 +156,13 @@ pub fn sql(dir: &Path, args: &[&str]) -> std::process::Output {
         .output()
         .expect("run df-plugin-host")
 }
+
+/// The names of the objects the udfs bundle's manifest declares, in order.
+pub fn udfs_manifest_names() -> Vec<String> {
+    df_plugin_api::manifest::Manifest::parse(include_str!("../../../manifests/udfs.toml"))
+        .expect("the udfs manifest parses")
+        .objects
+        .into_iter()
+        .map(|o| o.name)
+        .collect()
+}

@@ -7,6 +7,10 @@ pub mod geo_mean;
 pub mod query_params;
 pub mod sessionize;
 pub mod url;
+pub mod url_build;
+pub mod url_nested;
+pub mod url_normalize;
+pub mod url_parts;
 
 use std::sync::Arc;
 
@@ -18,6 +22,12 @@ use df_plugin_api::toolkit::Bundle;
 fn exports(bundle: &mut Bundle) -> Result<()> {
     bundle
         .scalar_udf(url::UrlHost::new())
+        .scalar_udf(url_parts::UrlPartsUdf::new())
+        .scalar_udf(url_normalize::UrlNormalize::new())
+        .scalar_udf(url_build::UrlJoin::new())
+        .scalar_udf(url_build::UrlCacheBuster::new())
+        .scalar_udf(url_nested::UrlHosts::new())
+        .scalar_udf(url_nested::UrlQueryMap::new())
         .aggregate_udf(geo_mean::GeoMean::new())
         .window_udf(sessionize::Sessionize::new())
         .table_function("url_query_params", Arc::new(query_params::UrlQueryParams));
@@ -56,6 +66,12 @@ pub fn register_natively(ctx: &SessionContext) {
         .extensions
         .insert(UdfsOptions::default());
     ctx.register_udf(url::UrlHost::new().into());
+    ctx.register_udf(url_parts::UrlPartsUdf::new().into());
+    ctx.register_udf(url_normalize::UrlNormalize::new().into());
+    ctx.register_udf(url_build::UrlJoin::new().into());
+    ctx.register_udf(url_build::UrlCacheBuster::new().into());
+    ctx.register_udf(url_nested::UrlHosts::new().into());
+    ctx.register_udf(url_nested::UrlQueryMap::new().into());
     ctx.register_udaf(geo_mean::GeoMean::new().into());
     ctx.register_udwf(sessionize::Sessionize::new().into());
     ctx.register_udtf("url_query_params", Arc::new(query_params::UrlQueryParams));
