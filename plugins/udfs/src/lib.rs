@@ -4,10 +4,13 @@
 //! objects into a session without the ABI, which is what tests and benchmarks compare against.
 
 pub mod geo_mean;
+pub mod hosts_agg;
 pub mod query_params;
+pub mod session_duration;
 pub mod sessionize;
 pub mod url;
 pub mod url_build;
+pub mod url_decode;
 pub mod url_nested;
 pub mod url_normalize;
 pub mod url_parts;
@@ -28,6 +31,11 @@ fn exports(bundle: &mut Bundle) -> Result<()> {
         .scalar_udf(url_build::UrlCacheBuster::new())
         .scalar_udf(url_nested::UrlHosts::new())
         .scalar_udf(url_nested::UrlQueryMap::new())
+        .scalar_udf(url_decode::UrlDecode::new())
+        .aggregate_udf(hosts_agg::TopHosts::new())
+        .aggregate_udf(hosts_agg::DistinctHosts::new())
+        .window_udf(session_duration::SessionDuration::new())
+        .table_function("url_path_segments", Arc::new(query_params::UrlPathSegments))
         .aggregate_udf(geo_mean::GeoMean::new())
         .window_udf(sessionize::Sessionize::new())
         .table_function("url_query_params", Arc::new(query_params::UrlQueryParams));
@@ -72,6 +80,11 @@ pub fn register_natively(ctx: &SessionContext) {
     ctx.register_udf(url_build::UrlCacheBuster::new().into());
     ctx.register_udf(url_nested::UrlHosts::new().into());
     ctx.register_udf(url_nested::UrlQueryMap::new().into());
+    ctx.register_udf(url_decode::UrlDecode::new().into());
+    ctx.register_udaf(hosts_agg::TopHosts::new().into());
+    ctx.register_udaf(hosts_agg::DistinctHosts::new().into());
+    ctx.register_udwf(session_duration::SessionDuration::new().into());
+    ctx.register_udtf("url_path_segments", Arc::new(query_params::UrlPathSegments));
     ctx.register_udaf(geo_mean::GeoMean::new().into());
     ctx.register_udwf(sessionize::Sessionize::new().into());
     ctx.register_udtf("url_query_params", Arc::new(query_params::UrlQueryParams));

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, Int64Array, Int64Builder};
+use datafusion::arrow::array::{Array, ArrayRef, Int64Array};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, TimeUnit};
 use datafusion::common::cast::{as_float64_array, as_int64_array};
@@ -49,6 +49,85 @@ fn units_per_second(ts_type: &DataType) -> f64 {
     }
 }
 
+/// Argument coercion shared by the session window functions: `(timestamp | integer, number)`.
+pub(crate) fn coerce(name: &str, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+    let [ts, gap] = arg_types else {
+        return plan_err!(
+            "{name} expects 2 arguments (ts, max_gap_seconds), got {}",
+            arg_types.len()
+        );
+    };
+    let ts = match ts {
+        DataType::Timestamp(..) => ts.clone(),
+        t if t.is_integer() || t.is_null() => DataType::Int64,
+        other => {
+            return plan_err!(
+                "{name}: ts must be a timestamp or an integer (epoch seconds), got {other}"
+            );
+        }
+    };
+    if !(gap.is_numeric() || gap.is_null()) {
+        return plan_err!("{name}: max_gap_seconds must be a number, got {gap}");
+    }
+    Ok(vec![ts, DataType::Float64])
+}
+
+/// A partition cut into sessions: per row its session number (NULL for a NULL timestamp) and
+/// its raw timestamp, in `units_per_second` units.
+pub(crate) struct SessionCut {
+    pub sessions: Vec<Option<i64>>,
+    pub ts: Vec<Option<i64>>,
+    pub units_per_second: f64,
+}
+
+/// Cuts an ordered partition into sessions: a new one starts at the first row and whenever
+/// the time since the previous non-NULL timestamp exceeds the row's `max_gap_seconds`.
+pub(crate) fn cut_sessions(name: &str, values: &[ArrayRef], num_rows: usize) -> Result<SessionCut> {
+    let [ts, gap] = values else {
+        return exec_err!("{name} expects 2 arguments, got {}", values.len());
+    };
+    let units_per_second = units_per_second(ts.data_type());
+    // Timestamps of any unit cast to their raw Int64 value without conversion.
+    let ts = cast(ts, &DataType::Int64)?;
+    let ts: &Int64Array = as_int64_array(&ts)?;
+    let gap = as_float64_array(gap)?;
+
+    let mut sessions = Vec::with_capacity(num_rows);
+    let mut raw = Vec::with_capacity(num_rows);
+    let mut session = 0i64;
+    let mut previous: Option<i64> = None;
+    for i in 0..num_rows {
+        if ts.is_null(i) {
+            sessions.push(None);
+            raw.push(None);
+            continue;
+        }
+        if gap.is_null(i) {
+            return exec_err!("{name}: max_gap_seconds must not be NULL");
+        }
+        let max_gap = gap.value(i);
+        if max_gap.is_nan() || max_gap < 0.0 {
+            return exec_err!("{name}: max_gap_seconds must be >= 0, got {max_gap}");
+        }
+        let t = ts.value(i);
+        let new_session = match previous {
+            None => true,
+            Some(p) => (t.saturating_sub(p)) as f64 > max_gap * units_per_second,
+        };
+        if new_session {
+            session += 1;
+        }
+        previous = Some(t);
+        sessions.push(Some(session));
+        raw.push(Some(t));
+    }
+    Ok(SessionCut {
+        sessions,
+        ts: raw,
+        units_per_second,
+    })
+}
+
 impl WindowUDFImpl for Sessionize {
     fn name(&self) -> &str {
         "sessionize"
@@ -59,25 +138,7 @@ impl WindowUDFImpl for Sessionize {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        let [ts, gap] = arg_types else {
-            return plan_err!(
-                "sessionize expects 2 arguments (ts, max_gap_seconds), got {}",
-                arg_types.len()
-            );
-        };
-        let ts = match ts {
-            DataType::Timestamp(..) => ts.clone(),
-            t if t.is_integer() || t.is_null() => DataType::Int64,
-            other => {
-                return plan_err!(
-                    "sessionize: ts must be a timestamp or an integer (epoch seconds), got {other}"
-                );
-            }
-        };
-        if !(gap.is_numeric() || gap.is_null()) {
-            return plan_err!("sessionize: max_gap_seconds must be a number, got {gap}");
-        }
-        Ok(vec![ts, DataType::Float64])
+        coerce("sessionize", arg_types)
     }
 
     fn partition_evaluator(
@@ -101,41 +162,7 @@ struct SessionizeEvaluator;
 
 impl PartitionEvaluator for SessionizeEvaluator {
     fn evaluate_all(&mut self, values: &[ArrayRef], num_rows: usize) -> Result<ArrayRef> {
-        let [ts, gap] = values else {
-            return exec_err!("sessionize expects 2 arguments, got {}", values.len());
-        };
-        let scale = units_per_second(ts.data_type());
-        // Timestamps of any unit cast to their raw Int64 value without conversion.
-        let ts = cast(ts, &DataType::Int64)?;
-        let ts: &Int64Array = as_int64_array(&ts)?;
-        let gap = as_float64_array(gap)?;
-
-        let mut out = Int64Builder::with_capacity(num_rows);
-        let mut session = 0i64;
-        let mut previous: Option<i64> = None;
-        for i in 0..num_rows {
-            if ts.is_null(i) {
-                out.append_null();
-                continue;
-            }
-            if gap.is_null(i) {
-                return exec_err!("sessionize: max_gap_seconds must not be NULL");
-            }
-            let max_gap = gap.value(i);
-            if max_gap.is_nan() || max_gap < 0.0 {
-                return exec_err!("sessionize: max_gap_seconds must be >= 0, got {max_gap}");
-            }
-            let t = ts.value(i);
-            let new_session = match previous {
-                None => true,
-                Some(p) => (t.saturating_sub(p)) as f64 > max_gap * scale,
-            };
-            if new_session {
-                session += 1;
-            }
-            previous = Some(t);
-            out.append_value(session);
-        }
-        Ok(Arc::new(out.finish()))
+        let cut = cut_sessions("sessionize", values, num_rows)?;
+        Ok(Arc::new(Int64Array::from(cut.sessions)))
     }
 }
