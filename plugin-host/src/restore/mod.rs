@@ -11,11 +11,14 @@
 //!   exactly as for a built-in, and `information_schema` / `SHOW FUNCTIONS` list its types;
 //! - the manifest's `parameters` as parameter names, so named arguments resolve;
 //! - for aggregates, a `return_type` computed through `return_field` (datafusion-ffi's is
-//!   `unimplemented!()` and would panic in the host).
+//!   `unimplemented!()` and would panic in the host);
+//! - errors worded as DataFusion words them, instead of prefixed by `FFI error:` ([`errors`]).
 //!
 //! Everything else is delegated unchanged.
 
 use std::sync::Arc;
+
+mod errors;
 
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::config::ConfigOptions;
@@ -38,6 +41,9 @@ use df_plugin_api::record::Capability;
 use crate::error::{Mismatch, Refusal, Step};
 use crate::metadata::BundleMetadata;
 use crate::truth::BundleObjects;
+use errors::{
+    NativeAccumulator, NativeEvaluator, NativeGroupsAccumulator, NativeTableFunction, natively,
+};
 
 const DOC_SECTION: DocSection = DocSection {
     include: true,
@@ -174,10 +180,20 @@ pub fn apply(meta: &BundleMetadata, objects: BundleObjects) -> Result<BundleObje
         )
         .with_mismatches(mismatches));
     }
+    let table_functions = objects
+        .table_functions
+        .iter()
+        .map(|(name, f)| {
+            let f: Arc<dyn datafusion::catalog::TableFunctionImpl> =
+                Arc::new(NativeTableFunction(Arc::clone(f)));
+            (name.clone(), f)
+        })
+        .collect();
     Ok(BundleObjects {
         scalar_udfs,
         aggregate_udfs,
         window_udfs,
+        table_functions,
         ..objects
     })
 }
@@ -203,7 +219,7 @@ impl ScalarUDFImpl for RestoredScalarUDF {
         self.inner.inner().return_type(arg_types)
     }
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
-        self.inner.inner().return_field_from_args(args)
+        natively(self.inner.inner().return_field_from_args(args))
     }
     fn with_updated_config(&self, config: &ConfigOptions) -> Option<ScalarUDF> {
         let updated = self.inner.inner().with_updated_config(config)?;
@@ -213,13 +229,13 @@ impl ScalarUDFImpl for RestoredScalarUDF {
         }))
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        self.inner.inner().invoke_with_args(args)
+        natively(self.inner.inner().invoke_with_args(args))
     }
     fn short_circuits(&self) -> bool {
         self.inner.inner().short_circuits()
     }
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        self.inner.inner().coerce_types(arg_types)
+        natively(self.inner.inner().coerce_types(arg_types))
     }
     fn preserves_lex_ordering(&self, inputs: &[ExprProperties]) -> Result<bool> {
         self.inner.inner().preserves_lex_ordering(inputs)
@@ -264,7 +280,8 @@ impl AggregateUDFImpl for RestoredAggregateUDF {
         self.inner.inner().is_nullable()
     }
     fn accumulator(&self, acc_args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        self.inner.inner().accumulator(acc_args)
+        let acc = natively(self.inner.inner().accumulator(acc_args))?;
+        Ok(Box::new(NativeAccumulator(acc)))
     }
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
         self.inner.inner().state_fields(args)
@@ -276,10 +293,12 @@ impl AggregateUDFImpl for RestoredAggregateUDF {
         &self,
         args: AccumulatorArgs,
     ) -> Result<Box<dyn GroupsAccumulator>> {
-        self.inner.inner().create_groups_accumulator(args)
+        let acc = natively(self.inner.inner().create_groups_accumulator(args))?;
+        Ok(Box::new(NativeGroupsAccumulator(acc)))
     }
     fn create_sliding_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        self.inner.inner().create_sliding_accumulator(args)
+        let acc = natively(self.inner.inner().create_sliding_accumulator(args))?;
+        Ok(Box::new(NativeAccumulator(acc)))
     }
     fn with_beneficial_ordering(
         self: Arc<Self>,
@@ -329,7 +348,8 @@ impl WindowUDFImpl for RestoredWindowUDF {
         &self,
         args: PartitionEvaluatorArgs,
     ) -> Result<Box<dyn PartitionEvaluator>> {
-        self.inner.inner().partition_evaluator(args)
+        let evaluator = natively(self.inner.inner().partition_evaluator(args))?;
+        Ok(Box::new(NativeEvaluator(evaluator)))
     }
     fn field(&self, field_args: WindowUDFFieldArgs) -> Result<FieldRef> {
         self.inner.inner().field(field_args)

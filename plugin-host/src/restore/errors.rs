@@ -1,0 +1,186 @@
+//! Errors from a bundle's functions, worded as DataFusion words them.
+//!
+//! datafusion-ffi carries errors as strings and turns them into `DataFusionError::Ffi`, so a
+//! bundle's "Execution error: x" reaches the user as "FFI error: Execution error: x". The
+//! string starts with DataFusion's own prefix for the variant, so the host rebuilds the variant
+//! from it: the message then reads exactly as the same function's would natively. Errors
+//! without a known prefix stay `Ffi`.
+//!
+//! The wrappers below apply this to the objects a foreign function creates per query
+//! (accumulators, groups accumulators, partition evaluators).
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, BooleanArray};
+use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl};
+use datafusion::datasource::TableProvider;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::{Accumulator, EmitTo, GroupsAccumulator, PartitionEvaluator};
+use datafusion::scalar::ScalarValue;
+
+type Variant = fn(String) -> DataFusionError;
+
+/// The variants a bundle's error can be rebuilt into, by their display prefix.
+const VARIANTS: [(&str, Variant); 5] = [
+    ("Execution error: ", DataFusionError::Execution),
+    ("Error during planning: ", DataFusionError::Plan),
+    (
+        "This feature is not implemented: ",
+        DataFusionError::NotImplemented,
+    ),
+    ("Resources exhausted: ", DataFusionError::ResourcesExhausted),
+    (
+        "Invalid or Unsupported Configuration: ",
+        DataFusionError::Configuration,
+    ),
+];
+
+/// `Ffi("Execution error: x")` becomes `Execution("x")`; anything else is returned as is.
+pub fn native(e: DataFusionError) -> DataFusionError {
+    let DataFusionError::Ffi(message) = e else {
+        return e;
+    };
+    for (prefix, variant) in VARIANTS {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            return variant(rest.to_owned());
+        }
+    }
+    DataFusionError::Ffi(message)
+}
+
+/// `native` over a result.
+pub fn natively<T>(r: Result<T>) -> Result<T> {
+    r.map_err(native)
+}
+
+/// A foreign accumulator whose errors read natively.
+#[derive(Debug)]
+pub struct NativeAccumulator(pub Box<dyn Accumulator>);
+
+impl Accumulator for NativeAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        natively(self.0.update_batch(values))
+    }
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        natively(self.0.evaluate())
+    }
+    fn size(&self) -> usize {
+        self.0.size()
+    }
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        natively(self.0.state())
+    }
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        natively(self.0.merge_batch(states))
+    }
+    fn retract_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        natively(self.0.retract_batch(values))
+    }
+    fn supports_retract_batch(&self) -> bool {
+        self.0.supports_retract_batch()
+    }
+}
+
+/// A foreign groups accumulator whose errors read natively.
+pub struct NativeGroupsAccumulator(pub Box<dyn GroupsAccumulator>);
+
+impl GroupsAccumulator for NativeGroupsAccumulator {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        natively(
+            self.0
+                .update_batch(values, group_indices, opt_filter, total_num_groups),
+        )
+    }
+    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        natively(self.0.evaluate(emit_to))
+    }
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        natively(self.0.state(emit_to))
+    }
+    fn merge_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        total_num_groups: usize,
+    ) -> Result<()> {
+        natively(self.0.merge_batch(values, group_indices, total_num_groups))
+    }
+    fn convert_to_state(
+        &self,
+        values: &[ArrayRef],
+        opt_filter: Option<&BooleanArray>,
+    ) -> Result<Vec<ArrayRef>> {
+        natively(self.0.convert_to_state(values, opt_filter))
+    }
+    fn size(&self) -> usize {
+        self.0.size()
+    }
+}
+
+/// A foreign partition evaluator whose errors read natively.
+#[derive(Debug)]
+pub struct NativeEvaluator(pub Box<dyn PartitionEvaluator>);
+
+impl PartitionEvaluator for NativeEvaluator {
+    fn get_range(&self, idx: usize, n_rows: usize) -> Result<Range<usize>> {
+        natively(self.0.get_range(idx, n_rows))
+    }
+    fn is_causal(&self) -> bool {
+        self.0.is_causal()
+    }
+    fn evaluate_all(&mut self, values: &[ArrayRef], num_rows: usize) -> Result<ArrayRef> {
+        natively(self.0.evaluate_all(values, num_rows))
+    }
+    fn evaluate(&mut self, values: &[ArrayRef], range: &Range<usize>) -> Result<ScalarValue> {
+        natively(self.0.evaluate(values, range))
+    }
+    fn evaluate_all_with_rank(
+        &self,
+        num_rows: usize,
+        ranks_in_partition: &[Range<usize>],
+    ) -> Result<ArrayRef> {
+        natively(self.0.evaluate_all_with_rank(num_rows, ranks_in_partition))
+    }
+    fn supports_bounded_execution(&self) -> bool {
+        self.0.supports_bounded_execution()
+    }
+    fn uses_window_frame(&self) -> bool {
+        self.0.uses_window_frame()
+    }
+    fn include_rank(&self) -> bool {
+        self.0.include_rank()
+    }
+}
+
+/// A foreign table function whose errors read natively.
+#[derive(Debug)]
+pub struct NativeTableFunction(pub Arc<dyn TableFunctionImpl>);
+
+impl TableFunctionImpl for NativeTableFunction {
+    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        natively(self.0.call_with_args(args))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rebuilds_the_variant_from_its_prefix() {
+        let e = native(DataFusionError::Ffi("Execution error: boom".into()));
+        assert_eq!(e.to_string(), "Execution error: boom");
+        assert!(matches!(e, DataFusionError::Execution(_)));
+        let e = native(DataFusionError::Ffi("Error during planning: bad".into()));
+        assert!(matches!(e, DataFusionError::Plan(_)));
+        let e = native(DataFusionError::Ffi("something else".into()));
+        assert_eq!(e.to_string(), "FFI error: something else");
+    }
+}
