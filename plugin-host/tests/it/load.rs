@@ -352,3 +352,46 @@ async fn field_metadata_survives_a_plugin_function() {
         );
     }
 }
+
+#[tokio::test]
+async fn geo_mean_offers_its_groups_accumulator_across_the_boundary() {
+    use datafusion::arrow::array::{Array, Float64Array};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::logical_expr::EmitTo;
+    use datafusion::logical_expr::function::AccumulatorArgs;
+    use datafusion::physical_expr::expressions::col;
+    use std::sync::Arc;
+
+    let dir = plugin_dir(&["df-plugin-udfs"]);
+    let ctx = session();
+    load(dir.path()).register_into(&ctx).unwrap();
+    let geo_mean = datafusion::execution::FunctionRegistry::udaf(ctx.as_ref(), "geo_mean").unwrap();
+
+    let schema = Schema::new(vec![Field::new("x", DataType::Float64, true)]);
+    let exprs = [col("x", &schema).unwrap()];
+    let expr_fields = [Arc::new(Field::new("x", DataType::Float64, true))];
+    let args = || AccumulatorArgs {
+        return_field: Arc::new(Field::new("g", DataType::Float64, true)),
+        schema: &schema,
+        ignore_nulls: false,
+        order_bys: &[],
+        is_reversed: false,
+        name: "geo_mean(x)",
+        is_distinct: false,
+        exprs: &exprs,
+        expr_fields: &expr_fields,
+    };
+    // DataFusion picks the vectorised path only when this says yes; it crossed the ABI.
+    assert!(geo_mean.groups_accumulator_supported(args()));
+    let mut groups = geo_mean.create_groups_accumulator(args()).unwrap();
+    let values: Arc<dyn Array> = Arc::new(Float64Array::from(vec![2.0, 3.0, 8.0, 12.0]));
+    groups
+        .update_batch(&[values], &[0, 1, 0, 1], None, 2)
+        .unwrap();
+    let result = groups.evaluate(EmitTo::All).unwrap();
+    let result = result.as_any().downcast_ref::<Float64Array>().unwrap();
+    assert!(
+        (result.value(0) - 4.0).abs() < 1e-9 && (result.value(1) - 6.0).abs() < 1e-9,
+        "{result:?}"
+    );
+}
