@@ -18,6 +18,9 @@ use df_plugin_api::record::{Capabilities, Capability};
 use crate::error::{Mismatch, Refusal, Step};
 use crate::metadata::BundleMetadata;
 
+/// The real signatures a bundle sent for its functions, by kind and name.
+pub type Signatures = HashMap<(Capability, String), (FunctionSignature, TypeSignature)>;
+
 /// A bundle's objects as host-side DataFusion objects (datafusion-ffi's `Foreign*` wrappers).
 #[derive(Clone, Default)]
 pub struct BundleObjects {
@@ -28,7 +31,7 @@ pub struct BundleObjects {
     pub table_providers: Vec<(String, Arc<dyn TableProvider>)>,
     pub table_provider_factories: Vec<(String, Arc<dyn TableProviderFactory>)>,
     /// The real signatures the bundle sent for its functions, by kind and name.
-    pub signatures: HashMap<(Capability, String), (FunctionSignature, TypeSignature)>,
+    pub signatures: Signatures,
 }
 
 impl BundleObjects {

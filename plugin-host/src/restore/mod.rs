@@ -40,7 +40,7 @@ use df_plugin_api::record::Capability;
 
 use crate::error::{Mismatch, Refusal, Step};
 use crate::metadata::BundleMetadata;
-use crate::truth::BundleObjects;
+use crate::truth::{BundleObjects, Signatures};
 use errors::{
     NativeAccumulator, NativeEvaluator, NativeGroupsAccumulator, NativeTableFunction, natively,
 };
@@ -123,53 +123,63 @@ impl Restored {
 /// Wraps every function of `objects` with what the manifest declares about it and the real
 /// signature the bundle sent; a manifest whose parameters do not fit is a truthfulness refusal.
 pub fn apply(meta: &BundleMetadata, objects: BundleObjects) -> Result<BundleObjects, Refusal> {
+    // Wraps each function that has a declaration; a declaration that does not fit is recorded.
+    fn restore_all<U: Clone>(
+        functions: &[U],
+        kind: Capability,
+        meta: &BundleMetadata,
+        signatures: &Signatures,
+        mismatches: &mut Vec<Mismatch>,
+        parts: impl Fn(&U) -> (&str, &Signature),
+        wrap: impl Fn(U, Restored) -> U,
+    ) -> Vec<U> {
+        functions
+            .iter()
+            .map(|f| {
+                let (name, foreign) = parts(f);
+                let Some(decl) = meta.manifest.object(kind, name) else {
+                    return f.clone();
+                };
+                let real = signatures.get(&(kind, name.to_owned()));
+                match Restored::new(kind, decl, foreign, real) {
+                    Ok(restored) => wrap(f.clone(), restored),
+                    Err(m) => {
+                        mismatches.push(m);
+                        f.clone()
+                    }
+                }
+            })
+            .collect()
+    }
     let mut mismatches = Vec::new();
-    let mut each = |kind: Capability, name: &str, foreign: &Signature| -> Option<Restored> {
-        let decl = meta.manifest.object(kind, name)?;
-        let real = objects.signatures.get(&(kind, name.to_owned()));
-        Restored::new(kind, decl, foreign, real)
-            .map_err(|m| mismatches.push(m))
-            .ok()
-    };
-    let scalar_udfs = objects
-        .scalar_udfs
-        .iter()
-        .map(
-            |u| match each(Capability::ScalarUdf, u.name(), u.signature()) {
-                Some(restored) => ScalarUDF::new_from_impl(RestoredScalarUDF {
-                    inner: u.clone(),
-                    restored,
-                }),
-                None => u.clone(),
-            },
-        )
-        .collect();
-    let aggregate_udfs = objects
-        .aggregate_udfs
-        .iter()
-        .map(
-            |u| match each(Capability::AggregateUdf, u.name(), u.signature()) {
-                Some(restored) => AggregateUDF::new_from_impl(RestoredAggregateUDF {
-                    inner: u.clone(),
-                    restored,
-                }),
-                None => u.clone(),
-            },
-        )
-        .collect();
-    let window_udfs = objects
-        .window_udfs
-        .iter()
-        .map(
-            |u| match each(Capability::WindowUdf, u.name(), u.signature()) {
-                Some(restored) => WindowUDF::new_from_impl(RestoredWindowUDF {
-                    inner: u.clone(),
-                    restored,
-                }),
-                None => u.clone(),
-            },
-        )
-        .collect();
+    let sigs = &objects.signatures;
+    let scalar_udfs = restore_all(
+        &objects.scalar_udfs,
+        Capability::ScalarUdf,
+        meta,
+        sigs,
+        &mut mismatches,
+        |u| (u.name(), u.signature()),
+        |inner, restored| ScalarUDF::new_from_impl(RestoredScalarUDF { inner, restored }),
+    );
+    let aggregate_udfs = restore_all(
+        &objects.aggregate_udfs,
+        Capability::AggregateUdf,
+        meta,
+        sigs,
+        &mut mismatches,
+        |u| (u.name(), u.signature()),
+        |inner, restored| AggregateUDF::new_from_impl(RestoredAggregateUDF { inner, restored }),
+    );
+    let window_udfs = restore_all(
+        &objects.window_udfs,
+        Capability::WindowUdf,
+        meta,
+        sigs,
+        &mut mismatches,
+        |u| (u.name(), u.signature()),
+        |inner, restored| WindowUDF::new_from_impl(RestoredWindowUDF { inner, restored }),
+    );
     if !mismatches.is_empty() {
         return Err(Refusal::new(
             meta.info.bundle_name.clone(),

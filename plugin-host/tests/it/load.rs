@@ -2,7 +2,7 @@
 
 use df_plugin_host::HostError;
 
-use crate::util::{host, load, plugin_dir, query_csv, session, snapshot};
+use crate::util::{host, load, plugin_dir, query_csv, session, session_with, snapshot};
 
 const FOUR_UDFS: &[(&str, &str)] = &[
     (
@@ -140,16 +140,7 @@ fn an_empty_plugin_dir_is_not_found_with_the_paths_searched() {
 
 #[tokio::test]
 async fn plugin_functions_carry_their_manifest_docs_and_named_parameters() {
-    let dir = plugin_dir(&["df-plugin-udfs"]);
-    let ctx = session();
-    host(dir.path())
-        .strict(true)
-        .build()
-        .unwrap()
-        .load()
-        .unwrap()
-        .register_into(&ctx)
-        .unwrap();
+    let (_dir, ctx) = session_with(&["df-plugin-udfs"]);
     let manifest =
         df_plugin_api::manifest::Manifest::parse(include_str!("../../../manifests/udfs.toml"))
             .unwrap();
@@ -213,16 +204,7 @@ async fn plugin_functions_carry_their_manifest_docs_and_named_parameters() {
 
 #[tokio::test]
 async fn plugin_functions_list_and_fail_like_native_ones() {
-    let dir = plugin_dir(&["df-plugin-udfs"]);
-    let ctx = session();
-    host(dir.path())
-        .strict(true)
-        .build()
-        .unwrap()
-        .load()
-        .unwrap()
-        .register_into(&ctx)
-        .unwrap();
+    let (_dir, ctx) = session_with(&["df-plugin-udfs"]);
     let native = session();
     df_plugin_udfs::register_natively(&native);
 

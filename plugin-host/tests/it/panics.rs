@@ -3,20 +3,11 @@
 
 use std::sync::Arc;
 
-use crate::util::{host, plugin_dir, query_csv, session};
+use crate::util::{query_csv, session_with};
 use datafusion::prelude::SessionContext;
 
 async fn panicking_session() -> (tempfile::TempDir, Arc<SessionContext>) {
-    let dir = plugin_dir(&["corpus-panicking"]);
-    let plugins = host(dir.path())
-        .strict(true)
-        .build()
-        .unwrap()
-        .load()
-        .unwrap();
-    let ctx = session();
-    plugins.register_into(&ctx).unwrap();
-    (dir, ctx)
+    session_with(&["corpus-panicking"])
 }
 
 async fn assert_contained(ctx: &SessionContext, sql: &str, object: &str, call: &str) {

@@ -166,3 +166,18 @@ pub fn udfs_manifest_names() -> Vec<String> {
         .map(|o| o.name)
         .collect()
 }
+
+/// A fresh session with the named bundles loaded strictly (any refusal fails the test).
+pub fn session_with(crates: &[&str]) -> (TempDir, Arc<SessionContext>) {
+    let dir = plugin_dir(crates);
+    let ctx = session();
+    host(dir.path())
+        .strict(true)
+        .build()
+        .unwrap()
+        .load()
+        .unwrap()
+        .register_into(&ctx)
+        .unwrap();
+    (dir, ctx)
+}
