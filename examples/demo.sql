@@ -11,3 +11,16 @@ FROM (VALUES ('ana', 0), ('ana', 600), ('ana', 4000), ('bo', 100), ('bo', 9000))
 ORDER BY user_id, ts;
 
 SELECT * FROM url_query_params('https://shop.example/search?q=data+fusion&page=2&sort=price%20asc');
+
+SELECT url_parts('https://shop.example:8443/cart?id=7', 'host', 'port', 'path') AS parts,
+       url_normalize('HTTP://Shop.Example:80/cart?id=7#top') AS normal,
+       url_join('https://api.example/', 'v2', 'items', 42) AS endpoint;
+
+SELECT top_hosts(referrer, 2) AS top, distinct_hosts(referrer) AS hosts
+FROM (VALUES ('https://news.example/a'), ('https://www.search.example/?q=x'),
+             ('https://news.example/b'), ('http://blog.example/')) AS visits(referrer);
+
+SET udfs.strip_www = true;
+SELECT url_host('https://www.search.example/?q=x') AS host_without_www;
+
+SELECT * FROM url_path_segments('https://docs.example/guide/user%20manual/');
