@@ -4,8 +4,12 @@
 //! routes a `SET` whose namespace nobody registered to the extension registered under the
 //! reserved `datafusion_ffi` namespace; the host registers [`PluginOptions`] there, which knows
 //! every loaded bundle's options, refuses unknown keys and ill-typed values, and hands all of them
-//! (with defaults) to the bundles with each call. The toolkit on the other side strips the
-//! namespace again, so a bundle reads its options as an ordinary `ConfigExtension`.
+//! (with defaults) to the bundles with each call. On the other side,
+//! `df_plugin_api::toolkit::options::session_options` reads them as an ordinary
+//! `ConfigExtension`.
+//!
+//! The namespace holds one extension per session: an application that registers datafusion-ffi's
+//! own `FFI_ExtensionOptions` there as well would replace (or be replaced by) this one.
 
 use std::any::Any;
 use std::collections::BTreeMap;

@@ -16,42 +16,38 @@
 //!
 //! Natively the extension is registered in the session; loaded from a bundle, the values arrive
 //! through datafusion-ffi's extension map, under the `datafusion_ffi.` namespace the host uses.
-//! [`session_options`] reads either; [`strip_ffi_namespace`] (applied by the toolkit's guards
-//! before the bundle's code runs) makes the second look like the first.
-
-use std::collections::HashMap;
-use std::sync::Arc;
+//! [`session_options`] reads either. It does the work only when a function asks, so functions
+//! that read no options pay nothing per batch.
 
 use datafusion::common::config::{
     ConfigExtension, ConfigOptions, DATAFUSION_FFI_CONFIG_NAMESPACE, ExtensionOptions,
 };
-use datafusion_ffi::config::ExtensionOptionsFFIProvider;
 use datafusion_ffi::config::extension_options::FFI_ExtensionOptions;
 
-/// The options of type `C`, registered natively or sent by the host.
+/// The options of type `C`: the session's own extension when registered natively, else the
+/// values the host sent (`datafusion_ffi.<prefix>.<key>` or `<prefix>.<key>`). `None` when
+/// neither has any.
 pub fn session_options<C: ConfigExtension + Clone + Default>(config: &ConfigOptions) -> Option<C> {
-    config.local_or_ffi_extension::<C>()
-}
-
-/// Rewrites `datafusion_ffi.<bundle>.<option>` keys of the FFI extension map to
-/// `<bundle>.<option>`. Returns the same `Arc` when there is nothing to rewrite.
-pub fn strip_ffi_namespace(config: &Arc<ConfigOptions>) -> Arc<ConfigOptions> {
-    let Some(ffi) = config.extensions.get::<FFI_ExtensionOptions>() else {
-        return Arc::clone(config);
-    };
-    let prefix = format!("{DATAFUSION_FFI_CONFIG_NAMESPACE}.");
-    let entries = ffi.entries();
-    if !entries.iter().any(|e| e.key.starts_with(&prefix)) {
-        return Arc::clone(config);
+    if let Some(local) = config.extensions.get::<C>() {
+        return Some(local.clone());
     }
-    let map: HashMap<String, String> = entries
-        .into_iter()
-        .filter_map(|e| {
-            let key = e.key.strip_prefix(&prefix).unwrap_or(&e.key).to_owned();
-            Some((key, e.value?))
-        })
-        .collect();
-    let mut stripped = (**config).clone();
-    stripped.extensions.insert(FFI_ExtensionOptions::from(map));
-    Arc::new(stripped)
+    let sent = config.extensions.get::<FFI_ExtensionOptions>()?;
+    let namespaced = format!("{DATAFUSION_FFI_CONFIG_NAMESPACE}.{}.", C::PREFIX);
+    let plain = format!("{}.", C::PREFIX);
+    let mut options = C::default();
+    let mut found = false;
+    for entry in sent.entries() {
+        let Some(value) = entry.value else {
+            continue;
+        };
+        let key = entry
+            .key
+            .strip_prefix(&namespaced)
+            .or_else(|| entry.key.strip_prefix(&plain));
+        if let Some(key) = key {
+            options.set(key, &value).ok()?;
+            found = true;
+        }
+    }
+    found.then_some(options)
 }

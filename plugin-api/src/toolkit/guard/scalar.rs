@@ -11,7 +11,6 @@ use datafusion::logical_expr::{
     ScalarUDF, ScalarUDFImpl, Signature,
 };
 
-use crate::toolkit::options::strip_ffi_namespace;
 use crate::toolkit::panic::{ObjectLabel, guard, guard_or};
 
 /// A scalar UDF whose every call is panic-guarded.
@@ -58,9 +57,8 @@ impl ScalarUDFImpl for GuardedScalarUDF {
     }
 
     fn with_updated_config(&self, config: &ConfigOptions) -> Option<ScalarUDF> {
-        let config = strip_ffi_namespace(&Arc::new(config.clone()));
         let updated = guard_or(&self.label, "with_updated_config", None, || {
-            self.imp().with_updated_config(&config)
+            self.imp().with_updated_config(config)
         })?;
         Some(ScalarUDF::new_from_impl(Self {
             inner: updated,
@@ -68,8 +66,7 @@ impl ScalarUDFImpl for GuardedScalarUDF {
         }))
     }
 
-    fn invoke_with_args(&self, mut args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        args.config_options = strip_ffi_namespace(&args.config_options);
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         guard(&self.label, "invoke", || self.imp().invoke_with_args(args))
     }
 
