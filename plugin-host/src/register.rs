@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use datafusion::catalog::TableProviderFactory;
 use datafusion::datasource::TableProvider;
+use datafusion::execution::SessionState;
 use datafusion::prelude::SessionContext;
 use df_plugin_api::record::Capability;
 
@@ -106,11 +107,11 @@ impl PluginRegistry {
 /// Who holds a name in the session: a bundle, the session itself, or nobody.
 fn holder(
     ctx: &SessionContext,
+    state: &SessionState,
     registry: &RegistryState,
     kind: Capability,
     name: &str,
 ) -> Option<String> {
-    let state = ctx.state();
     let taken = match kind {
         Capability::ScalarUdf => state.scalar_functions().contains_key(name),
         Capability::AggregateUdf => state.aggregate_functions().contains_key(name),
@@ -159,8 +160,10 @@ pub(crate) fn register(
     let mut conflicts = Vec::new();
     let mut skipped = Vec::new();
     let names = objects.names();
+    // One snapshot of the session for every name (`ctx.state()` clones it).
+    let session = ctx.state();
     for (kind, name) in &names {
-        if let Some(owner) = holder(ctx, &state, *kind, name) {
+        if let Some(owner) = holder(ctx, &session, &state, *kind, name) {
             match policy {
                 ConflictPolicy::Error => {
                     conflicts.push(format!("{kind} '{name}' is already registered by {owner}"))
