@@ -192,3 +192,34 @@ pub fn host_architecture() -> &'static str {
         other => other,
     }
 }
+
+/// Metadata as `read` would return it, built from a manifest and record overrides, for unit
+/// tests of the checks that only look at metadata.
+#[cfg(test)]
+pub(crate) fn fixture(
+    manifest: &str,
+    overrides: df_plugin_api::record::RecordOverrides,
+) -> BundleMetadata {
+    let manifest_text = manifest.to_owned();
+    let manifest = Manifest::parse(manifest).expect("fixture manifest parses");
+    let name: &'static str = Box::leak(manifest.bundle.name.clone().into_boxed_str());
+    let version: &'static str = Box::leak(manifest.bundle.version.to_string().into_boxed_str());
+    let record = AbiRecord::for_bundle(
+        name,
+        version,
+        manifest.capabilities().0,
+        df_plugin_api::toolkit::BUILD_FACTS,
+        overrides,
+    );
+    BundleMetadata {
+        path: PathBuf::from(format!("/fixture/lib{name}.so")),
+        file_size: 0,
+        format: "elf".into(),
+        architecture: host_architecture().into(),
+        little_endian: cfg!(target_endian = "little"),
+        info: record.decode().expect("fixture record decodes"),
+        record,
+        manifest,
+        manifest_text,
+    }
+}

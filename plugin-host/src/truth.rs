@@ -198,3 +198,62 @@ pub fn check(meta: &BundleMetadata, objects: &BundleObjects) -> Result<(), Refus
     )
     .with_mismatches(mismatches))
 }
+
+#[cfg(test)]
+mod tests {
+    use datafusion::logical_expr::ScalarUDF;
+    use df_plugin_api::record::RecordOverrides;
+
+    use super::{BundleObjects, check};
+    use crate::metadata::fixture;
+
+    const ONE_FUNCTION: &str = "[bundle]\nname = \"fx\"\nversion = \"1.0.0\"\n\n[[object]]\nkind = \"scalar_udf\"\nname = \"upper\"\n";
+    const NOTHING: &str = "[bundle]\nname = \"fx\"\nversion = \"1.0.0\"\n";
+
+    fn upper() -> ScalarUDF {
+        (*datafusion::functions::string::upper()).clone()
+    }
+
+    fn fields(manifest: &str, objects: &BundleObjects) -> Vec<String> {
+        match check(&fixture(manifest, RecordOverrides::default()), objects) {
+            Ok(()) => vec![],
+            Err(r) => r.mismatches.into_iter().map(|m| m.field).collect(),
+        }
+    }
+
+    #[test]
+    fn exports_equal_to_the_manifest_pass() {
+        let objects = BundleObjects {
+            scalar_udfs: vec![upper()],
+            ..Default::default()
+        };
+        assert!(fields(ONE_FUNCTION, &objects).is_empty());
+    }
+
+    #[test]
+    fn a_capability_bit_without_objects_is_refused() {
+        let fields = fields(ONE_FUNCTION, &BundleObjects::default());
+        assert_eq!(fields, ["capability scalar_udf", "scalar_udf 'upper'"]);
+    }
+
+    #[test]
+    fn objects_without_their_bit_are_refused() {
+        let objects = BundleObjects {
+            scalar_udfs: vec![upper()],
+            ..Default::default()
+        };
+        assert_eq!(
+            fields(NOTHING, &objects),
+            ["capability scalar_udf", "scalar_udf 'upper'"]
+        );
+    }
+
+    #[test]
+    fn an_object_exported_twice_is_refused() {
+        let objects = BundleObjects {
+            scalar_udfs: vec![upper(), upper()],
+            ..Default::default()
+        };
+        assert_eq!(fields(ONE_FUNCTION, &objects), ["scalar_udf 'upper'"]);
+    }
+}

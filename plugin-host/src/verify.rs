@@ -178,3 +178,135 @@ pub fn check(meta: &BundleMetadata) -> Result<(), Refusal> {
     )
     .with_mismatches(m))
 }
+
+#[cfg(test)]
+mod tests {
+    use df_plugin_api::record::RecordOverrides;
+
+    use super::check;
+    use crate::metadata::{BundleMetadata, fixture};
+
+    const MANIFEST: &str = "[bundle]\nname = \"fx\"\nversion = \"1.0.0\"\n\n[[object]]\nkind = \"scalar_udf\"\nname = \"f\"\n";
+    const PLANNER: &str = "\n[[object]]\nkind = \"expr_planner\"\nname = \"p\"\n";
+
+    /// The fields a refusal names, or none when the bundle is compatible.
+    fn refused_fields(meta: &BundleMetadata) -> Vec<String> {
+        match check(meta) {
+            Ok(()) => vec![],
+            Err(r) => r.mismatches.into_iter().map(|m| m.field).collect(),
+        }
+    }
+
+    fn with(overrides: RecordOverrides) -> Vec<String> {
+        refused_fields(&fixture(MANIFEST, overrides))
+    }
+
+    #[test]
+    fn a_bundle_built_like_the_host_is_compatible() {
+        assert!(with(RecordOverrides::default()).is_empty());
+    }
+
+    #[test]
+    fn every_engine_field_is_checked() {
+        let cases: [(RecordOverrides, &str); 6] = [
+            (
+                RecordOverrides {
+                    abi_minor: Some(9),
+                    ..Default::default()
+                },
+                "plugin ABI minor",
+            ),
+            (
+                RecordOverrides {
+                    abi_major: Some(0),
+                    ..Default::default()
+                },
+                "plugin ABI major",
+            ),
+            (
+                RecordOverrides {
+                    datafusion_ffi_major: Some(54),
+                    ..Default::default()
+                },
+                "datafusion-ffi major",
+            ),
+            (
+                RecordOverrides {
+                    arrow_major: Some(58),
+                    ..Default::default()
+                },
+                "arrow major",
+            ),
+            (
+                RecordOverrides {
+                    datafusion_version: Some("55.1.0"),
+                    ..Default::default()
+                },
+                "datafusion version",
+            ),
+            (
+                RecordOverrides {
+                    target: Some("aarch64-apple-darwin"),
+                    ..Default::default()
+                },
+                "target",
+            ),
+        ];
+        for (overrides, field) in cases {
+            assert_eq!(with(overrides), vec![field.to_owned()], "{field}");
+        }
+    }
+
+    #[test]
+    fn all_differences_are_reported_together() {
+        let fields = with(RecordOverrides {
+            arrow_major: Some(58),
+            datafusion_version: Some("54.0.0"),
+            ..Default::default()
+        });
+        assert_eq!(fields, ["datafusion version", "arrow major"]);
+    }
+
+    #[test]
+    fn sqlparser_matters_only_for_planner_bundles() {
+        let odd_parser = RecordOverrides {
+            sqlparser_version: Some("0.61.0"),
+            ..Default::default()
+        };
+        assert!(with(odd_parser).is_empty());
+        let planners = format!("{MANIFEST}{PLANNER}");
+        let fields = refused_fields(&fixture(&planners, odd_parser));
+        assert_eq!(fields, ["sqlparser version (the bundle exports planners)"]);
+    }
+
+    #[test]
+    fn unknown_capability_bits_and_disagreeing_bits_are_refused() {
+        let unknown = with(RecordOverrides {
+            capabilities: Some(1 | 1 << 40),
+            ..Default::default()
+        });
+        assert_eq!(unknown, ["capability bits"]);
+        let disagree = with(RecordOverrides {
+            capabilities: Some(1 << 1),
+            ..Default::default()
+        });
+        assert_eq!(disagree, ["capabilities (manifest vs record)"]);
+    }
+
+    #[test]
+    fn the_manifest_requires_range_is_honoured() {
+        let manifest = MANIFEST.replace(
+            "version = \"1.0.0\"",
+            "version = \"1.0.0\"\nrequires = \"^2\"",
+        );
+        let fields = refused_fields(&fixture(&manifest, RecordOverrides::default()));
+        assert_eq!(fields, ["manifest `requires` (plugin ABI range)"]);
+    }
+
+    #[test]
+    fn another_architecture_is_refused_before_anything_else_matters() {
+        let mut meta = fixture(MANIFEST, RecordOverrides::default());
+        meta.architecture = "Riscv64".into();
+        assert_eq!(refused_fields(&meta), ["architecture"]);
+    }
+}
