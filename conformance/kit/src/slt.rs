@@ -107,10 +107,23 @@ impl AsyncDB for SessionDb {
 
 /// Runs one `.slt` file against `ctx`; the error is sqllogictest's report of the first failure.
 pub async fn run_file(ctx: Arc<SessionContext>, path: &Path) -> Result<(), String> {
+    run_file_with_vars(ctx, path, &[]).await
+}
+
+/// Like [`run_file`], with variables for files that say `control substitution on` and use
+/// `${NAME}` (e.g. the root of a copy of test data the file reads and writes).
+pub async fn run_file_with_vars(
+    ctx: Arc<SessionContext>,
+    path: &Path,
+    vars: &[(&str, &str)],
+) -> Result<(), String> {
     let mut runner = Runner::new(move || {
         let ctx = Arc::clone(&ctx);
         async move { Ok::<_, SltError>(SessionDb { ctx }) }
     });
+    for (key, value) in vars {
+        runner.set_var((*key).to_string(), (*value).to_string());
+    }
     runner
         .run_file_async(path)
         .await

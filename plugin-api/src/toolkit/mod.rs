@@ -22,6 +22,7 @@ pub mod guard;
 pub mod options;
 pub mod panic;
 pub mod runtime;
+pub mod session;
 
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};

@@ -35,6 +35,38 @@ pub fn handle() -> Option<Handle> {
     RUNTIME.get().map(|rt| rt.handle().clone())
 }
 
+/// Runs `fut` on the bundle runtime and blocks the calling thread until it is done.
+///
+/// For synchronous calls that need IO, such as a table function opening a table to learn its
+/// schema. The caller is a host thread (possibly a worker of the host's own runtime, which is
+/// another tokio copy), so blocking here never starves the bundle runtime. A panic inside
+/// `fut` resumes in the caller, where the toolkit's guard turns it into an error.
+pub fn block_on<F, T>(fut: F) -> datafusion::error::Result<T>
+where
+    F: Future<Output = datafusion::error::Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    // Linked natively (no `init`), the objects still need a runtime of their own.
+    let handle = match handle() {
+        Some(handle) => handle,
+        None => runtime("native")
+            .map_err(|e| {
+                datafusion::error::DataFusionError::Execution(format!(
+                    "cannot start a tokio runtime: {e}"
+                ))
+            })?
+            .handle()
+            .clone(),
+    };
+    match futures::executor::block_on(handle.spawn(fut)) {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(datafusion::error::DataFusionError::Execution(format!(
+            "the bundle's runtime cancelled a task: {e}"
+        ))),
+    }
+}
+
 /// A future that enters the bundle runtime every time it is polled.
 pub struct InRuntime<F> {
     handle: Option<Handle>,

@@ -165,7 +165,7 @@ pub struct NativeTableFunction(pub Arc<dyn TableFunctionImpl>);
 
 impl TableFunctionImpl for NativeTableFunction {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
-        natively(self.0.call_with_args(args))
+        natively(self.0.call_with_args(args)).map(super::plans::HostTableProvider::wrap)
     }
 }
 

@@ -19,6 +19,7 @@
 use std::sync::Arc;
 
 mod errors;
+pub mod plans;
 
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::config::ConfigOptions;
@@ -199,11 +200,27 @@ pub fn apply(meta: &BundleMetadata, objects: BundleObjects) -> Result<BundleObje
             (name.clone(), f)
         })
         .collect();
+    let table_providers = objects
+        .table_providers
+        .iter()
+        .map(|(name, p)| (name.clone(), plans::HostTableProvider::wrap(Arc::clone(p))))
+        .collect();
+    let table_provider_factories = objects
+        .table_provider_factories
+        .iter()
+        .map(|(name, f)| {
+            let f: Arc<dyn datafusion::catalog::TableProviderFactory> =
+                Arc::new(plans::HostTableProviderFactory(Arc::clone(f)));
+            (name.clone(), f)
+        })
+        .collect();
     Ok(BundleObjects {
         scalar_udfs,
         aggregate_udfs,
         window_udfs,
         table_functions,
+        table_providers,
+        table_provider_factories,
         ..objects
     })
 }

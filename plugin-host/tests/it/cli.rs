@@ -2,7 +2,9 @@
 
 use std::process::Output;
 
-use crate::util::{bundle, cli, plugin_dir, profile_dir, sql};
+use df_plugin_conformance::bundles::profile_dir;
+
+use crate::util::{bundle, cli, plugin_dir, sql};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

@@ -3,75 +3,30 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use datafusion::prelude::{SessionConfig, SessionContext};
+use df_plugin_conformance::bundles;
 use df_plugin_host::{PluginHost, PluginHostBuilder, Plugins};
 use tempfile::TempDir;
 
-/// The directory cargo puts this test's artifacts in (`target/debug`).
-pub fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("test executable lives in <target>/<profile>/deps")
-        .to_path_buf()
-}
-
 /// Builds every bundle the tests load (the project's and the hostile corpus), once per test
-/// run. It selects exactly what `cargo test --workspace` builds, so that cargo's feature
-/// unification is the same and the only new work is linking the cdylibs.
+/// run (see [`df_plugin_conformance::bundles::built`]).
 pub fn bundles_built() -> &'static PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let dir = profile_dir();
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .expect("workspace root");
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.current_dir(workspace).args([
-            "build",
-            "--workspace",
-            "--lib",
-            "--bins",
-            "--tests",
-            "--examples",
-        ]);
-        if dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        let out = cmd
-            .output()
-            .expect("cannot run cargo to build the test bundles");
-        assert!(
-            out.status.success(),
-            "building the test bundles failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        dir
-    })
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root");
+    bundles::built(workspace)
 }
 
 /// The built bundle file of a workspace crate, e.g. `corpus-panicking`.
 pub fn bundle(crate_name: &str) -> PathBuf {
-    bundles_built().join(format!(
-        "{}{}.{}",
-        std::env::consts::DLL_PREFIX,
-        crate_name.replace('-', "_"),
-        std::env::consts::DLL_EXTENSION
-    ))
+    bundles::bundle_file(bundles_built(), crate_name)
 }
 
 /// A fresh plugin directory holding (symlinks to) the named bundles.
 pub fn plugin_dir(crates: &[&str]) -> TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    for c in crates {
-        let src = bundle(c);
-        assert!(src.exists(), "{} was not built", src.display());
-        let name = src.file_name().expect("file name");
-        std::os::unix::fs::symlink(&src, dir.path().join(name)).expect("symlink bundle");
-    }
-    dir
+    bundles::plugin_dir(bundles_built(), crates)
 }
 
 /// A session like the CLI's: information_schema on.

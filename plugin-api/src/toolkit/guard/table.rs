@@ -28,6 +28,7 @@ use futures::{FutureExt, Stream};
 
 use crate::toolkit::panic::{ObjectLabel, guard, guard_or, panic_error};
 use crate::toolkit::runtime::{self, InRuntime};
+use crate::toolkit::session;
 
 /// Awaits `fut` inside the bundle runtime, turning a panic into an error.
 async fn guard_future<T>(
@@ -82,11 +83,11 @@ impl TableProvider for GuardedTableProvider {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let plan = guard_future(
-            &self.label,
-            "scan",
-            self.inner.scan(state, projection, filters, limit),
-        )
+        let state = session::bundle_state(state);
+        let plan = guard_future(&self.label, "scan", async {
+            let plan = self.inner.scan(&state, projection, filters, limit).await?;
+            session::optimize(plan, &state)
+        })
         .await?;
         Ok(GuardedExec::wrap(plan, &self.label))
     }
@@ -110,10 +111,11 @@ impl TableProvider for GuardedTableProvider {
         input: Arc<dyn ExecutionPlan>,
         insert_op: InsertOp,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        let state = session::bundle_state(state);
         let plan = guard_future(
             &self.label,
             "insert_into",
-            self.inner.insert_into(state, input, insert_op),
+            self.inner.insert_into(&state, input, insert_op),
         )
         .await?;
         Ok(GuardedExec::wrap(plan, &self.label))
@@ -193,6 +195,8 @@ impl ExecutionPlan for GuardedExec {
     ) -> Result<SendableRecordBatchStream> {
         let _rt = runtime::handle();
         let _entered = _rt.as_ref().map(|h| h.enter());
+        // The bundle's runtime environment, where planning registered its object stores.
+        let context = session::task_context(&context);
         let stream = guard(&self.label, "execute", || {
             self.inner.execute(partition, context)
         })?;
@@ -235,6 +239,10 @@ impl Stream for GuardedStream {
         let Some(inner) = self.inner.as_mut() else {
             return Poll::Ready(None);
         };
+        // datafusion-ffi enters the bundle runtime only for plans it was given a handle for;
+        // table functions' plans have none, so the guard enters it on every poll.
+        let _rt = runtime::handle();
+        let _entered = _rt.as_ref().map(|h| h.enter());
         match std::panic::catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll_next(cx))) {
             Ok(poll) => poll,
             Err(payload) => {
@@ -320,7 +328,8 @@ impl TableProviderFactory for GuardedTableProviderFactory {
         state: &dyn Session,
         cmd: &CreateExternalTable,
     ) -> Result<Arc<dyn TableProvider>> {
-        let provider = guard_future(&self.label, "create", self.inner.create(state, cmd)).await?;
+        let state = session::bundle_state(state);
+        let provider = guard_future(&self.label, "create", self.inner.create(&state, cmd)).await?;
         Ok(GuardedTableProvider::with_label(
             provider,
             Arc::clone(&self.label),

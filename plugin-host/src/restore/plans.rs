@@ -1,0 +1,386 @@
+//! Keeping the host's runtime around the host's own plans when a bundle executes them.
+//!
+//! A bundle's plan tree is visible to the host's physical optimizer, which rewrites its
+//! children: it inserts repartitions and coalesces between a bundle's nodes, and an `INSERT`'s
+//! sink (a bundle node) gets the optimized host input as its child. datafusion-ffi hands such
+//! new children to the bundle without a runtime (`ForeignExecutionPlan::replace_children`), so
+//! when the bundle executes them on its own threads, host code that spawns tasks finds no
+//! reactor, panics inside an `extern "C"` call and aborts the process.
+//!
+//! The host therefore wraps every foreign provider ([`HostTableProvider`]) so that each plan it
+//! returns is a [`BundlePlan`]:
+//!
+//! - a scan is a leaf to the host: the bundle optimized its subtree already (the toolkit runs
+//!   its own physical optimizer), and host rewrites inside it only add boundary crossings per
+//!   batch or break nodes that inspect their children (deltalake's deletion-vector scan
+//!   refuses a host `CooperativeExec` under it);
+//! - an `INSERT`'s sink keeps its child, the host's input, for the host to optimize; every
+//!   host-side child it is given is wrapped in [`InHostRuntime`], which enters the runtime the
+//!   query was planned in for `execute` and every poll, and executes with the host session's
+//!   runtime environment (its object stores) instead of the default one datafusion-ffi
+//!   builds.
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::{Session, TableProviderFactory};
+use datafusion::common::Statistics;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::Result;
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::{CreateExternalTable, Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
+use datafusion::physical_plan::metrics::MetricsSet;
+use datafusion::physical_plan::statistics::{ChildStats, StatisticsArgs, StatisticsContext};
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, PhysicalExpr, PlanProperties,
+};
+use datafusion_ffi::execution_plan::ForeignExecutionPlan;
+use futures::Stream;
+use tokio::runtime::Handle;
+
+/// A foreign table provider whose plans keep the host runtime around host-side children.
+#[derive(Debug)]
+pub struct HostTableProvider(pub Arc<dyn TableProvider>);
+
+impl HostTableProvider {
+    pub fn wrap(inner: Arc<dyn TableProvider>) -> Arc<dyn TableProvider> {
+        Arc::new(Self(inner))
+    }
+}
+
+#[async_trait]
+impl TableProvider for HostTableProvider {
+    fn schema(&self) -> SchemaRef {
+        self.0.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        self.0.table_type()
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let plan = self.0.scan(state, projection, filters, limit).await?;
+        Ok(BundlePlan::leaf(plan))
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        self.0.supports_filters_pushdown(filters)
+    }
+
+    fn statistics(&self) -> Option<Statistics> {
+        self.0.statistics()
+    }
+
+    async fn insert_into(
+        &self,
+        state: &dyn Session,
+        input: Arc<dyn ExecutionPlan>,
+        insert_op: InsertOp,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let plan = self.0.insert_into(state, input, insert_op).await?;
+        let host = Handle::try_current()
+            .ok()
+            .map(|handle| (handle, Arc::clone(state.runtime_env())));
+        Ok(BundlePlan::wrap(plan, host))
+    }
+}
+
+/// A foreign factory whose tables are [`HostTableProvider`]s.
+#[derive(Debug)]
+pub struct HostTableProviderFactory(pub Arc<dyn TableProviderFactory>);
+
+#[async_trait]
+impl TableProviderFactory for HostTableProviderFactory {
+    async fn create(
+        &self,
+        state: &dyn Session,
+        cmd: &CreateExternalTable,
+    ) -> Result<Arc<dyn TableProvider>> {
+        Ok(HostTableProvider::wrap(self.0.create(state, cmd).await?))
+    }
+}
+
+/// The host runtime and runtime environment a query was planned with.
+type HostRuntime = (Handle, Arc<RuntimeEnv>);
+
+/// A plan node from a bundle: a leaf, or a node whose foreign children are `BundlePlan`s too
+/// and whose host-side children are wrapped in [`InHostRuntime`] before they cross.
+#[derive(Debug)]
+pub struct BundlePlan {
+    inner: Arc<dyn ExecutionPlan>,
+    children: Vec<Arc<dyn ExecutionPlan>>,
+    host: Option<HostRuntime>,
+}
+
+impl BundlePlan {
+    /// A bundle subtree the host treats as one node.
+    pub fn leaf(inner: Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> {
+        Arc::new(Self {
+            inner,
+            children: Vec::new(),
+            host: None,
+        })
+    }
+
+    /// A bundle node whose children the host may optimize.
+    pub fn wrap(
+        inner: Arc<dyn ExecutionPlan>,
+        host: Option<HostRuntime>,
+    ) -> Arc<dyn ExecutionPlan> {
+        let children = inner
+            .children()
+            .into_iter()
+            .map(|child| {
+                if child.is::<ForeignExecutionPlan>() {
+                    Self::wrap(Arc::clone(child), host.clone())
+                } else {
+                    Arc::clone(child)
+                }
+            })
+            .collect();
+        Arc::new(Self {
+            inner,
+            children,
+            host,
+        })
+    }
+
+    fn is_leaf(&self) -> bool {
+        self.children.is_empty()
+    }
+
+    /// What crosses to the bundle in place of `child`.
+    fn crossing(&self, child: Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> {
+        if let Some(bundle) = child.downcast_ref::<BundlePlan>() {
+            return Arc::clone(&bundle.inner);
+        }
+        if child.is::<ForeignExecutionPlan>() || child.is::<InHostRuntime>() {
+            return child;
+        }
+        match &self.host {
+            Some((handle, env)) => Arc::new(InHostRuntime {
+                inner: child,
+                handle: handle.clone(),
+                env: Arc::clone(env),
+            }),
+            None => child,
+        }
+    }
+}
+
+impl DisplayAs for BundlePlan {
+    fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        self.inner.fmt_as(t, f)
+    }
+}
+
+impl ExecutionPlan for BundlePlan {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        self.inner.properties()
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        self.children.iter().collect()
+    }
+
+    fn apply_expressions(
+        &self,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        self.inner.apply_expressions(f)
+    }
+
+    fn replace_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+        options: ReplaceChildrenOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if self.is_leaf() {
+            return Ok(self);
+        }
+        let crossing = children.into_iter().map(|c| self.crossing(c)).collect();
+        let plan = Arc::clone(&self.inner).replace_children(crossing, options)?;
+        Ok(Self::wrap(plan, self.host.clone()))
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.replace_children(
+            children,
+            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+        )
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        self.inner.execute(partition, context)
+    }
+
+    fn statistics_from_inputs(
+        &self,
+        input_stats: &[Arc<Statistics>],
+        args: &StatisticsArgs,
+    ) -> Result<Arc<Statistics>> {
+        if self.is_leaf() {
+            // The host sees no children: walk the bundle's subtree here.
+            return StatisticsContext::new().compute(self.inner.as_ref(), args);
+        }
+        self.inner.statistics_from_inputs(input_stats, args)
+    }
+
+    fn child_stats_requests(&self, partition: Option<usize>) -> Vec<ChildStats> {
+        if self.is_leaf() {
+            return Vec::new();
+        }
+        self.inner.child_stats_requests(partition)
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        self.inner.metrics()
+    }
+}
+
+/// A host plan executed by a bundle: `execute` and every poll run inside the host runtime,
+/// with the host session's runtime environment.
+#[derive(Debug)]
+pub struct InHostRuntime {
+    inner: Arc<dyn ExecutionPlan>,
+    handle: Handle,
+    env: Arc<RuntimeEnv>,
+}
+
+impl DisplayAs for InHostRuntime {
+    fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        self.inner.fmt_as(t, f)
+    }
+}
+
+impl ExecutionPlan for InHostRuntime {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        self.inner.properties()
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        self.inner.children()
+    }
+
+    fn apply_expressions(
+        &self,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        self.inner.apply_expressions(f)
+    }
+
+    fn replace_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+        options: ReplaceChildrenOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let inner = Arc::clone(&self.inner).replace_children(children, options)?;
+        Ok(Arc::new(Self {
+            inner,
+            handle: self.handle.clone(),
+            env: Arc::clone(&self.env),
+        }))
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.replace_children(
+            children,
+            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+        )
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let _entered = self.handle.enter();
+        let context = Arc::new(TaskContext::new(
+            context.task_id(),
+            context.session_id(),
+            context.session_config().clone(),
+            context.scalar_functions().clone(),
+            context.higher_order_functions().clone(),
+            context.aggregate_functions().clone(),
+            context.window_functions().clone(),
+            Arc::clone(&self.env),
+        ));
+        let inner = self.inner.execute(partition, context)?;
+        Ok(Box::pin(InHostRuntimeStream {
+            inner,
+            handle: self.handle.clone(),
+        }))
+    }
+
+    fn statistics_from_inputs(
+        &self,
+        input_stats: &[Arc<Statistics>],
+        args: &StatisticsArgs,
+    ) -> Result<Arc<Statistics>> {
+        self.inner.statistics_from_inputs(input_stats, args)
+    }
+
+    fn child_stats_requests(&self, partition: Option<usize>) -> Vec<ChildStats> {
+        self.inner.child_stats_requests(partition)
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        self.inner.metrics()
+    }
+}
+
+struct InHostRuntimeStream {
+    inner: SendableRecordBatchStream,
+    handle: Handle,
+}
+
+impl Stream for InHostRuntimeStream {
+    type Item = Result<RecordBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let _entered = self.handle.enter();
+        self.inner.as_mut().poll_next(cx)
+    }
+}
+
+impl RecordBatchStream for InHostRuntimeStream {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+}
