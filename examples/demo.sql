@@ -24,3 +24,14 @@ SET udfs.strip_www = true;
 SELECT url_host('https://www.search.example/?q=x') AS host_without_www;
 
 SELECT * FROM url_path_segments('https://docs.example/guide/user%20manual/');
+
+-- The Delta bundle, on tables from conformance/data/delta (run from the repository root).
+SELECT id FROM delta_scan('conformance/data/delta/simple_table') ORDER BY id;
+
+SELECT count(*) AS rows_at_version_1 FROM delta_scan('conformance/data/delta/simple_table', 1);
+
+SELECT version, operation FROM delta_history('conformance/data/delta/simple_table');
+
+SELECT _change_type, count(*) AS changes
+FROM delta_changes('conformance/data/delta/cdf-table', 0)
+GROUP BY _change_type ORDER BY _change_type;

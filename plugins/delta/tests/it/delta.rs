@@ -1,0 +1,297 @@
+//! The Delta bundle, loaded: the shared Delta tables read through SQL with the values in their
+//! EXPECTED.md, writes, time travel by timestamp, concurrent writers and bad input.
+//!
+//! Every test works on its own copy of `conformance/data/delta`, so writes and changed file
+//! times never touch the checked-in tables.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use datafusion::prelude::SessionContext;
+use df_plugin_conformance::slt;
+use tempfile::TempDir;
+
+use crate::util::{config, load, plugin_dir, query_csv, session};
+
+/// A private copy of the shared Delta tables.
+pub struct DeltaTables {
+    dir: TempDir,
+}
+
+impl DeltaTables {
+    pub fn copy() -> Self {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conformance/data/delta");
+        let dir = tempfile::tempdir().expect("temp dir");
+        copy_dir(&src, dir.path()).expect("copy the Delta test tables");
+        Self { dir }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn table(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+fn copy_dir(src: &Path, dst: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dst)?;
+    for entry in std::fs::read_dir(src)? {
+        let entry = entry?;
+        let to = dst.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &to)?;
+        } else {
+            std::fs::copy(entry.path(), &to)?;
+        }
+    }
+    Ok(())
+}
+
+async fn count(ctx: &SessionContext, sql: &str) -> String {
+    query_csv(ctx, sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test]
+async fn delta_slt_files_pass_natively_and_from_the_bundle() {
+    let files =
+        slt::files_in(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conformance/slt/delta"))
+            .unwrap();
+    assert!(files.len() >= 6, "{files:?}");
+    let (_dir, plugins) = load();
+    let mut failures = Vec::new();
+    for partitions in [1, 4] {
+        for how in ["native", "bundle"] {
+            let ctx = Arc::new(SessionContext::new_with_config(config(partitions)));
+            if how == "native" {
+                df_plugin_delta::register_natively(&ctx);
+            } else {
+                plugins.register_into(&ctx).unwrap();
+            }
+            for file in &files {
+                // Files write to their tables: each run reads and writes its own copy.
+                let tables = DeltaTables::copy();
+                let root = tables.root().display().to_string();
+                if let Err(e) =
+                    slt::run_file_with_vars(Arc::clone(&ctx), file, &[("DELTA", &root)]).await
+                {
+                    failures.push(format!("[{how}, target_partitions={partitions}] {e}"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Sets the file times of `simple_table`'s commits as delta-rs's own time-travel test does
+/// (copies reset them): v0..v4 at 2020-05-0{1..5}T22:47:31-07:00.
+fn set_commit_times(table: &Path) {
+    let first = SystemTime::UNIX_EPOCH + Duration::from_secs(1_588_398_451); // 2020-05-02T05:47:31Z
+    for v in 0..5u64 {
+        let path = table.join(format!("_delta_log/{v:020}.json"));
+        let file = std::fs::File::options().write(true).open(&path).unwrap();
+        file.set_modified(first + Duration::from_secs(v * 86_400))
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn timestamp_travel_resolves_commit_times() {
+    let tables = DeltaTables::copy();
+    let table = tables.table("simple_table");
+    set_commit_times(&table);
+    let (_dir, ctx) = session();
+    let rows_at = |ts: &str| {
+        format!(
+            "SELECT count(*) FROM delta_scan('{}', '{ts}')",
+            table.display()
+        )
+    };
+    // (timestamp, version it resolves to) from delta-rs's time_travel test; rows by version.
+    let rows_by_version = ["5", "20", "5", "5", "3"];
+    for (ts, version) in [
+        ("2020-05-01T00:47:31-07:00", 0),
+        ("2020-05-02T22:47:31-07:00", 1),
+        ("2020-05-02T23:47:31-07:00", 1),
+        ("2020-05-03T22:47:31-07:00", 2),
+        ("2020-05-04T22:47:31-07:00", 3),
+        ("2020-05-05T21:47:31-07:00", 3),
+        ("2020-05-05T22:47:31-07:00", 4),
+        // The `.tmp` commit 5 is not a commit.
+        ("2020-05-25T22:47:31-07:00", 4),
+    ] {
+        assert_eq!(
+            count(&ctx, &rows_at(ts)).await,
+            rows_by_version[version],
+            "{ts}"
+        );
+    }
+    // The same pin through CREATE EXTERNAL TABLE, with a UTC time without offset.
+    ctx.sql(&format!(
+        "CREATE EXTERNAL TABLE at_v2 STORED AS DELTA LOCATION '{}' \
+         OPTIONS ('timestamp' '2020-05-04 06:00:00')",
+        table.display()
+    ))
+    .await
+    .unwrap();
+    assert_eq!(count(&ctx, "SELECT count(*) FROM at_v2").await, "5");
+}
+
+#[tokio::test]
+async fn concurrent_appends_from_two_sessions_lose_no_row() {
+    let tables = DeltaTables::copy();
+    let table = tables.table("delta-0.8.0");
+    let (_d1, a) = session();
+    let (_d2, b) = session();
+    for ctx in [&a, &b] {
+        ctx.sql(&format!(
+            "CREATE EXTERNAL TABLE t STORED AS DELTA LOCATION '{}'",
+            table.display()
+        ))
+        .await
+        .unwrap();
+    }
+    const ROUNDS: i64 = 6;
+    let writer = |ctx: Arc<SessionContext>, base: i64| async move {
+        for i in 0..ROUNDS {
+            let sql = format!(
+                "INSERT INTO t VALUES ({}), ({})",
+                base + 2 * i,
+                base + 2 * i + 1
+            );
+            ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+        }
+    };
+    let (ra, rb) = tokio::join!(
+        tokio::spawn(writer(Arc::clone(&a), 1000)),
+        tokio::spawn(writer(Arc::clone(&b), 2000))
+    );
+    ra.unwrap();
+    rb.unwrap();
+    // 4 rows at v1, plus 2 per insert from each session; every insert one commit.
+    let expected = 4 + 2 * 2 * ROUNDS;
+    assert_eq!(
+        count(&a, "SELECT count(*) FROM t").await,
+        expected.to_string()
+    );
+    assert_eq!(
+        count(&b, "SELECT count(DISTINCT value) FROM t").await,
+        expected.to_string()
+    );
+    let history = format!(
+        "SELECT count(*) FROM delta_history('{}') WHERE version > 1",
+        table.display()
+    );
+    assert_eq!(count(&a, &history).await, (2 * ROUNDS).to_string());
+}
+
+#[tokio::test]
+async fn a_corrupt_commit_is_an_error_that_names_the_table() {
+    let tables = DeltaTables::copy();
+    let table = tables.table("delta-0.8.0");
+    std::fs::write(
+        table.join("_delta_log/00000000000000000002.json"),
+        b"{\"add\": {not json",
+    )
+    .unwrap();
+    let (_dir, ctx) = session();
+    let err = ctx
+        .sql(&format!("SELECT * FROM delta_scan('{}')", table.display()))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("delta-0.8.0"), "{err}");
+    // The versions before the corrupt commit are still readable.
+    let v1 = format!("SELECT count(*) FROM delta_scan('{}', 1)", table.display());
+    assert_eq!(count(&ctx, &v1).await, "4");
+}
+
+#[tokio::test]
+async fn a_registered_table_reports_a_commit_that_went_bad_after_registration() {
+    let tables = DeltaTables::copy();
+    let table = tables.table("delta-0.8.0");
+    let (_dir, ctx) = session();
+    ctx.sql(&format!(
+        "CREATE EXTERNAL TABLE t STORED AS DELTA LOCATION '{}'",
+        table.display()
+    ))
+    .await
+    .unwrap();
+    std::fs::write(
+        table.join("_delta_log/00000000000000000002.json"),
+        b"garbage",
+    )
+    .unwrap();
+    let err = query_csv(&ctx, "SELECT count(*) FROM t")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("delta-0.8.0"), "{err}");
+    let insert = query_csv(&ctx, "INSERT INTO t VALUES (1)").await;
+    assert!(insert.is_err(), "an insert on a corrupt log must fail");
+}
+
+#[tokio::test]
+async fn partition_filters_and_counts_are_answered_inside_the_scan() {
+    let tables = DeltaTables::copy();
+    let (_dir, ctx) = session();
+    ctx.sql(&format!(
+        "CREATE EXTERNAL TABLE http STORED AS DELTA LOCATION '{}'",
+        tables.table("http_requests").display()
+    ))
+    .await
+    .unwrap();
+    let plan = query_csv(
+        &ctx,
+        "EXPLAIN SELECT \"ClientIP\" FROM http WHERE date = '2023-04-14'",
+    )
+    .await
+    .unwrap();
+    // The filter is exact (partition column): no FilterExec above the scan, and the scan
+    // carries the predicate.
+    assert!(!plan.contains("FilterExec"), "{plan}");
+    assert!(plan.contains("date@") || plan.contains("date ="), "{plan}");
+
+    let count_plan = query_csv(
+        &ctx,
+        "EXPLAIN ANALYZE SELECT COUNT(*) FROM http WHERE date > '2023-04-13'",
+    )
+    .await
+    .unwrap();
+    assert!(!count_plan.contains("DataSourceExec"), "{count_plan}");
+    assert_eq!(
+        count(&ctx, "SELECT COUNT(*) FROM http WHERE date > '2023-04-13'").await,
+        "1437"
+    );
+}
+
+#[test]
+fn inspect_lists_the_delta_objects() {
+    let dir = plugin_dir();
+    // Built next to the bundle by the same cargo run.
+    let cli = df_plugin_conformance::bundles::profile_dir().join("df-plugin-host");
+    let out = std::process::Command::new(cli)
+        .arg("inspect")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    for name in [
+        "DELTA",
+        "DELTATABLE",
+        "delta_scan",
+        "delta_history",
+        "delta_changes",
+    ] {
+        assert!(text.contains(name), "{name} missing from:\n{text}");
+    }
+}
