@@ -104,10 +104,10 @@ pub fn parse_timestamp(text: &str) -> Result<DateTime<Utc>> {
             return Ok(t.and_utc());
         }
     }
-    if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        if let Some(t) = d.and_hms_opt(0, 0, 0) {
-            return Ok(t.and_utc());
-        }
+    if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        && let Some(t) = d.and_hms_opt(0, 0, 0)
+    {
+        return Ok(t.and_utc());
     }
     Err(plan(format!(
         "'{text}' is not a timestamp: use RFC 3339 ('2024-01-31T12:00:00Z'), \

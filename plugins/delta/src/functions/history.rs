@@ -86,7 +86,7 @@ async fn read_history(location: TableLocation, limit: Option<usize>) -> Result<R
         .filter_map(|meta| Some((commit_version(&meta.location)?, meta)))
         .filter(|(v, _)| *v <= latest)
         .collect();
-    files.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    files.sort_unstable_by_key(|(version, _)| std::cmp::Reverse(*version));
     if let Some(limit) = limit {
         files.truncate(limit);
     }
