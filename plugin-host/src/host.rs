@@ -24,22 +24,51 @@ use datafusion::prelude::SessionContext;
 use df_plugin_api::ffi::BundleModuleRef;
 use tracing::debug_span;
 
+use crate::catalog::{self, BundleRecord, BundleState};
+use crate::config::HostConfig;
 use crate::discover::SearchPath;
 use crate::error::{HostError, Refusal, Result, Step};
 use crate::metadata::{self, BundleMetadata};
 use crate::register::{self, ConflictPolicy, PluginRegistry, RegisteredBundle};
 use crate::session::SessionSlot;
+use crate::trust::digest::{self, DigestCache};
+use crate::trust::sign::PublicKey;
+use crate::trust::{self, TrustLevel, TrustPolicy, TrustStatus};
 use crate::truth::{self, BundleObjects};
 use crate::{handshake, open, restore, root_module, verify};
 
 /// Configures a [`PluginHost`].
-#[derive(Clone, Debug, Default)]
+///
+/// Defaults: trust level `any` (file checks only), conflicts refuse the bundle, refusals are
+/// reported next to the bundles that loaded, `DF_PLUGIN_PATH` is read, and hashes are cached
+/// in [`digest::default_cache_dir`].
+#[derive(Clone, Debug)]
 pub struct PluginHostBuilder {
     search_paths: Vec<PathBuf>,
     ignore_env: bool,
     policy: ConflictPolicy,
     strict: bool,
     options: BTreeMap<String, Vec<(String, String)>>,
+    trust: TrustLevel,
+    trusted_keys: Vec<PublicKey>,
+    skip: Vec<String>,
+    cache_dir: Option<PathBuf>,
+}
+
+impl Default for PluginHostBuilder {
+    fn default() -> Self {
+        Self {
+            search_paths: Vec::new(),
+            ignore_env: false,
+            policy: ConflictPolicy::default(),
+            strict: false,
+            options: BTreeMap::new(),
+            trust: TrustLevel::default(),
+            trusted_keys: Vec::new(),
+            skip: Vec::new(),
+            cache_dir: digest::default_cache_dir(),
+        }
+    }
 }
 
 impl PluginHostBuilder {
@@ -82,12 +111,71 @@ impl PluginHostBuilder {
         self
     }
 
+    /// The trust level (default `any`; see [`crate::trust`]).
+    pub fn trust_level(mut self, level: TrustLevel) -> Self {
+        self.trust = level;
+        self
+    }
+
+    /// A public key whose signatures are accepted at trust level `signed`.
+    pub fn trusted_key(mut self, key: PublicKey) -> Self {
+        self.trusted_keys.push(key);
+        self
+    }
+
+    /// A bundle name never to load (it is listed as skipped in `df_plugins()`).
+    pub fn skip(mut self, bundle: impl Into<String>) -> Self {
+        self.skip.push(bundle.into());
+        self
+    }
+
+    /// Where verified hashes are remembered across processes (`None`: in memory only).
+    pub fn cache_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.cache_dir = dir;
+        self
+    }
+
+    /// Applies a config file: its search paths come before any added later, its settings
+    /// replace the builder's, and its trusted key files are read now.
+    pub fn config(mut self, config: &HostConfig) -> Result<Self> {
+        let mut paths = config.search_paths.clone();
+        paths.append(&mut self.search_paths);
+        self.search_paths = paths;
+        if let Some(level) = config.trust {
+            self.trust = level;
+        }
+        for path in &config.trusted_keys {
+            self.trusted_keys.push(PublicKey::read(path)?);
+        }
+        if let Some(policy) = config.on_conflict {
+            self.policy = policy;
+        }
+        self.skip.extend(config.skip.iter().cloned());
+        if config.cache == Some(false) {
+            self.cache_dir = None;
+        } else if let Some(dir) = &config.cache_dir {
+            self.cache_dir = Some(dir.clone());
+        }
+        for (bundle, options) in &config.options {
+            for (k, v) in options {
+                self = self.bundle_option(bundle, k, v);
+            }
+        }
+        Ok(self)
+    }
+
     pub fn build(self) -> Result<PluginHost> {
         Ok(PluginHost {
             search_path: SearchPath::resolve(&self.search_paths, !self.ignore_env),
             policy: self.policy,
             strict: self.strict,
             options: Arc::new(self.options),
+            trust: TrustPolicy {
+                level: self.trust,
+                trusted_keys: self.trusted_keys,
+                cache: Arc::new(DigestCache::new(self.cache_dir)),
+            },
+            skip: Arc::new(self.skip),
         })
     }
 }
@@ -99,6 +187,25 @@ pub struct PluginHost {
     policy: ConflictPolicy,
     strict: bool,
     options: Arc<BTreeMap<String, Vec<(String, String)>>>,
+    trust: TrustPolicy,
+    skip: Arc<Vec<String>>,
+}
+
+impl Default for PluginHost {
+    /// A host with the default settings that searches nothing by itself (for `LOAD PLUGIN`).
+    fn default() -> Self {
+        PluginHost {
+            search_path: SearchPath::default(),
+            policy: ConflictPolicy::default(),
+            strict: false,
+            options: Arc::default(),
+            trust: TrustPolicy {
+                cache: Arc::new(DigestCache::new(digest::default_cache_dir())),
+                ..TrustPolicy::default()
+            },
+            skip: Arc::default(),
+        }
+    }
 }
 
 /// How long each pipeline step took for one bundle.
@@ -126,9 +233,19 @@ pub struct LoadedBundle {
     pub metadata: BundleMetadata,
     pub warnings: Vec<String>,
     pub timings: StepTimings,
+    /// What the trust step established.
+    pub trust: TrustStatus,
     module: BundleModuleRef,
-    slot: Arc<SessionSlot>,
-    objects: BundleObjects,
+    pub(crate) slot: Arc<SessionSlot>,
+    pub(crate) objects: BundleObjects,
+    pub(crate) record: BundleRecord,
+}
+
+/// What became of one candidate file.
+pub(crate) enum Outcome {
+    Loaded(Box<LoadedBundle>),
+    Refused(Refusal),
+    Skipped,
 }
 
 impl std::fmt::Debug for LoadedBundle {
@@ -155,12 +272,12 @@ impl LoadedBundle {
 /// The outcome of [`PluginHost::load`].
 #[derive(Clone, Debug)]
 pub struct Plugins {
+    host: PluginHost,
     bundles: Vec<LoadedBundle>,
     refused: Vec<Refusal>,
+    /// A catalogue record for every candidate, in search order.
+    records: Vec<BundleRecord>,
     searched: Vec<PathBuf>,
-    policy: ConflictPolicy,
-    strict: bool,
-    options: Arc<BTreeMap<String, Vec<(String, String)>>>,
 }
 
 /// The outcome of [`Plugins::register_into`].
@@ -191,6 +308,20 @@ impl PluginHost {
         self.search_path.candidates()
     }
 
+    /// The trust settings.
+    pub fn trust_policy(&self) -> &TrustPolicy {
+        &self.trust
+    }
+
+    pub(crate) fn set_trust_policy(&mut self, policy: TrustPolicy) {
+        self.trust = policy;
+    }
+
+    /// What to do when names conflict.
+    pub fn conflict_policy(&self) -> ConflictPolicy {
+        self.policy
+    }
+
     /// Steps 1–8 for every bundle found. Refused bundles are reported in
     /// [`Plugins::refused`] (or fail the call in strict mode); finding no bundle at all is an
     /// error that lists every path searched.
@@ -205,11 +336,13 @@ impl PluginHost {
         }
         let mut bundles: Vec<LoadedBundle> = Vec::new();
         let mut refused = Vec::new();
+        let mut records = Vec::new();
         for path in candidates {
-            match self.load_file(&path) {
-                Ok(b) => {
+            let (mut record, outcome) = self.consider(&path);
+            match outcome {
+                Outcome::Loaded(b) => {
                     if let Some(first) = bundles.iter().find(|x| x.name() == b.name()) {
-                        refused.push(Refusal::new(
+                        let r = Refusal::new(
                             b.name(),
                             &path,
                             Step::Discover,
@@ -218,38 +351,95 @@ impl PluginHost {
                                 first.metadata.path.display()
                             ),
                             "remove one of the two files, or reorder the plugin path",
-                        ));
+                        );
+                        record.refuse(&r);
+                        refused.push(r);
                     } else {
-                        bundles.push(b);
+                        bundles.push(*b);
                     }
                 }
-                Err(r) => refused.push(r),
+                Outcome::Refused(r) => refused.push(r),
+                Outcome::Skipped => {}
             }
+            records.push(record);
         }
         if self.strict && !refused.is_empty() {
             return Err(HostError::Refused(refused));
         }
         Ok(Plugins {
+            host: self.clone(),
             bundles,
             refused,
+            records,
             searched,
-            policy: self.policy,
-            strict: self.strict,
-            options: Arc::clone(&self.options),
         })
     }
 
-    /// Steps 2–8 for one file.
+    /// Steps 2–8 for one file (the config's `skip` list does not apply: the file was named).
     pub fn load_file(&self, path: &Path) -> Result<LoadedBundle, Refusal> {
+        match self.run_pipeline(path, false) {
+            (_, Outcome::Loaded(b)) => Ok(*b),
+            (_, Outcome::Refused(r)) => Err(r),
+            (record, Outcome::Skipped) => Err(Refusal::new(
+                record.name,
+                path,
+                Step::Discover,
+                "skipped by the host config",
+                "remove the bundle from `skip`",
+            )),
+        }
+    }
+
+    /// Steps 2–8 for one discovered file, with its catalogue record.
+    pub(crate) fn consider(&self, path: &Path) -> (BundleRecord, Outcome) {
+        self.run_pipeline(path, true)
+    }
+
+    fn run_pipeline(&self, path: &Path, honour_skip: bool) -> (BundleRecord, Outcome) {
+        let mut record = BundleRecord::new(path);
         let mut t = StepTimings::default();
-        let label = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let result = self.steps(path, &mut record, &mut t, honour_skip);
+        record.load_time_us = t.total().as_micros() as u64;
+        let outcome = match result {
+            Ok(Some(mut bundle)) => {
+                record.state = BundleState::Loaded;
+                bundle.timings = t;
+                bundle.record = record.clone();
+                Outcome::Loaded(bundle)
+            }
+            Ok(None) => {
+                record.state = BundleState::Skipped;
+                record.reason = Some("listed under `skip` in the host config".into());
+                Outcome::Skipped
+            }
+            Err(r) => {
+                record.refuse(&r);
+                Outcome::Refused(r)
+            }
+        };
+        (record, outcome)
+    }
+
+    fn steps(
+        &self,
+        path: &Path,
+        record: &mut BundleRecord,
+        t: &mut StepTimings,
+        honour_skip: bool,
+    ) -> Result<Option<Box<LoadedBundle>>, Refusal> {
+        let label = record.name.clone();
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let status = t.time(Step::Trust, &label, || trust::check(path, dir, &self.trust))?;
+        record.set_trust(&status);
         let meta = t.time(Step::Metadata, &label, || metadata::read(path))?;
+        record.set_metadata(&meta);
         let name = meta.info.bundle_name.clone();
+        trust::check_signed_metadata(&status, &meta)?;
+        if honour_skip && self.skip.iter().any(|s| *s == name) {
+            return Ok(None);
+        }
         t.time(Step::Compatibility, &name, || verify::check(&meta))?;
-        let lib = t.time(Step::Open, &name, || open::open(&meta))?;
+        let lib = t.time(Step::Open, &name, || open::open(&meta, status.key))?;
         t.time(Step::Handshake, &name, || handshake::check(lib, &meta))?;
         let module = t.time(Step::RootModule, &name, || root_module::load(lib, &meta))?;
         let slot = SessionSlot::new();
@@ -266,14 +456,66 @@ impl PluginHost {
         for w in &warnings {
             tracing::warn!(bundle = %name, "{w}");
         }
-        Ok(LoadedBundle {
+        Ok(Some(Box::new(LoadedBundle {
             metadata: meta,
             warnings,
-            timings: t,
+            timings: StepTimings::default(),
+            trust: status,
             module,
             slot,
             objects,
-        })
+            record: record.clone(),
+        })))
+    }
+
+    /// A fresh `init` of a loaded bundle for another session.
+    pub(crate) fn reinit(
+        &self,
+        bundle: &LoadedBundle,
+        ctx: &Arc<SessionContext>,
+    ) -> Result<(Arc<SessionSlot>, BundleObjects), Refusal> {
+        let slot = SessionSlot::new();
+        slot.bind(ctx);
+        let options = self.options.get(bundle.name()).cloned().unwrap_or_default();
+        let exports = root_module::init(bundle.module, &bundle.metadata, &slot, &options)?;
+        let objects = BundleObjects::from_ffi(&exports);
+        truth::check(&bundle.metadata, &objects)?;
+        Ok((slot, restore::apply(&bundle.metadata, objects)?))
+    }
+
+    /// Step 9 for one loaded bundle: binds it to `ctx` (or initialises it again for a second
+    /// session) and registers it whole or not at all.
+    pub(crate) fn register_bundle(
+        &self,
+        bundle: &LoadedBundle,
+        ctx: &Arc<SessionContext>,
+        registry: &PluginRegistry,
+    ) -> Result<RegisteredBundle, Refusal> {
+        let start = Instant::now();
+        // Objects are bound to one session. A second session gets its own, from a fresh
+        // `init` against a slot bound to it.
+        let (slot, objects) = if bundle.slot.bind(ctx) {
+            (Arc::clone(&bundle.slot), bundle.objects.clone())
+        } else {
+            self.reinit(bundle, ctx)?
+        };
+        let result = register::register(
+            ctx,
+            registry,
+            &bundle.metadata,
+            &objects,
+            &slot,
+            bundle.trust.key,
+            self.policy,
+        );
+        let mut record = bundle.record.clone();
+        record.load_time_us += start.elapsed().as_micros() as u64;
+        match &result {
+            Ok(_) => record.state = BundleState::Loaded,
+            Err(r) => record.refuse(r),
+        }
+        registry.record(record);
+        result
     }
 }
 
@@ -292,11 +534,32 @@ impl Plugins {
         &self.searched
     }
 
-    /// Step 9: registers every loaded bundle into `ctx`, each one whole or not at all. The
-    /// session keeps what the bundles' objects need alive; it must stay in this `Arc` (do not
-    /// replace it with a copy of its state) for as long as it is used.
+    /// A catalogue record for every file considered, in search order.
+    pub fn records(&self) -> &[BundleRecord] {
+        &self.records
+    }
+
+    /// The host that loaded these bundles.
+    pub fn host(&self) -> &PluginHost {
+        &self.host
+    }
+
+    /// Step 9: registers every loaded bundle into `ctx`, each one whole or not at all, and
+    /// the catalogue functions `df_plugins()` and `df_plugin_objects()`. The session keeps what
+    /// the bundles' objects need alive; it must stay in this `Arc` (do not replace it with a
+    /// copy of its state) for as long as it is used.
+    ///
+    /// The session remembers this host for later `LOAD PLUGIN`s; if it already had one, the
+    /// stricter trust level of the two stays in force.
     pub fn register_into(&self, ctx: &Arc<SessionContext>) -> Result<Registration> {
         let registry = PluginRegistry::of(ctx);
+        registry.set_host(&self.host)?;
+        catalog::install(ctx, &registry);
+        for record in &self.records {
+            if record.state != BundleState::Loaded {
+                registry.record(record.clone());
+            }
+        }
         let mut out = Registration::default();
         for bundle in &self.bundles {
             let name = bundle.name().to_owned();
@@ -306,44 +569,14 @@ impl Plugins {
                 out.unchanged.push(name);
                 continue;
             }
-            // Objects are bound to one session. A second session gets its own, from a fresh
-            // `init` against a slot bound to it.
-            let (slot, objects) = if bundle.slot.bind(ctx) {
-                (Arc::clone(&bundle.slot), bundle.objects.clone())
-            } else {
-                match self.reinit(bundle, ctx) {
-                    Ok(pair) => pair,
-                    Err(r) => {
-                        out.refused.push(r);
-                        continue;
-                    }
-                }
-            };
-            match register::register(ctx, &registry, &bundle.metadata, &objects, self.policy) {
-                Ok(entry) => {
-                    registry.keep_alive(&slot);
-                    out.registered.push(entry);
-                }
+            match self.host.register_bundle(bundle, ctx, &registry) {
+                Ok(entry) => out.registered.push(entry),
                 Err(r) => out.refused.push(r),
             }
         }
-        if self.strict && !out.refused.is_empty() {
+        if self.host.strict && !out.refused.is_empty() {
             return Err(HostError::Refused(out.refused));
         }
         Ok(out)
-    }
-
-    fn reinit(
-        &self,
-        bundle: &LoadedBundle,
-        ctx: &Arc<SessionContext>,
-    ) -> Result<(Arc<SessionSlot>, BundleObjects), Refusal> {
-        let slot = SessionSlot::new();
-        slot.bind(ctx);
-        let options = self.options.get(bundle.name()).cloned().unwrap_or_default();
-        let exports = root_module::init(bundle.module, &bundle.metadata, &slot, &options)?;
-        let objects = BundleObjects::from_ffi(&exports);
-        truth::check(&bundle.metadata, &objects)?;
-        Ok((slot, restore::apply(&bundle.metadata, objects)?))
     }
 }

@@ -1,5 +1,6 @@
 //! What `df-plugin-host inspect` reports about a bundle file: steps 2–4 by default, which never
-//! run any of the bundle's code, and steps 5–8 with `load`.
+//! run any of the bundle's code, and steps 5–8 with `load`. It reports the same facts as a
+//! `df_plugins()` row: identity (SHA-256), trust status, versions, capabilities.
 
 use std::path::{Path, PathBuf};
 
@@ -10,6 +11,7 @@ use df_plugin_api::toolkit::BUILD_FACTS;
 use crate::error::Refusal;
 use crate::host::PluginHost;
 use crate::metadata;
+use crate::trust::{self, file::FileKey};
 use crate::verify;
 
 /// The facts about one file, serialisable as the `--json` output.
@@ -21,6 +23,10 @@ pub struct InspectReport {
     pub description: Option<String>,
     pub license: Option<String>,
     pub file_size: Option<u64>,
+    /// The SHA-256 of the file (through the digest cache).
+    pub sha256: Option<String>,
+    /// How the host's trust policy judged the file (None: refused, see `refusal`).
+    pub trust: Option<String>,
     pub format: Option<String>,
     pub architecture: Option<String>,
     pub plugin_abi: Option<String>,
@@ -55,8 +61,15 @@ pub fn host_requirements() -> String {
     )
 }
 
-/// Inspects one file. With `load`, also opens it and checks its exports against its manifest.
+/// Inspects one file with the default host (trust level `any`). With `load`, also opens it
+/// and checks its exports against its manifest.
 pub fn inspect(path: &Path, load: bool) -> InspectReport {
+    inspect_with(&PluginHost::default(), path, load)
+}
+
+/// Inspects one file under `host`'s trust policy. The metadata is read and shown even when
+/// the trust step refuses the file (reading it runs none of its code); loading is not tried.
+pub fn inspect_with(host: &PluginHost, path: &Path, load: bool) -> InspectReport {
     let mut report = InspectReport {
         path: path.to_path_buf(),
         name: None,
@@ -64,6 +77,8 @@ pub fn inspect(path: &Path, load: bool) -> InspectReport {
         description: None,
         license: None,
         file_size: None,
+        sha256: None,
+        trust: None,
         format: None,
         architecture: None,
         plugin_abi: None,
@@ -81,6 +96,27 @@ pub fn inspect(path: &Path, load: bool) -> InspectReport {
         loaded: false,
         refusal: None,
         warnings: Vec::new(),
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let trusted = trust::check(path, dir, host.trust_policy());
+    let resolved = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    if let Ok(m) = std::fs::metadata(&resolved) {
+        report.sha256 = host
+            .trust_policy()
+            .cache
+            .sha256(&resolved, FileKey::of(&m))
+            .ok()
+            .map(|(sha, _)| sha);
+    }
+    let trusted = match trusted {
+        Ok(status) => {
+            report.trust = Some(status.summary());
+            Some(status)
+        }
+        Err(r) => {
+            report.refusal = Some(r);
+            None
+        }
     };
     let meta = match metadata::read(path) {
         Ok(m) => m,
@@ -109,24 +145,20 @@ pub fn inspect(path: &Path, load: bool) -> InspectReport {
     report.objects = meta.manifest.objects.clone();
     report.options = meta.manifest.options.clone();
     report.warnings = verify::warnings(&meta);
-    if let Err(r) = verify::check(&meta) {
+    let Some(trusted) = trusted else {
+        return report;
+    };
+    if let Err(r) =
+        trust::check_signed_metadata(&trusted, &meta).and_then(|()| verify::check(&meta))
+    {
         report.refusal = Some(r);
         return report;
     }
     if load {
         report.loaded = true;
-        let host = PluginHost::builder().ignore_env(true).build();
-        let result = host.map_err(|e| e.to_string()).map(|h| h.load_file(path));
-        match result {
-            Ok(Ok(_)) => {}
-            Ok(Err(r)) => {
-                report.refusal = Some(r);
-                return report;
-            }
-            Err(e) => {
-                report.warnings.push(e);
-                return report;
-            }
+        if let Err(r) = host.load_file(path) {
+            report.refusal = Some(r);
+            return report;
         }
     }
     report.compatible = true;

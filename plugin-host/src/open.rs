@@ -4,7 +4,10 @@
 //! Libraries are opened with `RTLD_NOW | RTLD_LOCAL` (every symbol resolved up front, none
 //! interposed on other images) and are **never closed**: every datafusion-ffi object, every
 //! stabby allocation and the bundle's runtime threads point into the image for the rest of the
-//! process. The same file opened twice returns the same handle.
+//! process. The same file opened twice returns the same handle — which is why a file that
+//! changed since it was opened is refused here: the dynamic loader would hand back the old code
+//! under the new file's name (glibc matches already-loaded libraries by path). A new version
+//! must come from a new file name.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -14,17 +17,33 @@ use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
 
 use crate::error::{Refusal, Step};
 use crate::metadata::BundleMetadata;
+use crate::trust::file::FileKey;
 
-fn opened() -> &'static Mutex<HashMap<PathBuf, &'static Library>> {
-    static OPENED: OnceLock<Mutex<HashMap<PathBuf, &'static Library>>> = OnceLock::new();
+type Opened = HashMap<PathBuf, (&'static Library, Option<FileKey>)>;
+
+fn opened() -> &'static Mutex<Opened> {
+    static OPENED: OnceLock<Mutex<Opened>> = OnceLock::new();
     OPENED.get_or_init(Default::default)
 }
 
-/// Opens (or returns the already open) library of a verified bundle.
-pub fn open(meta: &BundleMetadata) -> Result<&'static Library, Refusal> {
+/// Opens (or returns the already open) library of a verified bundle; `file` is the file's key
+/// as the trust step saw it.
+pub fn open(meta: &BundleMetadata, file: Option<FileKey>) -> Result<&'static Library, Refusal> {
     let key = std::fs::canonicalize(&meta.path).unwrap_or_else(|_| meta.path.clone());
     let mut opened = opened().lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(lib) = opened.get(&key) {
+    if let Some((lib, was)) = opened.get(&key) {
+        if file.is_some() && was.is_some() && file != *was {
+            return Err(Refusal::new(
+                meta.info.bundle_name.clone(),
+                &meta.path,
+                Step::Open,
+                format!(
+                    "{} changed since this process loaded it, and a loaded library cannot be replaced in place (the dynamic loader would return the old code)",
+                    key.display()
+                ),
+                "copy the new version to a new file name and load that (LOAD PLUGIN '<new file>'), or restart the host",
+            ));
+        }
         return Ok(lib);
     }
     // SAFETY: opening a library runs its initialisers. The bundle passed the metadata and
@@ -39,6 +58,6 @@ pub fn open(meta: &BundleMetadata) -> Result<&'static Library, Refusal> {
         )
     })?;
     let lib: &'static Library = Box::leak(Box::new(lib));
-    opened.insert(key, lib);
+    opened.insert(key, (lib, file));
     Ok(lib)
 }

@@ -51,6 +51,16 @@ impl PluginOptions {
     }
 }
 
+impl PluginOptions {
+    fn undeclare(&mut self, manifest: &Manifest) {
+        for o in &manifest.options {
+            let key = manifest.option_key(o);
+            self.declared.remove(&key);
+            self.values.remove(&key);
+        }
+    }
+}
+
 impl ConfigExtension for PluginOptions {
     const PREFIX: &'static str = DATAFUSION_FFI_CONFIG_NAMESPACE;
 }
@@ -118,5 +128,22 @@ pub(crate) fn declare(ctx: &SessionContext, manifest: &Manifest) {
             options.declare(manifest);
             extensions.insert(options);
         }
+    }
+}
+
+/// Forgets `manifest`'s options (and the values `SET` gave them) in `ctx`.
+pub(crate) fn undeclare(ctx: &SessionContext, manifest: &Manifest) {
+    if manifest.options.is_empty() {
+        return;
+    }
+    let state = ctx.state_ref();
+    let mut state = state.write();
+    if let Some(options) = state
+        .config_mut()
+        .options_mut()
+        .extensions
+        .get_mut::<PluginOptions>()
+    {
+        options.undeclare(manifest);
     }
 }

@@ -10,19 +10,24 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use datafusion::catalog::TableProviderFactory;
+use datafusion::catalog::{TableFunctionImpl, TableProviderFactory};
 use datafusion::datasource::TableProvider;
 use datafusion::execution::SessionState;
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF, WindowUDF};
 use datafusion::prelude::SessionContext;
 use df_plugin_api::record::Capability;
 
-use crate::error::{Refusal, Step};
+use crate::catalog::{BundleRecord, BundleState, ObjectRecord};
+use crate::error::{HostError, Refusal, Step};
+use crate::host::PluginHost;
 use crate::metadata::BundleMetadata;
 use crate::session::SessionSlot;
+use crate::trust::TrustLevel;
+use crate::trust::file::FileKey;
 use crate::truth::BundleObjects;
 
 /// What to do when an object's name is already taken in the session.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConflictPolicy {
     /// Refuse the whole bundle (default).
@@ -30,7 +35,8 @@ pub enum ConflictPolicy {
     Error,
     /// Keep the existing object, register the bundle's other objects.
     Skip,
-    /// Replace the existing object with the bundle's.
+    /// Replace the existing object with the bundle's; deregistering the bundle puts the old
+    /// object back.
     Replace,
 }
 
@@ -46,19 +52,54 @@ pub struct RegisteredBundle {
     pub skipped: Vec<(Capability, String)>,
 }
 
+/// An object a bundle replaced under [`ConflictPolicy::Replace`], kept to put it back.
+#[derive(Clone)]
+enum Previous {
+    Scalar(Arc<ScalarUDF>),
+    Aggregate(Arc<AggregateUDF>),
+    Window(Arc<WindowUDF>),
+    TableFunction(Arc<dyn TableFunctionImpl>),
+    Table(Arc<dyn TableProvider>),
+    Factory(Arc<dyn TableProviderFactory>),
+}
+
+/// A registered bundle with what it takes to deregister it or register it again.
+#[derive(Clone)]
+pub(crate) struct Live {
+    pub(crate) entry: RegisteredBundle,
+    pub(crate) meta: BundleMetadata,
+    pub(crate) objects: BundleObjects,
+    pub(crate) slot: Arc<SessionSlot>,
+    /// The bundle file's key when it was loaded: a reload of an unchanged file is a no-op.
+    pub(crate) loaded_key: Option<FileKey>,
+    /// Objects it replaced, with their previous owner bundle (None: the session's own).
+    replaced: Vec<(Capability, String, Previous, Option<String>)>,
+}
+
 /// Per-session bookkeeping, stored as a config extension of the session it describes: which
-/// bundles are registered, who owns each name, and the [`SessionSlot`]s the session must keep
-/// alive for its plugin objects.
-#[derive(Debug, Default)]
+/// bundles are registered, who owns each name, the [`SessionSlot`]s the session must keep
+/// alive for its plugin objects, every bundle the session considered (the catalogue) and the
+/// host that loads more (`LOAD PLUGIN`).
+#[derive(Default)]
 pub struct PluginRegistry {
     state: Mutex<RegistryState>,
 }
 
-#[derive(Debug, Default)]
+impl std::fmt::Debug for PluginRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginRegistry")
+            .field("bundles", &self.bundles())
+            .finish()
+    }
+}
+
+#[derive(Default)]
 struct RegistryState {
-    bundles: Vec<RegisteredBundle>,
+    live: Vec<Live>,
     owners: HashMap<(Capability, String), String>,
     slots: Vec<Arc<SessionSlot>>,
+    records: Vec<BundleRecord>,
+    host: Option<PluginHost>,
 }
 
 impl PluginRegistry {
@@ -79,28 +120,140 @@ impl PluginRegistry {
 
     /// The bundles registered in this session, in registration order.
     pub fn bundles(&self) -> Vec<RegisteredBundle> {
-        self.lock().bundles.clone()
+        self.lock().live.iter().map(|l| l.entry.clone()).collect()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, RegistryState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(crate) fn keep_alive(&self, slot: &Arc<SessionSlot>) {
-        let mut state = self.lock();
-        if !state.slots.iter().any(|s| Arc::ptr_eq(s, slot)) {
-            state.slots.push(Arc::clone(slot));
-        }
-    }
-
     /// The registered bundle loaded from `path`, if any.
     pub fn by_path(&self, path: &std::path::Path) -> Option<RegisteredBundle> {
-        self.lock().bundles.iter().find(|b| b.path == path).cloned()
+        self.live_by_path(path).map(|l| l.entry)
+    }
+
+    pub(crate) fn live_by_path(&self, path: &std::path::Path) -> Option<Live> {
+        let canonical =
+            |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        let wanted = canonical(path);
+        self.lock()
+            .live
+            .iter()
+            .find(|l| l.entry.path == path || canonical(&l.entry.path) == wanted)
+            .cloned()
     }
 
     /// The registered bundle named `name`, if any.
     pub fn by_name(&self, name: &str) -> Option<RegisteredBundle> {
-        self.lock().bundles.iter().find(|b| b.name == name).cloned()
+        self.live_by_name(name).map(|l| l.entry)
+    }
+
+    pub(crate) fn live_by_name(&self, name: &str) -> Option<Live> {
+        self.lock()
+            .live
+            .iter()
+            .find(|l| l.entry.name == name)
+            .cloned()
+    }
+
+    /// The host that loaded this session's bundles; `LOAD PLUGIN` uses its trust policy.
+    pub fn host(&self) -> Option<PluginHost> {
+        self.lock().host.clone()
+    }
+
+    /// Sets the host, keeping the stricter trust level of the old and the new one.
+    pub(crate) fn set_host(&self, host: &PluginHost) -> crate::Result<()> {
+        let mut state = self.lock();
+        let mut host = host.clone();
+        if let Some(old) = &state.host {
+            let mut policy = old.trust_policy().clone();
+            policy.tighten(host.trust_policy().level)?;
+            host.set_trust_policy(policy);
+        }
+        state.host = Some(host);
+        Ok(())
+    }
+
+    /// Raises the trust level for every later load into this session; it can never be lowered.
+    pub fn tighten_trust(&self, level: TrustLevel) -> crate::Result<()> {
+        let mut state = self.lock();
+        let host = state.host.get_or_insert_with(PluginHost::default);
+        let mut policy = host.trust_policy().clone();
+        policy.tighten(level)?;
+        host.set_trust_policy(policy);
+        Ok(())
+    }
+
+    /// Adds or replaces (by path) the catalogue record of a bundle.
+    pub(crate) fn record(&self, record: BundleRecord) {
+        let mut state = self.lock();
+        match state.records.iter_mut().find(|r| r.path == record.path) {
+            Some(r) => *r = record,
+            None => state.records.push(record),
+        }
+    }
+
+    /// Marks a bundle's record loaded again (after a failed upgrade put it back).
+    pub(crate) fn set_loaded(&self, path: &std::path::Path) {
+        let mut state = self.lock();
+        if let Some(r) = state.records.iter_mut().find(|r| r.path == path) {
+            r.state = BundleState::Loaded;
+            r.reason = None;
+        }
+    }
+
+    fn set_state(state: &mut RegistryState, path: &std::path::Path, to: BundleState, why: String) {
+        if let Some(r) = state.records.iter_mut().find(|r| r.path == path) {
+            r.state = to;
+            r.reason = Some(why);
+        }
+    }
+
+    /// Every bundle this session considered, in the order it considered them.
+    pub fn records(&self) -> Vec<BundleRecord> {
+        self.lock().records.clone()
+    }
+
+    /// [`Self::records`], with the SHA-256 filled in for bundles loaded at trust level `any`
+    /// (through the digest cache; left empty if the file changed since it was considered).
+    pub fn records_with_hashes(&self) -> Vec<BundleRecord> {
+        let cache = self.host().map(|h| Arc::clone(&h.trust_policy().cache));
+        let mut state = self.lock();
+        for r in state.records.iter_mut().filter(|r| r.sha256.is_none()) {
+            let (Some(cache), Some(key), Some(resolved)) = (&cache, r.file_key, &r.resolved) else {
+                continue;
+            };
+            let now = std::fs::metadata(resolved).map(|m| FileKey::of(&m));
+            if now.is_ok_and(|k| k == key) {
+                r.sha256 = cache.sha256(resolved, key).ok().map(|(sha, _)| sha);
+            }
+        }
+        state.records.clone()
+    }
+
+    /// Every registered object, for `df_plugin_objects()`.
+    pub fn objects(&self) -> Vec<ObjectRecord> {
+        let state = self.lock();
+        let mut out = Vec::new();
+        for live in &state.live {
+            for (kind, name) in &live.entry.objects {
+                let decl = live.meta.manifest.object(*kind, name);
+                let signature = decl.and_then(|d| d.signature.clone()).or_else(|| {
+                    live.objects
+                        .signatures
+                        .get(&(*kind, name.clone()))
+                        .map(|(_, sig)| sig.to_string_repr().join(" | "))
+                });
+                out.push(ObjectRecord {
+                    bundle: live.entry.name.clone(),
+                    kind: kind.as_str().to_owned(),
+                    name: name.clone(),
+                    signature,
+                    doc: decl.map(|d| d.doc.clone()).filter(|d| !d.is_empty()),
+                });
+            }
+        }
+        out
     }
 }
 
@@ -132,12 +285,46 @@ fn holder(
     })
 }
 
+/// The object a name refers to in the session now, to put back if a bundle replaces it.
+fn previous(state: &SessionState, kind: Capability, name: &str) -> Option<Previous> {
+    match kind {
+        Capability::ScalarUdf => state
+            .scalar_functions()
+            .get(name)
+            .cloned()
+            .map(Previous::Scalar),
+        Capability::AggregateUdf => state
+            .aggregate_functions()
+            .get(name)
+            .cloned()
+            .map(Previous::Aggregate),
+        Capability::WindowUdf => state
+            .window_functions()
+            .get(name)
+            .cloned()
+            .map(Previous::Window),
+        Capability::TableFunction => state
+            .table_functions()
+            .get(name)
+            .map(|f| Previous::TableFunction(Arc::clone(f.function()))),
+        // Tables: the registration loop gets the previous provider from `deregister_table`.
+        Capability::TableProviderFactory => state
+            .table_factories()
+            .get(&name.to_uppercase())
+            .cloned()
+            .map(Previous::Factory),
+        _ => None,
+    }
+}
+
 /// Registers `objects` of one bundle into `ctx`, all or nothing.
 pub(crate) fn register(
     ctx: &SessionContext,
     registry: &PluginRegistry,
     meta: &BundleMetadata,
     objects: &BundleObjects,
+    slot: &Arc<SessionSlot>,
+    loaded_key: Option<FileKey>,
     policy: ConflictPolicy,
 ) -> Result<RegisteredBundle, Refusal> {
     let mut state = registry.lock();
@@ -145,20 +332,21 @@ pub(crate) fn register(
     let refuse = |reason: String, fix: &str| {
         Refusal::new(bundle.clone(), &meta.path, Step::Register, reason, fix)
     };
-    if let Some(other) = state.bundles.iter().find(|b| b.name == bundle) {
+    if let Some(other) = state.live.iter().find(|b| b.entry.name == bundle) {
         return Err(refuse(
             format!(
                 "a bundle named '{bundle}' (version {}) is already registered from {}",
-                other.version,
-                other.path.display()
+                other.entry.version,
+                other.entry.path.display()
             ),
-            "remove one of the two files from the plugin path",
+            "remove one of the two files from the plugin path, or upgrade with LOAD PLUGIN",
         ));
     }
 
     // Decide every object's fate before touching the session.
     let mut conflicts = Vec::new();
     let mut skipped = Vec::new();
+    let mut replaced = Vec::new();
     let names = objects.names();
     // One snapshot of the session for every name (`ctx.state()` clones it).
     let session = ctx.state();
@@ -169,7 +357,12 @@ pub(crate) fn register(
                     conflicts.push(format!("{kind} '{name}' is already registered by {owner}"))
                 }
                 ConflictPolicy::Skip => skipped.push((*kind, name.clone())),
-                ConflictPolicy::Replace => {}
+                ConflictPolicy::Replace => {
+                    if let Some(p) = previous(&session, *kind, name) {
+                        let owner = state.owners.get(&(*kind, name.clone())).cloned();
+                        replaced.push((*kind, name.clone(), p, owner));
+                    }
+                }
             }
         }
     }
@@ -198,6 +391,18 @@ pub(crate) fn register(
             return Err(refuse(
                 format!("cannot register table '{name}': {e}"),
                 "see the error",
+            ));
+        }
+        if let Some(p) = &previous {
+            let owner = state
+                .owners
+                .get(&(Capability::TableProvider, name.clone()))
+                .cloned();
+            replaced.push((
+                Capability::TableProvider,
+                name.clone(),
+                Previous::Table(Arc::clone(p)),
+                owner,
             ));
         }
         added_tables.push((name.clone(), previous));
@@ -254,6 +459,79 @@ pub(crate) fn register(
         objects: registered,
         skipped,
     };
-    state.bundles.push(entry.clone());
+    state.live.push(Live {
+        entry: entry.clone(),
+        meta: meta.clone(),
+        objects: objects.clone(),
+        slot: Arc::clone(slot),
+        loaded_key,
+        replaced,
+    });
+    if !state.slots.iter().any(|s| Arc::ptr_eq(s, slot)) {
+        state.slots.push(Arc::clone(slot));
+    }
     Ok(entry)
+}
+
+/// Removes every object of the bundle `name` from `ctx` and puts back what it replaced. The
+/// library stays mapped (plans already made may still call into it); the catalogue keeps the
+/// bundle with state `to`.
+pub(crate) fn deregister(
+    ctx: &SessionContext,
+    registry: &PluginRegistry,
+    name: &str,
+    to: BundleState,
+    why: String,
+) -> Result<Live, HostError> {
+    let mut state = registry.lock();
+    let Some(index) = state.live.iter().position(|l| l.entry.name == name) else {
+        let loaded: Vec<String> = state.live.iter().map(|l| l.entry.name.clone()).collect();
+        return Err(HostError::Usage(format!(
+            "no bundle named '{name}' is registered in this session (registered: {}); SELECT name, state FROM df_plugins() lists every bundle considered",
+            if loaded.is_empty() {
+                "none".to_owned()
+            } else {
+                loaded.join(", ")
+            }
+        )));
+    };
+    let live = state.live.remove(index);
+    for (kind, object) in &live.entry.objects {
+        match kind {
+            Capability::ScalarUdf => drop(ctx.deregister_udf(object)),
+            Capability::AggregateUdf => drop(ctx.deregister_udaf(object)),
+            Capability::WindowUdf => drop(ctx.deregister_udwf(object)),
+            Capability::TableFunction => drop(ctx.deregister_udtf(object)),
+            Capability::TableProvider => drop(ctx.deregister_table(object.as_str())),
+            Capability::TableProviderFactory => {
+                let state_ref = ctx.state_ref();
+                let mut session = state_ref.write();
+                session.table_factories_mut().remove(&object.to_uppercase());
+            }
+            _ => {}
+        }
+        state.owners.remove(&(*kind, object.clone()));
+    }
+    for (kind, object, previous, owner) in live.replaced.iter().cloned() {
+        match previous {
+            Previous::Scalar(f) => ctx.register_udf(f.as_ref().clone()),
+            Previous::Aggregate(f) => ctx.register_udaf(f.as_ref().clone()),
+            Previous::Window(f) => ctx.register_udwf(f.as_ref().clone()),
+            Previous::TableFunction(f) => ctx.register_udtf(&object, f),
+            Previous::Table(t) => drop(ctx.register_table(object.as_str(), t)),
+            Previous::Factory(f) => {
+                let state_ref = ctx.state_ref();
+                state_ref
+                    .write()
+                    .table_factories_mut()
+                    .insert(object.to_uppercase(), f);
+            }
+        }
+        if let Some(owner) = owner {
+            state.owners.insert((kind, object), owner);
+        }
+    }
+    crate::options::undeclare(ctx, &live.meta.manifest);
+    PluginRegistry::set_state(&mut state, &live.entry.path, to, why);
+    Ok(live)
 }

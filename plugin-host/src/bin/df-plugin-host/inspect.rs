@@ -4,10 +4,20 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use df_plugin_host::discover::candidates_at;
-use df_plugin_host::inspect::{InspectReport, host_requirements, inspect};
+use df_plugin_host::inspect::{InspectReport, host_requirements, inspect_with};
 
-/// Exit 0 when every bundle is compatible, 1 otherwise, 2 when a path does not exist.
-pub fn run(paths: &[PathBuf], json: bool, load: bool) -> ExitCode {
+use crate::settings::Settings;
+
+/// Exit 0 when every bundle is compatible, 1 otherwise, 2 when a path does not exist or the
+/// settings are wrong.
+pub fn run(settings: &Settings, paths: &[PathBuf], json: bool, load: bool) -> ExitCode {
+    let host = match settings.builder().and_then(|b| b.ignore_env(true).build()) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("df-plugin-host: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let mut files = Vec::new();
     for p in paths {
         match candidates_at(p) {
@@ -26,7 +36,7 @@ pub fn run(paths: &[PathBuf], json: bool, load: bool) -> ExitCode {
             }
         }
     }
-    let reports: Vec<InspectReport> = files.iter().map(|f| inspect(f, load)).collect();
+    let reports: Vec<InspectReport> = files.iter().map(|f| inspect_with(&host, f, load)).collect();
     if json {
         match serde_json::to_string_pretty(&reports) {
             Ok(s) => println!("{s}"),
@@ -37,6 +47,7 @@ pub fn run(paths: &[PathBuf], json: bool, load: bool) -> ExitCode {
         }
     } else {
         println!("host: {}", host_requirements());
+        println!("trust level: {}", host.trust_policy().level);
         for r in &reports {
             print_report(r);
         }
@@ -80,6 +91,8 @@ fn print_report(r: &InspectReport) {
             opt(&r.format),
             opt(&r.architecture)
         );
+        println!("  sha256:        {}", opt(&r.sha256));
+        println!("  trust:         {}", opt(&r.trust));
         if let Some(c) = r.capabilities {
             println!("  capabilities:  {c}");
         }

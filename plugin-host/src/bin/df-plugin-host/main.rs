@@ -1,7 +1,9 @@
 //! `df-plugin-host`: inspect bundles, and run SQL with them loaded.
 
 mod inspect;
+mod keys;
 mod output;
+mod settings;
 mod shell;
 mod sql;
 
@@ -17,6 +19,16 @@ use clap::{Parser, Subcommand, ValueEnum};
     about = "Load and inspect DataFusion plugin bundles"
 )]
 struct Cli {
+    /// The host config file (default: $DF_PLUGIN_HOST_CONFIG, else
+    /// ~/.config/df-plugin-host/config.toml, else /etc/df-plugin-host.toml, if present).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The trust level: any, pinned or signed. Can tighten the config's level, not lower it.
+    #[arg(long, global = true, value_name = "LEVEL")]
+    trust: Option<String>,
+    /// A public key file whose signatures are trusted (repeatable; adds to the config's).
+    #[arg(long = "trusted-key", global = true, value_name = "FILE")]
+    trusted_keys: Vec<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -56,9 +68,31 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
-        /// What to do when two bundles (or a bundle and a built-in) export the same name.
-        #[arg(long, value_enum, default_value_t = Conflict::Error)]
-        on_conflict: Conflict,
+        /// What to do when two bundles (or a bundle and a built-in) export the same name
+        /// (default: the config's `on_conflict`, else error).
+        #[arg(long, value_enum)]
+        on_conflict: Option<Conflict>,
+    },
+    /// Pin the bundles in a directory: write DIR/df-plugins.lock with their SHA-256, for
+    /// `trust = "pinned"`.
+    Lock {
+        /// The plugin directory.
+        dir: PathBuf,
+    },
+    /// Make an ed25519 key pair for signing bundles: FILE (secret, 0600) and FILE.pub.
+    Keygen {
+        /// Where to write the secret key (never overwritten).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Sign bundle files: writes <bundle>.sig next to each, for `trust = "signed"`.
+    Sign {
+        /// The secret key written by `keygen`.
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// Bundle files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
 }
 
@@ -90,8 +124,16 @@ fn init_logging() {
 fn main() -> ExitCode {
     init_logging();
     let cli = Cli::parse();
+    let settings = settings::Settings {
+        config: cli.config,
+        trust: cli.trust,
+        trusted_keys: cli.trusted_keys,
+    };
     match cli.command {
-        Command::Inspect { paths, json, load } => inspect::run(&paths, json, load),
+        Command::Inspect { paths, json, load } => inspect::run(&settings, &paths, json, load),
+        Command::Lock { dir } => keys::lock(&dir),
+        Command::Keygen { out } => keys::keygen(&out),
+        Command::Sign { key, files } => keys::sign(&key, &files),
         Command::Sql {
             plugin_dirs,
             execute,
@@ -99,11 +141,11 @@ fn main() -> ExitCode {
             format,
             on_conflict,
         } => {
-            let policy = match on_conflict {
+            let policy = on_conflict.map(|c| match c {
                 Conflict::Error => df_plugin_host::ConflictPolicy::Error,
                 Conflict::Skip => df_plugin_host::ConflictPolicy::Skip,
                 Conflict::Replace => df_plugin_host::ConflictPolicy::Replace,
-            };
+            });
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(rt) => rt,
                 Err(e) => {
@@ -112,6 +154,7 @@ fn main() -> ExitCode {
                 }
             };
             runtime.block_on(sql::run(sql::SqlArgs {
+                settings,
                 plugin_dirs,
                 execute,
                 file,

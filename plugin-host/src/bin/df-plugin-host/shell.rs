@@ -2,6 +2,7 @@
 //! `~/.df_plugin_host_history`.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use datafusion::prelude::SessionContext;
 use rustyline::DefaultEditor;
@@ -14,7 +15,7 @@ fn history_file() -> Option<std::path::PathBuf> {
     std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".df_plugin_host_history"))
 }
 
-pub async fn run(ctx: &SessionContext, format: Format) -> ExitCode {
+pub async fn run(ctx: &Arc<SessionContext>, format: Format) -> ExitCode {
     let mut editor = match DefaultEditor::new() {
         Ok(e) => e,
         Err(e) => {
@@ -27,7 +28,7 @@ pub async fn run(ctx: &SessionContext, format: Format) -> ExitCode {
         let _ = editor.load_history(h);
     }
     println!(
-        "df-plugin-host {} — statements end with ';', \\q quits",
+        "df-plugin-host {} — statements end with ';', \\q quits; LOAD PLUGIN '<path>' loads a bundle, SELECT * FROM df_plugins() lists them",
         env!("CARGO_PKG_VERSION")
     );
     let mut buffer = String::new();

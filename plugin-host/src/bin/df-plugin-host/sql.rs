@@ -8,26 +8,37 @@ use datafusion::error::Result;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::DFParserBuilder;
 use datafusion::sql::sqlparser::dialect::dialect_from_str;
-use df_plugin_host::{ConflictPolicy, HostError, PluginHost};
+use df_plugin_host::statement::{self, PluginStatement};
+use df_plugin_host::{ConflictPolicy, HostError};
 
 use crate::Format;
 use crate::output;
+use crate::settings::Settings;
 use crate::shell;
 
 pub struct SqlArgs {
+    pub settings: Settings,
     pub plugin_dirs: Vec<PathBuf>,
     pub execute: Option<String>,
     pub file: Option<PathBuf>,
     pub format: Format,
-    pub policy: ConflictPolicy,
+    pub policy: Option<ConflictPolicy>,
 }
 
 /// A session with `information_schema` on and every compatible bundle registered. Refused
-/// bundles are reported on stderr; they never stop the shell.
-pub fn session_with_plugins(dirs: &[PathBuf], policy: ConflictPolicy) -> Arc<SessionContext> {
+/// bundles are reported on stderr (and in `df_plugins()`); they never stop the shell. Wrong
+/// settings (a bad config file, a key that cannot be read) do: they are an error.
+pub fn session_with_plugins(
+    settings: &Settings,
+    dirs: &[PathBuf],
+    policy: Option<ConflictPolicy>,
+) -> Result<Arc<SessionContext>, HostError> {
     let config = SessionConfig::new().with_information_schema(true);
     let ctx = Arc::new(SessionContext::new_with_config(config));
-    let mut builder = PluginHost::builder().conflict_policy(policy);
+    let mut builder = settings.builder()?;
+    if let Some(policy) = policy {
+        builder = builder.conflict_policy(policy);
+    }
     for d in dirs {
         builder = builder.search_path(d);
     }
@@ -49,33 +60,51 @@ pub fn session_with_plugins(dirs: &[PathBuf], policy: ConflictPolicy) -> Arc<Ses
         Err(e @ HostError::NotFound { .. }) => eprintln!("df-plugin-host: warning: {e}"),
         Err(e) => eprintln!("df-plugin-host: {e}"),
     }
-    ctx
+    Ok(ctx)
 }
 
-/// Parses `sql` into statements with the session's dialect and runs them in order, printing
-/// each result. Stops at the first error.
-pub async fn run_statements(ctx: &SessionContext, sql: &str, format: Format) -> Result<()> {
-    let state = ctx.state();
-    let dialect_name = state.config().options().sql_parser.dialect.to_string();
-    let dialect = dialect_from_str(&dialect_name).ok_or_else(|| {
-        datafusion::error::DataFusionError::Plan(format!("unsupported SQL dialect: {dialect_name}"))
-    })?;
-    let statements = DFParserBuilder::new(sql)
-        .with_dialect(dialect.as_ref())
-        .build()?
-        .parse_statements()?;
-    for statement in statements {
-        let plan = ctx.state().statement_to_plan(statement).await?;
-        let df = ctx.execute_logical_plan(plan).await?;
-        let schema = Arc::new(df.schema().as_arrow().clone());
-        let batches = df.collect().await?;
-        output::print(&schema, &batches, format)?;
+/// Splits `sql` into statements and runs them in order, printing each result: plugin
+/// statements (`LOAD PLUGIN`, ...) through the host, the rest parsed with the session's
+/// dialect. Stops at the first error.
+pub async fn run_statements(ctx: &Arc<SessionContext>, sql: &str, format: Format) -> Result<()> {
+    for text in statement::split(sql) {
+        if let Some(parsed) = PluginStatement::parse(text) {
+            let batch = parsed
+                .and_then(|s| statement::execute(ctx, &s))
+                .map_err(|e| datafusion::error::DataFusionError::Plan(e.to_string()))?;
+            output::print(&batch.schema(), &[batch], format)?;
+            continue;
+        }
+        let state = ctx.state();
+        let dialect_name = state.config().options().sql_parser.dialect.to_string();
+        let dialect = dialect_from_str(&dialect_name).ok_or_else(|| {
+            datafusion::error::DataFusionError::Plan(format!(
+                "unsupported SQL dialect: {dialect_name}"
+            ))
+        })?;
+        let statements = DFParserBuilder::new(text)
+            .with_dialect(dialect.as_ref())
+            .build()?
+            .parse_statements()?;
+        for statement in statements {
+            let plan = ctx.state().statement_to_plan(statement).await?;
+            let df = ctx.execute_logical_plan(plan).await?;
+            let schema = Arc::new(df.schema().as_arrow().clone());
+            let batches = df.collect().await?;
+            output::print(&schema, &batches, format)?;
+        }
     }
     Ok(())
 }
 
 pub async fn run(args: SqlArgs) -> ExitCode {
-    let ctx = session_with_plugins(&args.plugin_dirs, args.policy);
+    let ctx = match session_with_plugins(&args.settings, &args.plugin_dirs, args.policy) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            eprintln!("df-plugin-host: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let sql = match (&args.execute, &args.file) {
         (Some(sql), _) => sql.clone(),
         (None, Some(file)) => match std::fs::read_to_string(file) {
