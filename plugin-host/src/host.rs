@@ -317,6 +317,16 @@ impl PluginHost {
         self.trust = policy;
     }
 
+    /// Makes this host the one `ctx` loads later bundles with (`LOAD PLUGIN`), and registers
+    /// the catalogue functions. If the session already had a host, the stricter trust level of
+    /// the two stays in force. [`Plugins::register_into`] does this itself.
+    pub fn attach(&self, ctx: &Arc<SessionContext>) -> Result<()> {
+        let registry = PluginRegistry::of(ctx);
+        registry.set_host(self)?;
+        catalog::install(ctx, &registry);
+        Ok(())
+    }
+
     /// What to do when names conflict.
     pub fn conflict_policy(&self) -> ConflictPolicy {
         self.policy
@@ -552,9 +562,8 @@ impl Plugins {
     /// The session remembers this host for later `LOAD PLUGIN`s; if it already had one, the
     /// stricter trust level of the two stays in force.
     pub fn register_into(&self, ctx: &Arc<SessionContext>) -> Result<Registration> {
+        self.host.attach(ctx)?;
         let registry = PluginRegistry::of(ctx);
-        registry.set_host(&self.host)?;
-        catalog::install(ctx, &registry);
         for record in &self.records {
             if record.state != BundleState::Loaded {
                 registry.record(record.clone());

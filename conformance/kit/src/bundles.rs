@@ -101,3 +101,16 @@ pub fn plugin_dir(dir: &Path, crates: &[&str]) -> TempDir {
     }
     plugins
 }
+
+/// A fresh plugin directory holding copies of the named bundles in `dir` (for trust levels
+/// that refuse symlinks leading out of the plugin directory).
+pub fn copied_plugin_dir(dir: &Path, crates: &[&str]) -> TempDir {
+    let plugins = tempfile::tempdir().expect("temp dir");
+    for c in crates {
+        let src = bundle_file(dir, c);
+        assert!(src.exists(), "{} was not built", src.display());
+        let name = src.file_name().expect("file name");
+        std::fs::copy(&src, plugins.path().join(name)).expect("copy bundle");
+    }
+    plugins
+}

@@ -3,9 +3,12 @@
 //! One test binary (every binary links DataFusion again). The bundles are built on first use
 //! by `util::bundles_built`, so `cargo test --workspace` from a fresh clone is all it takes.
 
+mod catalog;
 mod cli;
+mod lifecycle;
 mod load;
 mod panics;
 mod refusal;
 mod slt;
+mod trust;
 mod util;

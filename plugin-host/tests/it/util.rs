@@ -29,6 +29,47 @@ pub fn plugin_dir(crates: &[&str]) -> TempDir {
     bundles::plugin_dir(bundles_built(), crates)
 }
 
+/// A fresh plugin directory holding copies of the named bundles.
+pub fn copied_dir(crates: &[&str]) -> TempDir {
+    bundles::copied_plugin_dir(bundles_built(), crates)
+}
+
+/// The file name of a bundle crate's library.
+pub fn file_name(crate_name: &str) -> String {
+    bundle(crate_name)
+        .file_name()
+        .expect("file name")
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// CSV text (with a header) as rows of fields; fields may hold newlines when quoted.
+pub fn csv_rows(csv: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let (mut row, mut field, mut quoted) = (Vec::new(), String::new(), false);
+    let mut chars = csv.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => row.push(std::mem::take(&mut field)),
+            ('\n', false) => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            (c, _) => field.push(c),
+        }
+    }
+    if !field.is_empty() || !row.is_empty() {
+        row.push(field);
+        rows.push(row);
+    }
+    rows
+}
+
 /// A session like the CLI's: information_schema on.
 pub fn session() -> Arc<SessionContext> {
     Arc::new(SessionContext::new_with_config(
@@ -47,6 +88,10 @@ pub struct Snapshot {
     factories: Vec<String>,
 }
 
+///
+/// The host's own catalogue functions (`df_plugins`, `df_plugin_objects`) are left out: they
+/// are registered by the first `register_into`, whatever its outcome, so that refusals can be
+/// read from SQL.
 pub fn snapshot(ctx: &SessionContext) -> Snapshot {
     let state = ctx.state();
     let sorted = |it: Vec<String>| {
@@ -63,7 +108,14 @@ pub fn snapshot(ctx: &SessionContext) -> Snapshot {
         scalar: sorted(state.scalar_functions().keys().cloned().collect()),
         aggregate: sorted(state.aggregate_functions().keys().cloned().collect()),
         window: sorted(state.window_functions().keys().cloned().collect()),
-        table_functions: sorted(state.table_functions().keys().cloned().collect()),
+        table_functions: sorted(
+            state
+                .table_functions()
+                .keys()
+                .filter(|k| !["df_plugins", "df_plugin_objects"].contains(&k.as_str()))
+                .cloned()
+                .collect(),
+        ),
         tables: sorted(tables),
         factories: sorted(state.table_factories().keys().cloned().collect()),
     }
@@ -88,13 +140,27 @@ pub async fn query_csv(ctx: &SessionContext, sql: &str) -> datafusion::error::Re
 pub fn cli() -> Command {
     bundles_built();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_df-plugin-host"));
-    cmd.env_remove("DF_PLUGIN_PATH").env_remove("RUST_LOG");
+    // Isolated from the machine's config and digest cache.
+    cmd.env_remove("DF_PLUGIN_PATH")
+        .env_remove("RUST_LOG")
+        .env("DF_PLUGIN_HOST_CONFIG", "")
+        .env("DF_PLUGIN_HOST_CACHE_DIR", test_cache_dir());
     cmd
+}
+
+/// A digest cache directory private to this test process.
+pub fn test_cache_dir() -> &'static Path {
+    static DIR: std::sync::OnceLock<TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().expect("temp dir"))
+        .path()
 }
 
 /// A host that searches only `dir` (never `DF_PLUGIN_PATH`).
 pub fn host(dir: &Path) -> PluginHostBuilder {
-    PluginHost::builder().search_path(dir).ignore_env(true)
+    PluginHost::builder()
+        .search_path(dir)
+        .ignore_env(true)
+        .cache_dir(Some(test_cache_dir().to_path_buf()))
 }
 
 /// Loads the bundles in `dir` with the default settings.

@@ -42,8 +42,10 @@ pub fn session_with_plugins(
     for d in dirs {
         builder = builder.search_path(d);
     }
-    let plugins = builder.build().and_then(|host| host.load());
-    match plugins {
+    let host = builder.build()?;
+    // Later `LOAD PLUGIN`s use these settings even when no bundle is found now.
+    host.attach(&ctx)?;
+    match host.load() {
         Ok(plugins) => {
             for r in plugins.refused() {
                 eprintln!("df-plugin-host: {r}");
