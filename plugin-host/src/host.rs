@@ -445,7 +445,7 @@ impl PluginHost {
         record.set_metadata(&meta);
         let name = meta.info.bundle_name.clone();
         trust::check_signed_metadata(&status, &meta)?;
-        if honour_skip && self.skip.iter().any(|s| *s == name) {
+        if honour_skip && self.skip.contains(&name) {
             return Ok(None);
         }
         t.time(Step::Compatibility, &name, || verify::check(&meta))?;

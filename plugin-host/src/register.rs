@@ -498,10 +498,10 @@ pub(crate) fn deregister(
     let live = state.live.remove(index);
     for (kind, object) in &live.entry.objects {
         match kind {
-            Capability::ScalarUdf => drop(ctx.deregister_udf(object)),
-            Capability::AggregateUdf => drop(ctx.deregister_udaf(object)),
-            Capability::WindowUdf => drop(ctx.deregister_udwf(object)),
-            Capability::TableFunction => drop(ctx.deregister_udtf(object)),
+            Capability::ScalarUdf => ctx.deregister_udf(object),
+            Capability::AggregateUdf => ctx.deregister_udaf(object),
+            Capability::WindowUdf => ctx.deregister_udwf(object),
+            Capability::TableFunction => ctx.deregister_udtf(object),
             Capability::TableProvider => drop(ctx.deregister_table(object.as_str())),
             Capability::TableProviderFactory => {
                 let state_ref = ctx.state_ref();
