@@ -9,7 +9,7 @@ use df_plugin_api::manifest::Manifest;
 use df_plugin_api::record::{AbiRecord, RecordInfo};
 use df_plugin_api::section;
 use object::read::ReadCache;
-use object::{Object, ObjectKind, ObjectSection};
+use object::{Endian, Object, ObjectKind, ObjectSection, ReadRef};
 
 use crate::error::{Mismatch, Refusal, Step};
 
@@ -68,13 +68,13 @@ pub fn read(path: &Path) -> Result<BundleMetadata, Refusal> {
         )
     })?;
     let cache = ReadCache::new(file);
-    let object = object::File::parse(&cache).map_err(|e| {
+    let raw = raw_object(&cache).map_err(|e| {
         refuse(
             format!("not a shared library this host can read ({e}); the file is truncated, corrupt, or not ELF / Mach-O"),
             "replace it with a complete bundle built by `cargo build` (crate-type = [\"cdylib\"])",
         )
     })?;
-    let format = match object.format() {
+    let format = match raw.format {
         object::BinaryFormat::Elf => "elf",
         object::BinaryFormat::MachO => "macho",
         other => {
@@ -84,34 +84,31 @@ pub fn read(path: &Path) -> Result<BundleMetadata, Refusal> {
             ));
         }
     };
-    if object.kind() != ObjectKind::Dynamic {
+    if raw.kind != ObjectKind::Dynamic {
         return Err(refuse(
-            format!(
-                "the file is a {:?} object, not a shared library",
-                object.kind()
-            ),
+            format!("the file is a {:?} object, not a shared library", raw.kind),
             "build the bundle with crate-type = [\"cdylib\"]",
         ));
     }
-    let (record_name, manifest_name) = match object.format() {
-        object::BinaryFormat::MachO => (section::MACHO_RECORD.1, section::MACHO_MANIFEST.1),
-        _ => (section::ELF_RECORD, section::ELF_MANIFEST),
-    };
-    let section_data = |name: &str| -> Result<Vec<u8>, Refusal> {
-        let section = object.section_by_name(name).ok_or_else(|| {
-            refuse(
-                format!("a shared library, but not a df-plugin bundle: it has no {name} section"),
-                "export the bundle with df_plugin_api::export_bundle! and embed its manifest from build.rs",
-            )
-        })?;
-        section.data().map(<[u8]>::to_vec).map_err(|e| {
-            refuse(
-                format!("section {name} cannot be read ({e}); the file is truncated or corrupt"),
-                "rebuild the bundle",
-            )
-        })
-    };
-    let record_bytes = section_data(record_name)?;
+    let section_data =
+        |(name, data): &(&str, Option<Result<Vec<u8>, String>>)| -> Result<Vec<u8>, Refusal> {
+            match data {
+                None => Err(refuse(
+                    format!(
+                        "a shared library, but not a df-plugin bundle: it has no {name} section"
+                    ),
+                    "export the bundle with df_plugin_api::export_bundle! and embed its manifest from build.rs",
+                )),
+                Some(Err(e)) => Err(refuse(
+                    format!(
+                        "section {name} cannot be read ({e}); the file is truncated or corrupt"
+                    ),
+                    "rebuild the bundle",
+                )),
+                Some(Ok(bytes)) => Ok(bytes.clone()),
+            }
+        };
+    let record_bytes = section_data(&raw.record)?;
     let record = AbiRecord::read(&record_bytes).map_err(|e| {
         refuse(
             format!("the ABI record is not valid: {e}"),
@@ -121,7 +118,7 @@ pub fn read(path: &Path) -> Result<BundleMetadata, Refusal> {
     let info = record
         .decode()
         .map_err(|e| refuse(e.to_string(), "rebuild the bundle"))?;
-    let manifest_bytes = section_data(manifest_name)?;
+    let manifest_bytes = section_data(&raw.manifest)?;
     let manifest_text = String::from_utf8(manifest_bytes).map_err(|_| {
         refuse(
             "the embedded manifest is not UTF-8".into(),
@@ -170,12 +167,106 @@ pub fn read(path: &Path) -> Result<BundleMetadata, Refusal> {
         path: path.to_path_buf(),
         file_size,
         format: format.to_owned(),
-        architecture: format!("{:?}", object.architecture()),
-        little_endian: object.is_little_endian(),
+        architecture: format!("{:?}", raw.architecture),
+        little_endian: raw.little_endian,
         record,
         info,
         manifest,
         manifest_text,
+    })
+}
+
+/// What step 3 needs of an object file: its format, kind, machine and the two sections.
+struct RawObject {
+    format: object::BinaryFormat,
+    kind: ObjectKind,
+    architecture: object::Architecture,
+    little_endian: bool,
+    /// (section name, its bytes): `None` when the section is absent.
+    record: (&'static str, Option<Result<Vec<u8>, String>>),
+    manifest: (&'static str, Option<Result<Vec<u8>, String>>),
+}
+
+/// Parses just enough of the file. ELF files take a short path that reads only the file
+/// header, the section headers and their names: `object::File::parse` also reads the symbol
+/// tables, which in an unstripped 200 MB bundle are most of the cost of the metadata step.
+fn raw_object(data: &ReadCache<File>) -> Result<RawObject, String> {
+    let magic = data
+        .read_bytes_at(0, 5)
+        .map_err(|()| "the file is too short".to_owned())?;
+    match (magic.get(..4), magic.get(4)) {
+        (Some(b"\x7fELF"), Some(&object::elf::ELFCLASS64)) => {
+            elf_object::<object::elf::FileHeader64<object::Endianness>>(data)
+        }
+        (Some(b"\x7fELF"), _) => elf_object::<object::elf::FileHeader32<object::Endianness>>(data),
+        _ => generic_object(data),
+    }
+}
+
+fn elf_object<Elf: object::read::elf::FileHeader<Endian = object::Endianness>>(
+    data: &ReadCache<File>,
+) -> Result<RawObject, String> {
+    use object::read::elf::SectionHeader;
+    let header = Elf::parse(data).map_err(|e| e.to_string())?;
+    let endian = header.endian().map_err(|e| e.to_string())?;
+    let sections = header.sections(endian, data).map_err(|e| e.to_string())?;
+    let section = |name: &'static str| {
+        let data = sections
+            .section_by_name(endian, name.as_bytes())
+            .map(|(_, s)| {
+                s.data(endian, data)
+                    .map(<[u8]>::to_vec)
+                    .map_err(|e| e.to_string())
+            });
+        (name, data)
+    };
+    let kind = match header.e_type(endian) {
+        object::elf::ET_DYN => ObjectKind::Dynamic,
+        object::elf::ET_EXEC => ObjectKind::Executable,
+        object::elf::ET_REL => ObjectKind::Relocatable,
+        object::elf::ET_CORE => ObjectKind::Core,
+        _ => ObjectKind::Unknown,
+    };
+    let architecture = match (header.e_machine(endian), header.is_class_64()) {
+        (object::elf::EM_X86_64, _) => object::Architecture::X86_64,
+        (object::elf::EM_AARCH64, _) => object::Architecture::Aarch64,
+        (object::elf::EM_386, _) => object::Architecture::I386,
+        (object::elf::EM_ARM, _) => object::Architecture::Arm,
+        (object::elf::EM_RISCV, true) => object::Architecture::Riscv64,
+        (object::elf::EM_RISCV, false) => object::Architecture::Riscv32,
+        (object::elf::EM_PPC64, _) => object::Architecture::PowerPc64,
+        (object::elf::EM_S390, _) => object::Architecture::S390x,
+        _ => object::Architecture::Unknown,
+    };
+    Ok(RawObject {
+        format: object::BinaryFormat::Elf,
+        kind,
+        architecture,
+        little_endian: endian.is_little_endian(),
+        record: section(section::ELF_RECORD),
+        manifest: section(section::ELF_MANIFEST),
+    })
+}
+
+fn generic_object(data: &ReadCache<File>) -> Result<RawObject, String> {
+    let object = object::File::parse(data).map_err(|e| e.to_string())?;
+    let section = |name: &'static str| {
+        let data = object
+            .section_by_name(name)
+            .map(|s| s.data().map(<[u8]>::to_vec).map_err(|e| e.to_string()));
+        (name, data)
+    };
+    let (record, manifest) = match object.format() {
+        object::BinaryFormat::MachO => (section::MACHO_RECORD.1, section::MACHO_MANIFEST.1),
+        _ => (section::ELF_RECORD, section::ELF_MANIFEST),
+    };
+    Ok(RawObject {
+        format: object.format(),
+        kind: object.kind(),
+        architecture: object.architecture(),
+        little_endian: object.is_little_endian(),
+        record: section(record),
+        manifest: section(manifest),
     })
 }
 

@@ -161,16 +161,16 @@ impl PluginRegistry {
         self.lock().host.clone()
     }
 
-    /// Sets the host, keeping the stricter trust level of the old and the new one.
+    /// Sets the host later loads use. Refused when its trust level is looser than the
+    /// session's: bundles it loaded were not held to the session's policy.
     pub(crate) fn set_host(&self, host: &PluginHost) -> crate::Result<()> {
         let mut state = self.lock();
-        let mut host = host.clone();
         if let Some(old) = &state.host {
-            let mut policy = old.trust_policy().clone();
-            policy.tighten(host.trust_policy().level)?;
-            host.set_trust_policy(policy);
+            old.trust_policy()
+                .clone()
+                .tighten(host.trust_policy().level)?;
         }
-        state.host = Some(host);
+        state.host = Some(host.clone());
         Ok(())
     }
 
@@ -217,15 +217,30 @@ impl PluginRegistry {
     /// [`Self::records`], with the SHA-256 filled in for bundles loaded at trust level `any`
     /// (through the digest cache; left empty if the file changed since it was considered).
     pub fn records_with_hashes(&self) -> Vec<BundleRecord> {
-        let cache = self.host().map(|h| Arc::clone(&h.trust_policy().cache));
+        let Some(cache) = self.host().map(|h| Arc::clone(&h.trust_policy().cache)) else {
+            return self.records();
+        };
+        // Hash outside the lock: a cold hash of a large bundle takes a while.
+        let missing: Vec<(PathBuf, FileKey)> = self
+            .lock()
+            .records
+            .iter()
+            .filter(|r| r.sha256.is_none())
+            .filter_map(|r| Some((r.resolved.clone()?, r.file_key?)))
+            .collect();
+        let mut found = HashMap::new();
+        for (resolved, key) in missing {
+            let now = std::fs::metadata(&resolved).map(|m| FileKey::of(&m));
+            if now.is_ok_and(|k| k == key)
+                && let Ok((sha, _)) = cache.sha256(&resolved, key)
+            {
+                found.insert((resolved, key), sha);
+            }
+        }
         let mut state = self.lock();
         for r in state.records.iter_mut().filter(|r| r.sha256.is_none()) {
-            let (Some(cache), Some(key), Some(resolved)) = (&cache, r.file_key, &r.resolved) else {
-                continue;
-            };
-            let now = std::fs::metadata(resolved).map(|m| FileKey::of(&m));
-            if now.is_ok_and(|k| k == key) {
-                r.sha256 = cache.sha256(resolved, key).ok().map(|(sha, _)| sha);
+            if let (Some(resolved), Some(key)) = (&r.resolved, r.file_key) {
+                r.sha256 = found.get(&(resolved.clone(), key)).cloned();
             }
         }
         state.records.clone()

@@ -107,6 +107,8 @@ impl DigestCache {
                 sha256: sha256.clone(),
             },
         );
+        // Forget files that are gone, so the cache does not grow with every temporary copy.
+        entries.retain(|path, _| path.exists());
         if let Some(dir) = &self.dir {
             // A cache that cannot be written only costs the next process a re-hash.
             if let Err(e) = store_file(dir, entries.values()) {

@@ -191,6 +191,11 @@ pub fn check(path: &Path, dir: &Path, policy: &TrustPolicy) -> Result<TrustStatu
         }
         TrustLevel::Pinned => {
             let lock_path = LockFile::path_in(dir);
+            // The lock file decides what runs: it gets the same checks as a bundle.
+            if lock_path.exists() {
+                file::check(&lock_path, dir)
+                    .map_err(|p| refuse(format!("the lock file: {}", p.reason), p.fix))?;
+            }
             let lock = LockFile::read(&lock_path).map_err(|e| {
                 refuse(
                     e.to_string(),

@@ -268,8 +268,40 @@ fn the_embedding_example_runs() {
         .output()
         .unwrap();
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("example.com"), "{stdout}");
     assert!(
-        text(&out.stdout).contains("example.com"),
+        stdout.contains("| loaded |") && stdout.contains("any: not verified"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn the_embedding_example_refuses_unpinned_plugins_when_asked_to_pin() {
+    let example = profile_dir().join("examples").join("embed");
+    let dir = crate::util::copied_dir(&["df-plugin-udfs"]);
+    let run = || {
+        std::process::Command::new(&example)
+            .arg(dir.path())
+            .env_remove("DF_PLUGIN_PATH")
+            .env("DF_PLUGIN_TRUST", "pinned")
+            .env("DF_PLUGIN_HOST_CACHE_DIR", crate::util::test_cache_dir())
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert_ne!(code(&out), 0);
+    assert!(
+        text(&out.stderr).contains("refused at step 'trust'"),
+        "{}",
+        text(&out.stderr)
+    );
+    let lock = cli().arg("lock").arg(dir.path()).output().unwrap();
+    assert_eq!(code(&lock), 0, "{}", text(&lock.stderr));
+    let out = run();
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("pinned: pinned in"),
         "{}",
         text(&out.stdout)
     );

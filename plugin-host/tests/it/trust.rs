@@ -373,3 +373,43 @@ async fn the_trust_level_can_be_tightened_at_run_time_but_not_loosened() {
     lock(dir.path());
     run(&format!("LOAD PLUGIN '{}'", bundle.display())).unwrap();
 }
+
+#[test]
+fn pinned_refuses_a_lock_file_others_can_write() {
+    let case = Case::new();
+    lock(case.dir.path());
+    let lock_file = case.dir.path().join("df-plugins.lock");
+    std::fs::set_permissions(&lock_file, std::fs::Permissions::from_mode(0o664)).unwrap();
+    assert_refused(&case.run(&["--trust", "pinned"]), "the lock file:");
+}
+
+#[test]
+fn a_config_file_gives_the_search_path_and_the_bundles_to_skip() {
+    let dir = copied_dir(&["df-plugin-udfs", "corpus-panicking"]);
+    let scratch = tempfile::tempdir().unwrap();
+    let config = scratch.path().join("df-plugin-host.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "search_paths = [\"{}\"]\nskip = [\"corpus-panicking\"]\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let out = cli()
+        .env("DF_PLUGIN_HOST_CONFIG", &config)
+        .args(["sql", "--format", "csv", "-e"])
+        .arg("SELECT name, state FROM df_plugins() ORDER BY name")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout,
+        "name,state\ncorpus-panicking,skipped\nudfs,loaded\n"
+    );
+}
