@@ -92,25 +92,26 @@ pub fn bundle_file(dir: &Path, crate_name: &str) -> PathBuf {
 
 /// A fresh plugin directory holding symlinks to the named bundles in `dir`.
 pub fn plugin_dir(dir: &Path, crates: &[&str]) -> TempDir {
-    let plugins = tempfile::tempdir().expect("temp dir");
-    for c in crates {
-        let src = bundle_file(dir, c);
-        assert!(src.exists(), "{} was not built", src.display());
-        let name = src.file_name().expect("file name");
-        std::os::unix::fs::symlink(&src, plugins.path().join(name)).expect("symlink bundle");
-    }
-    plugins
+    populate(dir, crates, |src, dst| std::os::unix::fs::symlink(src, dst))
 }
 
 /// A fresh plugin directory holding copies of the named bundles in `dir` (for trust levels
 /// that refuse symlinks leading out of the plugin directory).
 pub fn copied_plugin_dir(dir: &Path, crates: &[&str]) -> TempDir {
+    populate(dir, crates, |src, dst| std::fs::copy(src, dst).map(drop))
+}
+
+fn populate(
+    dir: &Path,
+    crates: &[&str],
+    place: impl Fn(&Path, &Path) -> std::io::Result<()>,
+) -> TempDir {
     let plugins = tempfile::tempdir().expect("temp dir");
     for c in crates {
         let src = bundle_file(dir, c);
         assert!(src.exists(), "{} was not built", src.display());
         let name = src.file_name().expect("file name");
-        std::fs::copy(&src, plugins.path().join(name)).expect("copy bundle");
+        place(&src, &plugins.path().join(name)).expect("place bundle");
     }
     plugins
 }

@@ -91,23 +91,17 @@ pub fn check(path: &Path, dir: &Path) -> Result<FileFacts, FileProblem> {
     }
     let mode = meta.mode();
     let shown = resolved.display();
-    if mode & 0o002 != 0 {
-        return Err(problem(
-            format!(
-                "{shown} is world-writable (mode {:o}): anyone could replace its code",
-                mode & 0o7777
-            ),
-            format!("chmod o-w,g-w '{shown}'"),
-        ));
-    }
-    if mode & 0o020 != 0 {
-        return Err(problem(
-            format!(
-                "{shown} is group-writable (mode {:o}): other users could replace its code",
-                mode & 0o7777
-            ),
-            format!("chmod g-w '{shown}'"),
-        ));
+    for (bit, who, fix) in [
+        (0o002, "world-writable (mode {:o}): anyone", "o-w,g-w"),
+        (0o020, "group-writable (mode {:o}): other users", "g-w"),
+    ] {
+        if mode & bit != 0 {
+            let who = who.replace("{:o}", &format!("{:o}", mode & 0o7777));
+            return Err(problem(
+                format!("{shown} is {who} could replace its code"),
+                format!("chmod {fix} '{shown}'"),
+            ));
+        }
     }
     let me = current_uid();
     if meta.uid() != 0 && meta.uid() != me {

@@ -3,7 +3,8 @@
 use df_plugin_host::trust::digest::hash_file;
 
 use crate::util::{
-    cli, csv_rows, file_name, host, plugin_dir, query_csv, session, udfs_manifest_names,
+    cli, csv_rows, file_name, host, plugin_dir, query_csv, session, session_with,
+    udfs_manifest_names,
 };
 
 #[tokio::test]
@@ -99,16 +100,7 @@ async fn df_plugins_after_a_mixed_load_shows_every_refused_bundle_with_its_reaso
 
 #[tokio::test]
 async fn df_plugin_objects_lists_every_registered_object_with_signature_and_doc() {
-    let dir = plugin_dir(&["df-plugin-udfs", "df-plugin-delta"]);
-    let ctx = session();
-    host(dir.path())
-        .strict(true)
-        .build()
-        .unwrap()
-        .load()
-        .unwrap()
-        .register_into(&ctx)
-        .unwrap();
+    let (_dir, ctx) = session_with(&["df-plugin-udfs", "df-plugin-delta"]);
     let csv = query_csv(
         &ctx,
         "SELECT bundle, kind, name, signature IS NOT NULL AS signed, doc IS NOT NULL AS documented \

@@ -10,7 +10,9 @@ use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use datafusion::prelude::SessionContext;
 use df_plugin_host::{ConflictPolicy, HostError, PluginStatement, statement};
 
-use crate::util::{cli, copied_dir, file_name, host, plugin_dir, query_csv, session, snapshot};
+use crate::util::{
+    cli, cli_ok, copied_dir, file_name, host, plugin_dir, query_csv, session, snapshot,
+};
 
 /// Runs a plugin statement; returns (action, bundle, version).
 fn run(ctx: &Arc<SessionContext>, sql: &str) -> Result<(String, String, String), HostError> {
@@ -229,17 +231,11 @@ fn the_cli_runs_plugin_statements_between_sql_statements() {
          SELECT name, state FROM df_plugins();",
         path.display()
     );
-    let out = cli()
-        .args(["sql", "--format", "csv", "--plugin-dir"])
-        .arg(empty.path())
-        .args(["-e", &script])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = cli_ok(
+        cli()
+            .args(["sql", "--format", "csv", "--plugin-dir"])
+            .arg(empty.path())
+            .args(["-e", &script]),
     );
     assert!(stdout.contains("loaded,udfs,0.1.0"), "{stdout}");
     assert!(stdout.contains("h\nx.y\n"), "{stdout}");

@@ -11,7 +11,7 @@ use df_plugin_host::trust::sign::SecretKey;
 use df_plugin_host::{PluginStatement, TrustLevel, statement};
 use tempfile::TempDir;
 
-use crate::util::{cli, copied_dir, csv_rows, file_name, host, plugin_dir, session};
+use crate::util::{cli, cli_ok, copied_dir, csv_rows, file_name, host, plugin_dir, session};
 
 const CTOR: &str = "corpus-constructor";
 
@@ -119,12 +119,7 @@ fn assert_loaded(seen: &Seen, trust: &str) {
 }
 
 fn lock(dir: &Path) {
-    let out = cli().arg("lock").arg(dir).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    cli_ok(cli().arg("lock").arg(dir));
 }
 
 fn flip_last_byte(path: &Path) {
@@ -396,17 +391,11 @@ fn a_config_file_gives_the_search_path_and_the_bundles_to_skip() {
         ),
     )
     .unwrap();
-    let out = cli()
-        .env("DF_PLUGIN_HOST_CONFIG", &config)
-        .args(["sql", "--format", "csv", "-e"])
-        .arg("SELECT name, state FROM df_plugins() ORDER BY name")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = cli_ok(
+        cli()
+            .env("DF_PLUGIN_HOST_CONFIG", &config)
+            .args(["sql", "--format", "csv", "-e"])
+            .arg("SELECT name, state FROM df_plugins() ORDER BY name"),
     );
     assert_eq!(
         stdout,

@@ -148,6 +148,17 @@ pub fn cli() -> Command {
     cmd
 }
 
+/// Runs the CLI with `args` and returns its standard output; fails the test when it fails.
+pub fn cli_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("run df-plugin-host");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// A digest cache directory private to this test process.
 pub fn test_cache_dir() -> &'static Path {
     static DIR: std::sync::OnceLock<TempDir> = std::sync::OnceLock::new();
