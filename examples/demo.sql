@@ -35,3 +35,8 @@ SELECT version, operation FROM delta_history('conformance/data/delta/simple_tabl
 SELECT _change_type, count(*) AS changes
 FROM delta_changes('conformance/data/delta/cdf-table', 0)
 GROUP BY _change_type ORDER BY _change_type;
+
+-- What the host loaded, how it trusted each bundle, and what each one registered.
+SELECT name, version, state, trust, capabilities, load_time_us FROM df_plugins();
+
+SELECT bundle, kind, count(*) AS objects FROM df_plugin_objects() GROUP BY bundle, kind ORDER BY bundle, kind;

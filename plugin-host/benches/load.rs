@@ -139,7 +139,10 @@ fn main() {
         let mut entry: BTreeMap<String, serde_json::Value> = steps
             .iter()
             .chain(["total", "inspect"].iter())
-            .map(|s| (format!("warm_{s}_us"), median(bundle, s).into()))
+            .map(|s| {
+                let key = format!("warm_{}_us", s.replace(' ', "_"));
+                (key, median(bundle, s).into())
+            })
             .collect();
         entry.insert("cold_trust_us".into(), cold_trust.into());
         entry.insert("cold_total_us".into(), cold[bundle]["total"].into());

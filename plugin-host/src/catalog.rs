@@ -16,10 +16,12 @@ use std::sync::{Arc, Weak};
 use datafusion::arrow::array::{ArrayRef, ListBuilder, StringBuilder, UInt32Array, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::catalog::{TableFunctionImpl, TableProvider};
+use datafusion::catalog::{Session, TableFunctionImpl, TableProvider};
 use datafusion::datasource::MemTable;
+use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 
 use crate::error::Refusal;
@@ -204,14 +206,56 @@ impl TableFunctionImpl for CatalogFunction {
         let registry = self.registry.upgrade().ok_or_else(|| {
             DataFusionError::Execution(format!("{name}(): the session's plugin registry is gone"))
         })?;
+        Ok(Arc::new(CatalogTable {
+            registry,
+            kind: self.kind,
+        }))
+    }
+}
+
+/// The catalogue as a table: built when scanned, so that the SHA-256 of bundles loaded at
+/// trust level `any` is only computed when a query reads that column.
+#[derive(Debug)]
+struct CatalogTable {
+    registry: Arc<PluginRegistry>,
+    kind: Kind,
+}
+
+#[async_trait::async_trait]
+impl TableProvider for CatalogTable {
+    fn schema(&self) -> SchemaRef {
+        match self.kind {
+            Kind::Plugins => plugins_schema(),
+            Kind::Objects => objects_schema(),
+        }
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
         let batch = match self.kind {
-            Kind::Plugins => plugins_batch(&registry.records_with_hashes())?,
-            Kind::Objects => objects_batch(&registry.objects())?,
+            Kind::Plugins => {
+                let sha256 = plugins_schema().index_of("sha256")?;
+                let records = if projection.is_none_or(|p| p.contains(&sha256)) {
+                    self.registry.records_with_hashes()
+                } else {
+                    self.registry.records()
+                };
+                plugins_batch(&records)?
+            }
+            Kind::Objects => objects_batch(&self.registry.objects())?,
         };
-        Ok(Arc::new(MemTable::try_new(
-            batch.schema(),
-            vec![vec![batch]],
-        )?))
+        MemTable::try_new(batch.schema(), vec![vec![batch]])?
+            .scan(state, projection, filters, limit)
+            .await
     }
 }
 

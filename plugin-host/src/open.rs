@@ -46,6 +46,20 @@ pub fn open(meta: &BundleMetadata, file: Option<FileKey>) -> Result<&'static Lib
         }
         return Ok(lib);
     }
+    // The file must still be the one the trust step verified (it could only have been swapped
+    // by someone allowed to write it, but then say so instead of running other code).
+    if let Some(verified) = file {
+        let now = std::fs::metadata(&key).map(|m| FileKey::of(&m)).ok();
+        if now != Some(verified) {
+            return Err(Refusal::new(
+                meta.info.bundle_name.clone(),
+                &meta.path,
+                Step::Open,
+                format!("{} changed after it was verified", key.display()),
+                "load it again; if this repeats, find out what rewrites the plugin directory",
+            ));
+        }
+    }
     // SAFETY: opening a library runs its initialisers. The bundle passed the metadata and
     // compatibility checks; running its code is what loading a plugin means.
     let lib = unsafe { Library::open(Some(key.as_os_str()), RTLD_NOW | RTLD_LOCAL) }.map_err(|e| {

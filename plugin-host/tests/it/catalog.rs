@@ -159,3 +159,32 @@ fn inspect_and_df_plugins_report_the_same_hash_and_trust() {
     assert_eq!(rows[1][0], sha);
     assert_eq!(rows[1][1], report[0]["trust"].as_str().unwrap());
 }
+
+#[tokio::test]
+async fn at_trust_level_any_a_bundle_is_hashed_only_when_a_query_reads_sha256() {
+    let dir = plugin_dir(&["corpus-panicking"]);
+    let cache = tempfile::tempdir().unwrap();
+    let digests = cache.path().join("digests.json");
+    let ctx = session();
+    host(dir.path())
+        .cache_dir(Some(cache.path().to_path_buf()))
+        .build()
+        .unwrap()
+        .load()
+        .unwrap()
+        .register_into(&ctx)
+        .unwrap();
+    query_csv(&ctx, "SELECT name, state, trust FROM df_plugins()")
+        .await
+        .unwrap();
+    assert!(!digests.exists(), "loading and listing hashed the bundle");
+    let out = query_csv(&ctx, "SELECT sha256 FROM df_plugins()")
+        .await
+        .unwrap();
+    let sha = hash_file(&dir.path().join(file_name("corpus-panicking"))).unwrap();
+    assert_eq!(out, format!("sha256\n{sha}\n"));
+    assert!(
+        digests.exists(),
+        "the hash is remembered for the next process"
+    );
+}
