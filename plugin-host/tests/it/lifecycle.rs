@@ -245,3 +245,38 @@ fn the_cli_runs_plugin_statements_between_sql_statements() {
         "{stdout}"
     );
 }
+
+#[tokio::test]
+async fn an_upgrade_that_cannot_register_keeps_the_old_version() {
+    let ctx = session();
+    // The session already has a function named like one that only version 2 exports.
+    ctx.register_udf(create_udf(
+        "corpus_upgrade_v2",
+        vec![DataType::Int64],
+        DataType::Int64,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| Ok(args[0].clone())),
+    ));
+    let dir = plugin_dir(&["corpus-upgrade-v1", "corpus-upgrade-v2"]);
+    let v1 = dir.path().join(file_name("corpus-upgrade-v1"));
+    let v2 = dir.path().join(file_name("corpus-upgrade-v2"));
+    load(&ctx, &v1, false).unwrap();
+    let before = snapshot(&ctx);
+
+    let e = load(&ctx, &v2, false).unwrap_err().to_string();
+    assert!(
+        e.contains("name conflict") && e.contains("corpus_upgrade_v2"),
+        "{e}"
+    );
+    assert_eq!(
+        snapshot(&ctx),
+        before,
+        "the old version is registered again"
+    );
+    let out = query_csv(&ctx, "SELECT corpus_upgrade_v1(3) AS v")
+        .await
+        .unwrap();
+    assert_eq!(out, "v\n3\n");
+    assert_eq!(state_of(&ctx, &v1).await, "state\nloaded\n");
+    assert_eq!(state_of(&ctx, &v2).await, "state\nrefused\n");
+}

@@ -402,3 +402,30 @@ fn a_config_file_gives_the_search_path_and_the_bundles_to_skip() {
         "name,state\ncorpus-panicking,skipped\nudfs,loaded\n"
     );
 }
+
+#[test]
+fn signed_refuses_a_valid_signature_over_another_manifest() {
+    let case = Case::new();
+    let (key, public) = case.key("release.key");
+    // A signer's mistake: the right file hash, but the facts of another manifest.
+    let mut facts = df_plugin_host::trust::facts_to_sign(&case.bundle()).unwrap();
+    facts.manifest_sha256 = "00".repeat(32);
+    std::fs::write(
+        df_plugin_host::trust::sign::SignatureFile::path_for(&case.bundle()),
+        key.sign(facts).to_text(),
+    )
+    .unwrap();
+    let r = host(case.dir.path())
+        .trust_level(TrustLevel::Signed)
+        .trusted_key(df_plugin_host::trust::sign::PublicKey::read(&public).unwrap())
+        .build()
+        .unwrap()
+        .load_file(&case.bundle())
+        .unwrap_err();
+    assert_eq!(r.step, df_plugin_host::Step::Trust, "{r}");
+    assert!(
+        r.to_string().contains("other bundle facts")
+            && r.mismatches.iter().any(|m| m.field == "manifest sha256"),
+        "{r}"
+    );
+}
