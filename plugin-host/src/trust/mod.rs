@@ -176,109 +176,128 @@ pub fn check(path: &Path, dir: &Path, policy: &TrustPolicy) -> Result<TrustStatu
             "copy the bundle into the plugin directory instead of linking to it".into(),
         ));
     }
-    let sha256 = |status: &mut TrustStatus| -> Result<String, Refusal> {
-        let (sha, source) = policy
-            .cache
-            .sha256(&facts.resolved, facts.key)
-            .map_err(|e| refuse(format!("cannot hash the file: {e}"), "try again".into()))?;
-        status.sha256 = Some(sha.clone());
-        status.cached = source == Source::Cached;
-        Ok(sha)
+    // The hash is computed only by the levels that need it, through the cache.
+    let mut hashed: Option<(String, Source)> = None;
+    let outcome = {
+        let mut hash = || -> Result<String, Why> {
+            let (sha, source) = policy
+                .cache
+                .sha256(&facts.resolved, facts.key)
+                .map_err(|e| (format!("cannot hash the file: {e}"), "try again".to_owned()))?;
+            hashed = Some((sha.clone(), source));
+            Ok(sha)
+        };
+        match policy.level {
+            TrustLevel::Any => Ok(("not verified (development setting)".to_owned(), None)),
+            TrustLevel::Pinned => pinned(path, dir, &mut hash).map(|detail| (detail, None)),
+            TrustLevel::Signed => signed(path, &policy.trusted_keys, &mut hash)
+                .map(|(detail, facts)| (detail, Some(facts))),
+        }
     };
-    match policy.level {
-        TrustLevel::Any => {
-            status.detail = "not verified (development setting)".into();
-        }
-        TrustLevel::Pinned => {
-            let lock_path = LockFile::path_in(dir);
-            // The lock file decides what runs: it gets the same checks as a bundle.
-            if lock_path.exists() {
-                file::check(&lock_path, dir)
-                    .map_err(|p| refuse(format!("the lock file: {}", p.reason), p.fix))?;
-            }
-            let lock = LockFile::read(&lock_path).map_err(|e| {
-                refuse(
-                    e.to_string(),
-                    format!("write it with `df-plugin-host lock {}`", dir.display()),
-                )
-            })?;
-            let Some(lock) = lock else {
-                return Err(refuse(
-                    format!(
-                        "trust level 'pinned' needs {}, which does not exist",
-                        lock_path.display()
-                    ),
-                    format!(
-                        "review the bundles, then run `df-plugin-host lock {}`",
-                        dir.display()
-                    ),
-                ));
-            };
-            let name = label(path);
-            let Some(entry) = lock.entry(&name) else {
-                return Err(refuse(
-                    format!("{name} is not listed in {}", lock_path.display()),
-                    format!(
-                        "if you trust it, run `df-plugin-host lock {}` again to pin the directory's current bundles",
-                        dir.display()
-                    ),
-                ));
-            };
-            let sha = sha256(&mut status)?;
-            if sha != entry.sha256 {
-                return Err(refuse(
-                    format!(
-                        "the file's SHA-256 is {sha}, but {} pins {} (bundle {} {}): the file changed since it was pinned",
-                        lock_path.display(),
-                        entry.sha256,
-                        entry.name,
-                        entry.version
-                    ),
-                    "restore the pinned file; if the new one is trusted, run `df-plugin-host lock` again".into(),
-                ));
-            }
-            status.detail = format!("pinned in {}", lock_path.display());
-        }
-        TrustLevel::Signed => {
-            let sig_path = SignatureFile::path_for(path);
-            let sig = SignatureFile::read(&sig_path).map_err(|e| {
-                refuse(e, "sign the bundle again with `df-plugin-host sign`".into())
-            })?;
-            let Some(sig) = sig else {
-                return Err(refuse(
-                    format!("unsigned: trust level 'signed' needs {}", sig_path.display()),
-                    "sign it with `df-plugin-host sign --key KEY FILE`, or use a signed release of the bundle".into(),
-                ));
-            };
-            if policy.trusted_keys.is_empty() {
-                return Err(refuse(
-                    "trust level 'signed' but no trusted keys are configured".into(),
-                    "add the publisher's public key to `trusted_keys` in df-plugin-host.toml (or --trusted-key)".into(),
-                ));
-            }
-            let key = sig.verify(&policy.trusted_keys).map_err(|e| {
-                refuse(
-                    e,
-                    "get the bundle and its .sig from a publisher you trust, or add their key to trusted_keys".into(),
-                )
-            })?;
-            let sha = sha256(&mut status)?;
-            if sha != sig.facts.sha256 {
-                return Err(refuse(
-                    format!(
-                        "the file's SHA-256 is {sha}, but its signature (key {}) is for {}: the file was modified after signing",
-                        key.id(),
-                        sig.facts.sha256
-                    ),
-                    "replace the file with the signed original".into(),
-                ));
-            }
-            status.detail = format!("signed by key {} ({})", key.id(), key.origin);
-            status.signed = Some(sig.facts);
-        }
+    let (detail, signed) = outcome.map_err(|(reason, fix)| refuse(reason, fix))?;
+    if let Some((sha, source)) = hashed {
+        status.sha256 = Some(sha);
+        status.cached = source == Source::Cached;
     }
+    status.detail = detail;
+    status.signed = signed;
     status.micros = start.elapsed().as_micros() as u64;
     Ok(status)
+}
+
+/// Why a level refused a file: the reason and the fix.
+type Why = (String, String);
+
+/// `pinned`: the file's name and SHA-256 must be listed in `dir`'s lock file.
+fn pinned(
+    path: &Path,
+    dir: &Path,
+    hash: &mut dyn FnMut() -> Result<String, Why>,
+) -> Result<String, Why> {
+    let lock_path = LockFile::path_in(dir);
+    // The lock file decides what runs: it gets the same checks as a bundle.
+    if lock_path.exists() {
+        file::check(&lock_path, dir)
+            .map_err(|p| (format!("the lock file: {}", p.reason), p.fix))?;
+    }
+    let relock = format!("df-plugin-host lock {}", dir.display());
+    let lock = LockFile::read(&lock_path)
+        .map_err(|e| (e.to_string(), format!("write it with `{relock}`")))?
+        .ok_or_else(|| {
+            (
+                format!(
+                    "trust level 'pinned' needs {}, which does not exist",
+                    lock_path.display()
+                ),
+                format!("review the bundles, then run `{relock}`"),
+            )
+        })?;
+    let name = label(path);
+    let entry = lock.entry(&name).ok_or_else(|| {
+        (
+            format!("{name} is not listed in {}", lock_path.display()),
+            format!("if you trust it, run `{relock}` again to pin the directory's current bundles"),
+        )
+    })?;
+    let sha = hash()?;
+    if sha != entry.sha256 {
+        return Err((
+            format!(
+                "the file's SHA-256 is {sha}, but {} pins {} (bundle {} {}): the file changed since it was pinned",
+                lock_path.display(),
+                entry.sha256,
+                entry.name,
+                entry.version
+            ),
+            "restore the pinned file; if the new one is trusted, run `df-plugin-host lock` again"
+                .into(),
+        ));
+    }
+    Ok(format!("pinned in {}", lock_path.display()))
+}
+
+/// `signed`: `<file>.sig` must verify with a trusted key and be for this file's SHA-256.
+fn signed(
+    path: &Path,
+    trusted: &[PublicKey],
+    hash: &mut dyn FnMut() -> Result<String, Why>,
+) -> Result<(String, sign::SignedFacts), Why> {
+    let sig_path = SignatureFile::path_for(path);
+    let sig = SignatureFile::read(&sig_path)
+        .map_err(|e| (e, "sign the bundle again with `df-plugin-host sign`".into()))?
+        .ok_or_else(|| {
+            (
+                format!("unsigned: trust level 'signed' needs {}", sig_path.display()),
+                "sign it with `df-plugin-host sign --key KEY FILE`, or use a signed release of the bundle".into(),
+            )
+        })?;
+    if trusted.is_empty() {
+        return Err((
+            "trust level 'signed' but no trusted keys are configured".into(),
+            "add the publisher's public key to `trusted_keys` in df-plugin-host.toml (or --trusted-key)".into(),
+        ));
+    }
+    let key = sig.verify(trusted).map_err(|e| {
+        (
+            e,
+            "get the bundle and its .sig from a publisher you trust, or add their key to trusted_keys".into(),
+        )
+    })?;
+    let sha = hash()?;
+    if sha != sig.facts.sha256 {
+        return Err((
+            format!(
+                "the file's SHA-256 is {sha}, but its signature (key {}) is for {}: the file was modified after signing",
+                key.id(),
+                sig.facts.sha256
+            ),
+            "replace the file with the signed original".into(),
+        ));
+    }
+    Ok((
+        format!("signed by key {} ({})", key.id(), key.origin),
+        sig.facts,
+    ))
 }
 
 /// For signed bundles, after the metadata step: the embedded manifest and the name and version
