@@ -3,7 +3,7 @@
 use df_plugin_host::trust::digest::hash_file;
 
 use crate::util::{
-    cli, csv_rows, file_name, host, plugin_dir, query_csv, session, session_with,
+    cli, csv_rows, file_name, host, plugin_dir, query_csv, register, session, session_with,
     udfs_manifest_names,
 };
 
@@ -166,14 +166,10 @@ async fn at_trust_level_any_a_bundle_is_hashed_only_when_a_query_reads_sha256() 
     let cache = tempfile::tempdir().unwrap();
     let digests = cache.path().join("digests.json");
     let ctx = session();
-    host(dir.path())
-        .cache_dir(Some(cache.path().to_path_buf()))
-        .build()
-        .unwrap()
-        .load()
-        .unwrap()
-        .register_into(&ctx)
-        .unwrap();
+    register(
+        host(dir.path()).cache_dir(Some(cache.path().to_path_buf())),
+        &ctx,
+    );
     query_csv(&ctx, "SELECT name, state, trust FROM df_plugins()")
         .await
         .unwrap();

@@ -11,7 +11,7 @@ use datafusion::prelude::SessionContext;
 use df_plugin_host::{ConflictPolicy, HostError, PluginStatement, statement};
 
 use crate::util::{
-    cli, cli_ok, copied_dir, file_name, host, plugin_dir, query_csv, session, snapshot,
+    cli, cli_ok, copied_dir, file_name, host, plugin_dir, query_csv, register, session, snapshot,
 };
 
 /// Runs a plugin statement; returns (action, bundle, version).
@@ -198,15 +198,12 @@ async fn deregistering_a_bundle_that_replaced_an_object_puts_the_old_one_back() 
     );
     ctx.register_udf(plus_one);
     let dir = plugin_dir(&["corpus-upgrade-v1"]);
-    host(dir.path())
-        .conflict_policy(ConflictPolicy::Replace)
-        .strict(true)
-        .build()
-        .unwrap()
-        .load()
-        .unwrap()
-        .register_into(&ctx)
-        .unwrap();
+    register(
+        host(dir.path())
+            .conflict_policy(ConflictPolicy::Replace)
+            .strict(true),
+        &ctx,
+    );
     let q = "SELECT corpus_upgrade_echo(1) AS v";
     assert_eq!(
         query_csv(&ctx, q).await.unwrap(),

@@ -203,13 +203,17 @@ pub fn udfs_manifest_names() -> Vec<String> {
 pub fn session_with(crates: &[&str]) -> (TempDir, Arc<SessionContext>) {
     let dir = plugin_dir(crates);
     let ctx = session();
-    host(dir.path())
-        .strict(true)
+    register(host(dir.path()).strict(true), &ctx);
+    (dir, ctx)
+}
+
+/// Loads with `builder` and registers into `ctx`; fails the test on any error.
+pub fn register(builder: PluginHostBuilder, ctx: &Arc<SessionContext>) {
+    builder
         .build()
         .unwrap()
         .load()
         .unwrap()
-        .register_into(&ctx)
+        .register_into(ctx)
         .unwrap();
-    (dir, ctx)
 }
