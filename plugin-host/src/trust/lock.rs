@@ -80,3 +80,43 @@ impl LockFile {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lock_file_round_trips_and_bad_ones_say_how_to_fix_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = LockFile::path_in(dir.path());
+        assert_eq!(
+            LockFile::read(&path).unwrap(),
+            None,
+            "missing is not an error"
+        );
+        let lock = LockFile {
+            version: 1,
+            bundles: vec![LockEntry {
+                file: "libx.so".into(),
+                name: "x".into(),
+                version: "1.0.0".into(),
+                sha256: "ab".repeat(32),
+            }],
+        };
+        std::fs::write(&path, lock.to_text()).unwrap();
+        let read = LockFile::read(&path).unwrap().unwrap();
+        assert_eq!(read, lock);
+        assert_eq!(read.entry("libx.so").unwrap().name, "x");
+        assert!(read.entry("liby.so").is_none());
+
+        std::fs::write(&path, "version = 1\n[[bundle]]\nfile = 3\n").unwrap();
+        let e = LockFile::read(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("not a valid lock file") && e.contains("df-plugin-host lock"),
+            "{e}"
+        );
+        std::fs::write(&path, "version = 2\n").unwrap();
+        let e = LockFile::read(&path).unwrap_err().to_string();
+        assert!(e.contains("lock format version 2"), "{e}");
+    }
+}

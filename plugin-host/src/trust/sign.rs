@@ -271,6 +271,33 @@ mod tests {
     }
 
     #[test]
+    fn unreadable_signature_files_are_errors_that_name_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.so.sig");
+        assert_eq!(
+            SignatureFile::read(&path).unwrap(),
+            None,
+            "missing: unsigned"
+        );
+        std::fs::write(&path, "not toml at all [").unwrap();
+        let e = SignatureFile::read(&path).unwrap_err();
+        assert!(e.contains("b.so.sig is not a signature file"), "{e}");
+        let key = SecretKey::generate().unwrap();
+        let mut sig = key.sign(facts());
+        sig.format = "df-plugin-signature-v9".into();
+        std::fs::write(&path, sig.to_text()).unwrap();
+        let e = SignatureFile::read(&path).unwrap_err();
+        assert!(
+            e.contains("this host reads 'df-plugin-signature-v1'"),
+            "{e}"
+        );
+        sig.format = SIGNATURE_FORMAT.into();
+        sig.signature = "zz".into();
+        let e = sig.verify(&[key.public()]).unwrap_err();
+        assert!(e.contains("not 64 bytes of hex"), "{e}");
+    }
+
+    #[test]
     fn keys_round_trip_through_their_files() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("release.key");

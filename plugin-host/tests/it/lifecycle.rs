@@ -277,3 +277,32 @@ async fn an_upgrade_that_cannot_register_keeps_the_old_version() {
     assert_eq!(state_of(&ctx, &v1).await, "state\nloaded\n");
     assert_eq!(state_of(&ctx, &v2).await, "state\nrefused\n");
 }
+
+#[tokio::test]
+async fn lifecycle_statements_on_missing_files_and_unknown_bundles_are_clear_errors() {
+    let ctx = session();
+    let e = run(&ctx, "LOAD PLUGIN '/nonexistent/libx.so'")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("no such bundle file: /nonexistent/libx.so"),
+        "{e}"
+    );
+    let e = run(&ctx, "RELOAD PLUGIN nothing").unwrap_err().to_string();
+    assert!(
+        e.contains("no bundle named 'nothing' is registered") && e.contains("LOAD PLUGIN"),
+        "{e}"
+    );
+    // A host whose policy is looser than the session's cannot register into it.
+    run(&ctx, "SET PLUGIN TRUST pinned").unwrap();
+    let dir = plugin_dir(&["corpus-panicking"]);
+    let e = host(dir.path())
+        .build()
+        .unwrap()
+        .load()
+        .unwrap()
+        .register_into(&ctx)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("can only be tightened"), "{e}");
+}

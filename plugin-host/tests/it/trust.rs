@@ -429,3 +429,19 @@ fn signed_refuses_a_valid_signature_over_another_manifest() {
         "{r}"
     );
 }
+
+#[test]
+fn signed_without_trusted_keys_refuses_and_says_where_to_add_one() {
+    let case = Case::new();
+    let (key, _) = case.key("release.key");
+    case.sign_with(&key);
+    let policy = df_plugin_host::TrustPolicy {
+        level: TrustLevel::Signed,
+        ..Default::default()
+    };
+    let r = df_plugin_host::trust::check(&case.bundle(), case.dir.path(), &policy).unwrap_err();
+    assert!(
+        r.reason.contains("no trusted keys are configured") && r.fix.contains("trusted_keys"),
+        "{r}"
+    );
+}
