@@ -15,11 +15,12 @@ use std::sync::Arc;
 
 use datafusion::prelude::SessionContext;
 
-use crate::catalog::BundleState;
+use crate::catalog::{BundleRecord, BundleState};
 use crate::error::{HostError, Refusal, Result, Step};
 use crate::host::{Outcome, PluginHost};
+use crate::metadata;
 use crate::register::{self, PluginRegistry, RegisteredBundle};
-use crate::trust::file::FileKey;
+use crate::trust::{self, file::FileKey};
 
 /// What a lifecycle operation did.
 #[derive(Clone, Debug)]
@@ -75,7 +76,8 @@ fn host_of(registry: &PluginRegistry) -> PluginHost {
 /// - the same file, unchanged, already registered: [`Change::Unchanged`] (idempotent);
 /// - no bundle of that name registered: loaded;
 /// - an older version registered from another file: upgraded in place;
-/// - the same or a newer version registered: refused unless `force`.
+/// - the same version, or a newer one, already registered: refused unless `force`, before any
+///   code of the new file runs.
 pub fn load(ctx: &Arc<SessionContext>, path: &Path, force: bool) -> Result<Change> {
     let registry = PluginRegistry::of(ctx);
     let host = host_of(&registry);
@@ -93,7 +95,23 @@ pub fn load(ctx: &Arc<SessionContext>, path: &Path, force: bool) -> Result<Chang
             return Ok(Change::Unchanged(live.entry));
         }
     }
-    let (record, outcome) = host.consider(path);
+    // A downgrade is refused from the file's metadata, before any of its code runs (trust
+    // first, as in the pipeline).
+    let dir = path.parent().unwrap_or(Path::new("."));
+    if !force
+        && let Ok(status) = trust::check(path, dir, host.trust_policy())
+        && let Ok(meta) = metadata::read(path)
+        && let Some(old) = registry.live_by_name(&meta.info.bundle_name)
+        && let Some(refusal) = not_newer(&old.entry, path, &meta.info.bundle_version)
+    {
+        let mut record = BundleRecord::new(path);
+        record.set_trust(&status);
+        record.set_metadata(&meta);
+        record.refuse(&refusal);
+        registry.record(record);
+        return Err(HostError::Refused(vec![refusal]));
+    }
+    let (mut record, outcome) = host.consider(path);
     let bundle = match outcome {
         Outcome::Loaded(b) => b,
         Outcome::Refused(r) => {
@@ -114,30 +132,16 @@ pub fn load(ctx: &Arc<SessionContext>, path: &Path, force: bool) -> Result<Chang
             .map(Change::Loaded)
             .map_err(|r| HostError::Refused(vec![r]));
     };
-
-    // Another file of the same bundle is registered: an upgrade, or refused.
-    let old_version = semver::Version::parse(&old.entry.version).ok();
-    let new_version = semver::Version::parse(&bundle.metadata.info.bundle_version).ok();
-    if !force && !matches!((&old_version, &new_version), (Some(a), Some(b)) if b > a) {
-        let refusal = Refusal::new(
-            bundle.name(),
-            path,
-            Step::Register,
-            format!(
-                "bundle '{}' version {} is registered from {}; {} is version {}, not newer",
-                old.entry.name,
-                old.entry.version,
-                old.entry.path.display(),
-                path.display(),
-                bundle.metadata.info.bundle_version
-            ),
-            "load a newer version, or add FORCE to replace it anyway (LOAD PLUGIN '<path>' FORCE)",
-        );
-        let mut record = record;
+    // The file could have changed since the check above.
+    if !force
+        && let Some(refusal) = not_newer(&old.entry, path, &bundle.metadata.info.bundle_version)
+    {
         record.refuse(&refusal);
         registry.record(record);
         return Err(HostError::Refused(vec![refusal]));
     }
+
+    // Another file of the same bundle is registered and this one may replace it.
     let reason = format!(
         "replaced by version {} from {}",
         bundle.metadata.info.bundle_version,
@@ -171,6 +175,32 @@ pub fn load(ctx: &Arc<SessionContext>, path: &Path, force: bool) -> Result<Chang
             Err(HostError::Refused(vec![refusal]))
         }
     }
+}
+
+/// The refusal of loading `version` from `path` over `old`, unless it is newer.
+fn not_newer(old: &RegisteredBundle, path: &Path, version: &str) -> Option<Refusal> {
+    let newer = match (
+        semver::Version::parse(&old.version),
+        semver::Version::parse(version),
+    ) {
+        (Ok(a), Ok(b)) => b > a,
+        _ => false,
+    };
+    (!newer).then(|| {
+        Refusal::new(
+            &old.name,
+            path,
+            Step::Register,
+            format!(
+                "bundle '{}' version {} is registered from {}; {} is version {version}, not newer",
+                old.name,
+                old.version,
+                old.path.display(),
+                path.display(),
+            ),
+            "load a newer version, or add FORCE to replace it anyway (LOAD PLUGIN '<path>' FORCE)",
+        )
+    })
 }
 
 /// Removes a bundle's objects from `ctx`: `UNLOAD PLUGIN <name>`.
