@@ -3,7 +3,9 @@
 //! The conformance kit for df-plugin bundles: the sqllogictest runner ([`slt`]) — the same
 //! `.slt` files run against a session with a bundle loaded and against the same objects
 //! registered natively, and both must produce the expected results — and the helpers that
-//! build a workspace's bundles for the tests that load them ([`bundles`]).
+//! build a workspace's bundles for the tests that load them ([`bundles`]), and [`query::query_csv`]
+//! for asserting on results as text.
 
 pub mod bundles;
+pub mod query;
 pub mod slt;

@@ -121,20 +121,7 @@ pub fn snapshot(ctx: &SessionContext) -> Snapshot {
     }
 }
 
-/// Runs one statement and returns its result as CSV text.
-pub async fn query_csv(ctx: &SessionContext, sql: &str) -> datafusion::error::Result<String> {
-    let batches = ctx.sql(sql).await?.collect().await?;
-    let mut out = Vec::new();
-    {
-        let mut w = datafusion::arrow::csv::WriterBuilder::new()
-            .with_header(true)
-            .build(&mut out);
-        for b in &batches {
-            w.write(b)?;
-        }
-    }
-    Ok(String::from_utf8(out).expect("csv is utf-8"))
-}
+pub use df_plugin_conformance::query::query_csv;
 
 /// The CLI binary built for this test run.
 pub fn cli() -> Command {

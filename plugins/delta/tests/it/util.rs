@@ -42,17 +42,4 @@ pub fn session() -> (TempDir, Arc<SessionContext>) {
     (dir, ctx)
 }
 
-/// Runs one statement and returns its result as CSV text.
-pub async fn query_csv(ctx: &SessionContext, sql: &str) -> datafusion::error::Result<String> {
-    let batches = ctx.sql(sql).await?.collect().await?;
-    let mut out = Vec::new();
-    {
-        let mut w = datafusion::arrow::csv::WriterBuilder::new()
-            .with_header(true)
-            .build(&mut out);
-        for b in &batches {
-            w.write(b)?;
-        }
-    }
-    Ok(String::from_utf8(out).expect("csv is utf-8"))
-}
+pub use df_plugin_conformance::query::query_csv;
