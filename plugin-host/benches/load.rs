@@ -22,7 +22,7 @@ use std::time::Instant;
 use datafusion::prelude::SessionContext;
 use df_plugin_conformance::bundles;
 use df_plugin_host::trust::sign::{PublicKey, SecretKey, SignatureFile};
-use df_plugin_host::{PluginHost, TrustLevel};
+use df_plugin_host::{PluginHost, Step, TrustLevel};
 
 const BUNDLES: [&str; 3] = ["df-plugin-delta", "df-plugin-udfs", "corpus-upgrade-v2"];
 
@@ -99,16 +99,8 @@ fn main() {
         v.sort_unstable();
         v.get(v.len() / 2).copied().unwrap_or(0)
     };
-    let steps = [
-        "trust",
-        "metadata",
-        "compatibility",
-        "open",
-        "handshake",
-        "root module",
-        "truthfulness",
-        "register",
-    ];
+    // Discover happens once per directory, not per bundle.
+    let steps: Vec<&str> = Step::ALL[1..].iter().map(|s| s.as_str()).collect();
     println!(
         "\nLoad per bundle at trust level `signed`, fresh process each run; warm = digest cache hot, median of {runs} runs (µs).\n"
     );

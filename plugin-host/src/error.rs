@@ -25,6 +25,19 @@ pub enum Step {
 }
 
 impl Step {
+    /// Every step, in pipeline order.
+    pub const ALL: [Step; 9] = [
+        Step::Discover,
+        Step::Trust,
+        Step::Metadata,
+        Step::Compatibility,
+        Step::Open,
+        Step::Handshake,
+        Step::RootModule,
+        Step::Truthfulness,
+        Step::Register,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Step::Discover => "discover",

@@ -241,6 +241,9 @@ pub struct LoadedBundle {
     pub(crate) record: BundleRecord,
 }
 
+/// An extra check on a bundle's verified metadata, before its code runs.
+pub(crate) type Gate<'a> = &'a dyn Fn(&BundleMetadata) -> Result<(), Refusal>;
+
 /// What became of one candidate file.
 pub(crate) enum Outcome {
     Loaded(Box<LoadedBundle>),
@@ -387,7 +390,7 @@ impl PluginHost {
 
     /// Steps 2–8 for one file (the config's `skip` list does not apply: the file was named).
     pub fn load_file(&self, path: &Path) -> Result<LoadedBundle, Refusal> {
-        match self.run_pipeline(path, false) {
+        match self.run_pipeline(path, false, &|_| Ok(())) {
             (_, Outcome::Loaded(b)) => Ok(*b),
             (_, Outcome::Refused(r)) => Err(r),
             (record, Outcome::Skipped) => Err(Refusal::new(
@@ -402,13 +405,24 @@ impl PluginHost {
 
     /// Steps 2–8 for one discovered file, with its catalogue record.
     pub(crate) fn consider(&self, path: &Path) -> (BundleRecord, Outcome) {
-        self.run_pipeline(path, true)
+        self.run_pipeline(path, true, &|_| Ok(()))
     }
 
-    fn run_pipeline(&self, path: &Path, honour_skip: bool) -> (BundleRecord, Outcome) {
+    /// [`Self::consider`] with one more check, made on the verified metadata before any of the
+    /// file's code runs (`LOAD PLUGIN` refuses downgrades with it).
+    pub(crate) fn consider_gated(&self, path: &Path, gate: Gate<'_>) -> (BundleRecord, Outcome) {
+        self.run_pipeline(path, true, gate)
+    }
+
+    fn run_pipeline(
+        &self,
+        path: &Path,
+        honour_skip: bool,
+        gate: Gate<'_>,
+    ) -> (BundleRecord, Outcome) {
         let mut record = BundleRecord::new(path);
         let mut t = StepTimings::default();
-        let result = self.steps(path, &mut record, &mut t, honour_skip);
+        let result = self.steps(path, &mut record, &mut t, honour_skip, gate);
         record.load_time_us = t.total().as_micros() as u64;
         let outcome = match result {
             Ok(Some(mut bundle)) => {
@@ -436,6 +450,7 @@ impl PluginHost {
         record: &mut BundleRecord,
         t: &mut StepTimings,
         honour_skip: bool,
+        gate: Gate<'_>,
     ) -> Result<Option<Box<LoadedBundle>>, Refusal> {
         let label = record.name.clone();
         let dir = path.parent().unwrap_or(Path::new("."));
@@ -449,6 +464,7 @@ impl PluginHost {
             return Ok(None);
         }
         t.time(Step::Compatibility, &name, || verify::check(&meta))?;
+        gate(&meta)?;
         let lib = t.time(Step::Open, &name, || open::open(&meta, status.key))?;
         t.time(Step::Handshake, &name, || handshake::check(lib, &meta))?;
         let module = t.time(Step::RootModule, &name, || root_module::load(lib, &meta))?;

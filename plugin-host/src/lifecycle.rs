@@ -15,12 +15,12 @@ use std::sync::Arc;
 
 use datafusion::prelude::SessionContext;
 
-use crate::catalog::{BundleRecord, BundleState};
+use crate::catalog::BundleState;
 use crate::error::{HostError, Refusal, Result, Step};
 use crate::host::{Outcome, PluginHost};
 use crate::metadata;
 use crate::register::{self, PluginRegistry, RegisteredBundle};
-use crate::trust::{self, file::FileKey};
+use crate::trust::file::FileKey;
 
 /// What a lifecycle operation did.
 #[derive(Clone, Debug)]
@@ -95,23 +95,15 @@ pub fn load(ctx: &Arc<SessionContext>, path: &Path, force: bool) -> Result<Chang
             return Ok(Change::Unchanged(live.entry));
         }
     }
-    // A downgrade is refused from the file's metadata, before any of its code runs (trust
-    // first, as in the pipeline).
-    let dir = path.parent().unwrap_or(Path::new("."));
-    if !force
-        && let Ok(status) = trust::check(path, dir, host.trust_policy())
-        && let Ok(meta) = metadata::read(path)
-        && let Some(old) = registry.live_by_name(&meta.info.bundle_name)
-        && let Some(refusal) = not_newer(&old.entry, path, &meta.info.bundle_version)
+    // A downgrade is refused on the verified metadata, before any of the file's code runs.
+    let gate = |meta: &metadata::BundleMetadata| match registry.live_by_name(&meta.info.bundle_name)
     {
-        let mut record = BundleRecord::new(path);
-        record.set_trust(&status);
-        record.set_metadata(&meta);
-        record.refuse(&refusal);
-        registry.record(record);
-        return Err(HostError::Refused(vec![refusal]));
-    }
-    let (mut record, outcome) = host.consider(path);
+        Some(old) if !force => {
+            not_newer(&old.entry, path, &meta.info.bundle_version).map_or(Ok(()), Err)
+        }
+        _ => Ok(()),
+    };
+    let (record, outcome) = host.consider_gated(path, &gate);
     let bundle = match outcome {
         Outcome::Loaded(b) => b,
         Outcome::Refused(r) => {
@@ -126,21 +118,12 @@ pub fn load(ctx: &Arc<SessionContext>, path: &Path, force: bool) -> Result<Chang
             )));
         }
     };
-    let Some(old) = registry.live_by_name(bundle.name()) else {
+    if registry.live_by_name(bundle.name()).is_none() {
         return host
             .register_bundle(&bundle, ctx, &registry)
             .map(Change::Loaded)
             .map_err(|r| HostError::Refused(vec![r]));
-    };
-    // The file could have changed since the check above.
-    if !force
-        && let Some(refusal) = not_newer(&old.entry, path, &bundle.metadata.info.bundle_version)
-    {
-        record.refuse(&refusal);
-        registry.record(record);
-        return Err(HostError::Refused(vec![refusal]));
     }
-
     // Another file of the same bundle is registered and this one may replace it.
     let reason = format!(
         "replaced by version {} from {}",

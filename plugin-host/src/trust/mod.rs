@@ -25,7 +25,6 @@ pub mod sign;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
 
 use crate::error::{HostError, Refusal, Step};
 use digest::{DigestCache, Source};
@@ -127,8 +126,6 @@ pub struct TrustStatus {
     pub signed: Option<sign::SignedFacts>,
     #[serde(skip)]
     pub key: Option<file::FileKey>,
-    /// Time spent in this step, µs.
-    pub micros: u64,
 }
 
 impl TrustStatus {
@@ -150,7 +147,6 @@ fn label(path: &Path) -> String {
 
 /// Step 2 for `path`, a bundle found in `dir`.
 pub fn check(path: &Path, dir: &Path, policy: &TrustPolicy) -> Result<TrustStatus, Refusal> {
-    let start = Instant::now();
     let refuse =
         |reason: String, fix: String| Refusal::new(label(path), path, Step::Trust, reason, fix);
     let facts: FileFacts = file::check(path, dir).map_err(|p| refuse(p.reason, p.fix))?;
@@ -163,7 +159,6 @@ pub fn check(path: &Path, dir: &Path, policy: &TrustPolicy) -> Result<TrustStatu
         detail: String::new(),
         signed: None,
         key: Some(facts.key),
-        micros: 0,
     };
     if policy.level != TrustLevel::Any && facts.escapes {
         return Err(refuse(
@@ -201,7 +196,6 @@ pub fn check(path: &Path, dir: &Path, policy: &TrustPolicy) -> Result<TrustStatu
     }
     status.detail = detail;
     status.signed = signed;
-    status.micros = start.elapsed().as_micros() as u64;
     Ok(status)
 }
 
