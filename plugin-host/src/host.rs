@@ -236,6 +236,8 @@ pub struct LoadedBundle {
     /// What the trust step established.
     pub trust: TrustStatus,
     module: BundleModuleRef,
+    /// The ABI 1.1 entry point (`None` for a 1.0 bundle).
+    with_planners: Option<df_plugin_api::ffi::InitWithPlanners>,
     pub(crate) slot: Arc<SessionSlot>,
     pub(crate) objects: BundleObjects,
     pub(crate) record: BundleRecord,
@@ -468,13 +470,14 @@ impl PluginHost {
         let lib = t.time(Step::Open, &name, || open::open(&meta, status.key))?;
         t.time(Step::Handshake, &name, || handshake::check(lib, &meta))?;
         let module = t.time(Step::RootModule, &name, || root_module::load(lib, &meta))?;
+        let with_planners = root_module::init_with_planners(lib, &meta)?;
         let slot = SessionSlot::new();
         let options = self.options.get(&name).cloned().unwrap_or_default();
-        let exports = t.time(Step::RootModule, &name, || {
-            root_module::init(module, &meta, &slot, &options)
+        let init = t.time(Step::RootModule, &name, || {
+            root_module::init(module, with_planners, &meta, &slot, &options)
         })?;
         let objects = t.time(Step::Truthfulness, &name, || {
-            let objects = BundleObjects::from_ffi(&exports);
+            let objects = BundleObjects::from_ffi(&init.exports, init.planners.as_ref());
             truth::check(&meta, &objects)?;
             restore::apply(&meta, objects)
         })?;
@@ -488,6 +491,7 @@ impl PluginHost {
             timings: StepTimings::default(),
             trust: status,
             module,
+            with_planners,
             slot,
             objects,
             record: record.clone(),
@@ -503,8 +507,14 @@ impl PluginHost {
         let slot = SessionSlot::new();
         slot.bind(ctx);
         let options = self.options.get(bundle.name()).cloned().unwrap_or_default();
-        let exports = root_module::init(bundle.module, &bundle.metadata, &slot, &options)?;
-        let objects = BundleObjects::from_ffi(&exports);
+        let init = root_module::init(
+            bundle.module,
+            bundle.with_planners,
+            &bundle.metadata,
+            &slot,
+            &options,
+        )?;
+        let objects = BundleObjects::from_ffi(&init.exports, init.planners.as_ref());
         truth::check(&bundle.metadata, &objects)?;
         Ok((slot, restore::apply(&bundle.metadata, objects)?))
     }

@@ -15,7 +15,8 @@
 //! 7. [`root_module`] — abi_stable's layout check, then `init(host context)`;
 //! 8. [`truth`] — the exports match the manifest;
 //! 9. [`register`] — all or nothing into one `Arc<SessionContext>`, after [`restore`] gave
-//!    each function back the documentation and parameter names datafusion-ffi drops.
+//!    each function back the documentation and parameter names datafusion-ffi drops;
+//!    [`planners`] puts bundles' SQL planners in front of DataFusion's.
 //!
 //! Refusals ([`Refusal`]) name the bundle, the step, every field that differs and the fix.
 //!
@@ -40,6 +41,7 @@ pub mod lifecycle;
 pub mod metadata;
 pub mod open;
 pub mod options;
+pub mod planners;
 pub mod register;
 pub mod restore;
 pub mod root_module;

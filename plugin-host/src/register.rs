@@ -100,6 +100,7 @@ struct RegistryState {
     slots: Vec<Arc<SessionSlot>>,
     records: Vec<BundleRecord>,
     host: Option<PluginHost>,
+    planners: crate::planners::SessionPlanners,
 }
 
 impl PluginRegistry {
@@ -461,6 +462,7 @@ pub(crate) fn register(
     }
 
     crate::options::declare(ctx, &meta.manifest);
+    state.planners.install(ctx, &bundle, objects, slot);
 
     let registered: Vec<(Capability, String)> =
         names.into_iter().filter(|(k, n)| keep(*k, n)).collect();
@@ -547,6 +549,7 @@ pub(crate) fn deregister(
         }
     }
     crate::options::undeclare(ctx, &live.meta.manifest);
+    state.planners.remove(ctx, name);
     PluginRegistry::set_state(&mut state, &live.entry.path, to, why);
     Ok(live)
 }

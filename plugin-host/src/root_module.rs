@@ -11,7 +11,8 @@ use datafusion_ffi::execution::FFI_TaskContextProvider;
 use datafusion_ffi::proto::logical_extension_codec::FFI_LogicalExtensionCodec;
 use datafusion_proto::logical_plan::DefaultLogicalExtensionCodec;
 use df_plugin_api::ffi::{
-    BundleModuleRef, FFI_BundleExports, FFI_HostContext, FFI_LogSink, ROOT_MODULE_SYMBOL,
+    BundleModuleRef, FFI_Bundle, FFI_BundleExports, FFI_HostContext, FFI_LogSink,
+    INIT_WITH_PLANNERS_SYMBOL, InitWithPlanners, ROOT_MODULE_SYMBOL,
 };
 use df_plugin_api::record::{ABI_MAJOR, ABI_MINOR};
 use libloading::os::unix::Library;
@@ -57,13 +58,47 @@ pub fn load(lib: &Library, meta: &BundleMetadata) -> Result<BundleModuleRef, Ref
     })
 }
 
-/// Calls the bundle's `init` with a host context bound to `slot`.
+/// What `init` returned: the exports, and the planners of an ABI 1.1 bundle.
+pub struct Initialized {
+    pub exports: FFI_BundleExports,
+    pub planners: Option<df_plugin_api::ffi::FFI_BundlePlanners>,
+}
+
+/// The ABI 1.1 entry point of a bundle whose record says minor 1 or later (`None` for 1.0).
+pub fn init_with_planners(
+    lib: &Library,
+    meta: &BundleMetadata,
+) -> Result<Option<InitWithPlanners>, Refusal> {
+    if meta.info.abi_minor < 1 {
+        return Ok(None);
+    }
+    // SAFETY: a bundle of ABI 1.1 or later exports this symbol with this type (the exact
+    // DataFusion and plugin-api versions were checked by now).
+    let f = unsafe { lib.get::<InitWithPlanners>(format!("{INIT_WITH_PLANNERS_SYMBOL}\0").as_bytes()) }
+        .map_err(|_| {
+            Refusal::new(
+                meta.info.bundle_name.clone(),
+                &meta.path,
+                Step::RootModule,
+                format!(
+                    "the bundle's record says plugin ABI {}.{}, but it does not export `{INIT_WITH_PLANNERS_SYMBOL}`",
+                    meta.info.abi_major, meta.info.abi_minor
+                ),
+                "export the bundle with df_plugin_api::export_bundle!",
+            )
+        })?;
+    Ok(Some(*f))
+}
+
+/// Calls the bundle's `init` (`init_with_planners` when it has it) with a host context bound
+/// to `slot`.
 pub fn init(
     module: BundleModuleRef,
+    with_planners: Option<InitWithPlanners>,
     meta: &BundleMetadata,
     slot: &Arc<SessionSlot>,
     options: &[(String, String)],
-) -> Result<FFI_BundleExports, Refusal> {
+) -> Result<Initialized, Refusal> {
     let provider = Arc::clone(slot) as Arc<dyn TaskContextProvider>;
     let provider = FFI_TaskContextProvider::from(&provider);
     let codec =
@@ -79,8 +114,24 @@ pub fn init(
             .collect::<RVec<_>>(),
         logical_codec: codec,
     };
-    match (module.init())(&host) {
-        RResult::ROk(exports) => Ok(exports),
+    let result = match with_planners {
+        Some(init) => match init(&host) {
+            RResult::ROk(FFI_Bundle { exports, planners }) => RResult::ROk(Initialized {
+                exports,
+                planners: Some(planners),
+            }),
+            RResult::RErr(e) => RResult::RErr(e),
+        },
+        None => match (module.init())(&host) {
+            RResult::ROk(exports) => RResult::ROk(Initialized {
+                exports,
+                planners: None,
+            }),
+            RResult::RErr(e) => RResult::RErr(e),
+        },
+    };
+    match result {
+        RResult::ROk(initialized) => Ok(initialized),
         RResult::RErr(message) => Err(Refusal::new(
             meta.info.bundle_name.clone(),
             &meta.path,

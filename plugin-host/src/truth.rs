@@ -11,8 +11,9 @@ use datafusion::logical_expr::TypeSignature;
 use datafusion::logical_expr::{
     AggregateUDF, AggregateUDFImpl, ScalarUDF, ScalarUDFImpl, WindowUDF, WindowUDFImpl,
 };
-use df_plugin_api::ffi::FFI_BundleExports;
+use df_plugin_api::ffi::planner::{FFI_ExprPlanner, FFI_RelationPlanner, FFI_TypePlanner};
 use df_plugin_api::ffi::signature::FunctionSignature;
+use df_plugin_api::ffi::{FFI_BundleExports, FFI_BundlePlanners};
 use df_plugin_api::record::{Capabilities, Capability};
 
 use crate::error::{Mismatch, Refusal, Step};
@@ -32,13 +33,27 @@ pub struct BundleObjects {
     pub table_provider_factories: Vec<(String, Arc<dyn TableProviderFactory>)>,
     /// The real signatures the bundle sent for its functions, by kind and name.
     pub signatures: Signatures,
+    /// SQL planners, still as FFI structs: the host wraps them for the session they are
+    /// registered in (see [`crate::planners`]).
+    pub expr_planners: Vec<FFI_ExprPlanner>,
+    pub relation_planners: Vec<FFI_RelationPlanner>,
+    pub type_planners: Vec<FFI_TypePlanner>,
 }
 
 impl BundleObjects {
     /// Converts the FFI structs into host objects. No call crosses the boundary except the
     /// name and signature queries datafusion-ffi makes while wrapping.
-    pub fn from_ffi(exports: &FFI_BundleExports) -> Self {
+    pub fn from_ffi(exports: &FFI_BundleExports, planners: Option<&FFI_BundlePlanners>) -> Self {
         Self {
+            expr_planners: planners
+                .map(|p| p.expr_planners.iter().cloned().collect())
+                .unwrap_or_default(),
+            relation_planners: planners
+                .map(|p| p.relation_planners.iter().cloned().collect())
+                .unwrap_or_default(),
+            type_planners: planners
+                .map(|p| p.type_planners.iter().cloned().collect())
+                .unwrap_or_default(),
             scalar_udfs: exports
                 .scalar_udfs
                 .iter()
@@ -122,6 +137,21 @@ impl BundleObjects {
             self.table_provider_factories
                 .iter()
                 .map(|(n, _)| (Capability::TableProviderFactory, n.clone())),
+        );
+        out.extend(
+            self.expr_planners
+                .iter()
+                .map(|p| (Capability::ExprPlanner, p.name.to_string())),
+        );
+        out.extend(
+            self.relation_planners
+                .iter()
+                .map(|p| (Capability::RelationPlanner, p.name.to_string())),
+        );
+        out.extend(
+            self.type_planners
+                .iter()
+                .map(|p| (Capability::TypePlanner, p.name.to_string())),
         );
         out
     }

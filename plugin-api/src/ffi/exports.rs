@@ -10,6 +10,7 @@ use datafusion_ffi::udwf::FFI_WindowUDF;
 use stabby::string::String as SString;
 use stabby::vec::Vec as SVec;
 
+use super::planner::{FFI_ExprPlanner, FFI_RelationPlanner, FFI_TypePlanner};
 use super::signature::FFI_FunctionSignature;
 
 /// A named object. A `#[repr(C)]` pair, because Rust tuples have no stable layout.
@@ -54,4 +55,26 @@ pub struct FFI_BundleExports {
     /// [`super::signature`]); functions whose signature cannot be expressed are absent.
     #[sabi(unsafe_opaque_field)]
     pub function_signatures: SVec<FFI_FunctionSignature>,
+}
+
+/// A bundle's SQL planners (ABI 1.1). Each planner carries its manifest name.
+#[repr(C)]
+#[derive(StableAbi)]
+pub struct FFI_BundlePlanners {
+    #[sabi(unsafe_opaque_field)]
+    pub expr_planners: SVec<FFI_ExprPlanner>,
+    #[sabi(unsafe_opaque_field)]
+    pub relation_planners: SVec<FFI_RelationPlanner>,
+    #[sabi(unsafe_opaque_field)]
+    pub type_planners: SVec<FFI_TypePlanner>,
+}
+
+/// Everything a bundle's `init_with_planners` returns (ABI 1.1): the 1.0 exports and the
+/// planners. A new struct rather than new fields in [`FFI_BundleExports`], whose layout a 1.0
+/// bundle fixes.
+#[repr(C)]
+#[derive(StableAbi)]
+pub struct FFI_Bundle {
+    pub exports: FFI_BundleExports,
+    pub planners: FFI_BundlePlanners,
 }

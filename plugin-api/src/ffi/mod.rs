@@ -10,10 +10,21 @@ pub mod exports;
 pub mod host_context;
 pub mod log_sink;
 pub mod module;
+pub mod planner;
 pub mod signature;
 
-pub use exports::{FFI_BundleExports, FFI_Named};
+pub use exports::{FFI_Bundle, FFI_BundleExports, FFI_BundlePlanners, FFI_Named};
 pub use host_context::FFI_HostContext;
 pub use log_sink::{FFI_LogSink, ForeignLogSink};
-pub use module::{BundleModule, BundleModuleRef, ROOT_MODULE_SYMBOL};
+pub use module::{
+    BundleModule, BundleModuleRef, INIT_WITH_PLANNERS_SYMBOL, InitWithPlanners, ROOT_MODULE_SYMBOL,
+};
 pub use signature::FFI_FunctionSignature;
+
+static LIBRARY_MARKER: u8 = 0;
+
+/// Identifies the image (host or bundle) that made an FFI struct, as datafusion-ffi's
+/// `library_marker_id` does: each image has its own copy of this static.
+pub extern "C" fn library_marker_id() -> usize {
+    &LIBRARY_MARKER as *const u8 as usize
+}

@@ -11,7 +11,7 @@ use abi_stable::sabi_types::VersionStrings;
 use abi_stable::std_types::{RResult, RString};
 use abi_stable::{StableAbi, declare_root_module_statics};
 
-use super::exports::FFI_BundleExports;
+use super::exports::{FFI_Bundle, FFI_BundleExports};
 use super::host_context::FFI_HostContext;
 
 /// The exported symbol abi_stable's `#[export_root_module]` would generate; spelled out because
@@ -30,6 +30,19 @@ pub struct BundleModule {
     #[sabi(last_prefix_field)]
     pub init: extern "C" fn(host: &FFI_HostContext) -> RResult<FFI_BundleExports, RString>,
 }
+
+/// ABI 1.1: `extern "C" fn(&FFI_HostContext) -> RResult<FFI_Bundle, RString>`, `init` plus
+/// the bundle's SQL planners. A 1.1 host calls it instead of `init` for bundles whose record
+/// says minor 1 or later.
+///
+/// A plain symbol rather than a new field of [`BundleModule`]: abi_stable's layout check lets a
+/// library's prefix type have *more* fields than the host's, never fewer, so a new field would
+/// make every 1.0 bundle fail the check. Its layout is guaranteed by the record's ABI minor
+/// and the exact DataFusion version match, like the datafusion-ffi structs it carries.
+pub const INIT_WITH_PLANNERS_SYMBOL: &str = "df_plugin_init_with_planners";
+
+/// The type of [`INIT_WITH_PLANNERS_SYMBOL`].
+pub type InitWithPlanners = extern "C" fn(host: &FFI_HostContext) -> RResult<FFI_Bundle, RString>;
 
 impl RootModule for BundleModuleRef {
     declare_root_module_statics! {BundleModuleRef}

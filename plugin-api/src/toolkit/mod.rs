@@ -42,10 +42,14 @@ use datafusion_ffi::udtf::FFI_TableFunction;
 use datafusion_ffi::udwf::FFI_WindowUDF;
 use tokio::runtime::Handle;
 
+use crate::ffi::planner::expr::ExprPlannerHooks;
+use crate::ffi::planner::{FFI_ExprPlanner, FFI_RelationPlanner, FFI_TypePlanner};
 use crate::ffi::{
-    FFI_BundleExports, FFI_FunctionSignature, FFI_HostContext, FFI_Named, ForeignLogSink,
+    FFI_Bundle, FFI_BundleExports, FFI_BundlePlanners, FFI_FunctionSignature, FFI_HostContext,
+    FFI_Named, ForeignLogSink,
 };
 use crate::record::{BuildFacts, Capability};
+use datafusion::logical_expr::planner::{ExprPlanner, RelationPlanner, TypePlanner};
 use guard::aggregate::GuardedAggregateUDF;
 use guard::scalar::GuardedScalarUDF;
 use guard::table::{GuardedTableFunction, GuardedTableProvider, GuardedTableProviderFactory};
@@ -78,6 +82,7 @@ pub struct Bundle {
     table_functions: Vec<(String, Arc<dyn TableFunctionImpl>)>,
     table_providers: Vec<(String, Arc<dyn TableProvider>)>,
     table_provider_factories: Vec<(String, Arc<dyn TableProviderFactory>)>,
+    planners: FFI_BundlePlanners,
 }
 
 impl Bundle {
@@ -144,6 +149,44 @@ impl Bundle {
         self
     }
 
+    /// An expression planner, asked only about the hooks and operators in `hooks`. Bundle
+    /// planners run before DataFusion's own, so they can take operators such as `->`.
+    pub fn expr_planner(
+        &mut self,
+        name: &str,
+        planner: Arc<dyn ExprPlanner>,
+        hooks: ExprPlannerHooks,
+    ) -> &mut Self {
+        let planner = FFI_ExprPlanner::new(name, planner, hooks);
+        self.planners.expr_planners.push(planner);
+        self
+    }
+
+    /// A relation planner, offered only the FROM-clause items of `kinds`
+    /// ([`crate::ffi::planner::relation::factor_kinds`] bits).
+    pub fn relation_planner(
+        &mut self,
+        name: &str,
+        planner: Arc<dyn RelationPlanner>,
+        kinds: u32,
+    ) -> &mut Self {
+        let planner = FFI_RelationPlanner::new(name, planner, kinds);
+        self.planners.relation_planners.push(planner);
+        self
+    }
+
+    /// A type planner for the SQL types named `type_names` (upper-case base names).
+    pub fn type_planner(
+        &mut self,
+        name: &str,
+        planner: Arc<dyn TypePlanner>,
+        type_names: &[&str],
+    ) -> &mut Self {
+        let planner = FFI_TypePlanner::new(name, planner, type_names);
+        self.planners.type_planners.push(planner);
+        self
+    }
+
     /// The real signature of every function, which datafusion-ffi's structs do not carry.
     fn function_signatures(&self) -> stabby::vec::Vec<FFI_FunctionSignature> {
         let scalar = self
@@ -166,11 +209,11 @@ impl Bundle {
     }
 
     /// Wraps every object in its panic guard and converts it to its datafusion-ffi struct.
-    fn into_exports(self, codec: &FFI_LogicalExtensionCodec) -> FFI_BundleExports {
+    fn into_bundle(self, codec: &FFI_LogicalExtensionCodec) -> FFI_Bundle {
         let name = &self.name;
         let rt = Some(self.runtime.clone());
         let function_signatures = self.function_signatures();
-        FFI_BundleExports {
+        let exports = FFI_BundleExports {
             function_signatures,
             scalar_udfs: self
                 .scalar_udfs
@@ -222,6 +265,10 @@ impl Bundle {
                     )
                 })
                 .collect(),
+        };
+        FFI_Bundle {
+            exports,
+            planners: self.planners,
         }
     }
 }
@@ -244,13 +291,27 @@ fn install_process_hooks(sink: ForeignLogSink) {
     });
 }
 
-/// The body of every bundle's `init`; called by the code [`crate::export_bundle!`] generates.
+/// The body of every bundle's `init` (ABI 1.0: no planners); called by the code
+/// [`crate::export_bundle!`] generates.
 #[doc(hidden)]
 pub fn init(
     host: &FFI_HostContext,
     name: &'static str,
     exports: fn(&mut Bundle) -> Result<()>,
 ) -> RResult<FFI_BundleExports, RString> {
+    match init_with_planners(host, name, exports) {
+        RResult::ROk(bundle) => RResult::ROk(bundle.exports),
+        RResult::RErr(e) => RResult::RErr(e),
+    }
+}
+
+/// The body of every bundle's `init_with_planners` (ABI 1.1).
+#[doc(hidden)]
+pub fn init_with_planners(
+    host: &FFI_HostContext,
+    name: &'static str,
+    exports: fn(&mut Bundle) -> Result<()>,
+) -> RResult<FFI_Bundle, RString> {
     let result = catch_unwind(AssertUnwindSafe(|| -> std::result::Result<_, String> {
         install_process_hooks(ForeignLogSink(host.log_sink));
         let rt = runtime::runtime(name)
@@ -269,12 +330,17 @@ pub fn init(
             table_functions: Vec::new(),
             table_providers: Vec::new(),
             table_provider_factories: Vec::new(),
+            planners: FFI_BundlePlanners {
+                expr_planners: Default::default(),
+                relation_planners: Default::default(),
+                type_planners: Default::default(),
+            },
         };
         {
             let _entered = rt.enter();
             exports(&mut bundle).map_err(|e| e.to_string())?;
         }
-        Ok(bundle.into_exports(&host.logical_codec))
+        Ok(bundle.into_bundle(&host.logical_codec))
     }));
     match result {
         Ok(Ok(exports)) => RResult::ROk(exports),
@@ -363,6 +429,15 @@ macro_rules! export_bundle {
                 host: &$crate::ffi::FFI_HostContext,
             ) -> RResult<$crate::ffi::FFI_BundleExports, RString> {
                 $crate::toolkit::init(host, NAME, $exports)
+            }
+
+            /// ABI 1.1: `init` plus the bundle's planners (see
+            /// `df_plugin_api::ffi::INIT_WITH_PLANNERS_SYMBOL`).
+            #[unsafe(no_mangle)]
+            pub extern "C" fn df_plugin_init_with_planners(
+                host: &$crate::ffi::FFI_HostContext,
+            ) -> RResult<$crate::ffi::FFI_Bundle, RString> {
+                $crate::toolkit::init_with_planners(host, NAME, $exports)
             }
 
             fn root_module() -> $crate::ffi::BundleModuleRef {
