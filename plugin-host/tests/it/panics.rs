@@ -83,3 +83,78 @@ async fn a_record_batch_stream_that_panics() {
     )
     .await;
 }
+
+/// A planner failure: the query fails with the planner, its bundle and the cause; the session
+/// plans the next query.
+async fn assert_planner_fails(ctx: &SessionContext, sql: &str, planner: &str, cause: &str) {
+    let err = query_csv(ctx, sql).await.unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("'{planner}' of plugin bundle 'corpus-panicking'")),
+        "{sql}: {err}"
+    );
+    assert!(err.contains(cause), "{sql}: {err}");
+    assert_eq!(
+        query_csv(ctx, "select 41 + 1 as x").await.unwrap(),
+        "x\n42\n"
+    );
+}
+
+#[tokio::test]
+async fn planners_that_panic_fail_the_query_not_the_process() {
+    let (_dir, ctx) = panicking_session().await;
+    let panicked = "panicked: asked to panic";
+    assert_planner_fails(&ctx, "select 'a' -> 'b'", "corpus_panic_operator", panicked).await;
+    assert_planner_fails(
+        &ctx,
+        "select cast(1 as panic_type)",
+        "corpus_panic_type",
+        panicked,
+    )
+    .await;
+    assert_planner_fails(
+        &ctx,
+        "select * from corpus_panic_relation",
+        "corpus_panic_relation",
+        panicked,
+    )
+    .await;
+    // Operators, types and relations the planners did not declare never reach them.
+    assert_eq!(
+        query_csv(
+            &ctx,
+            "select cast(2 as bigint) * 3 as x from (values (1)) t(y)"
+        )
+        .await
+        .unwrap(),
+        "x\n6\n"
+    );
+}
+
+#[tokio::test]
+async fn a_plan_the_host_cannot_decode_fails_the_query() {
+    let (_dir, ctx) = panicking_session().await;
+    assert_planner_fails(
+        &ctx,
+        "select * from corpus_undecodable",
+        "corpus_panic_relation",
+        "returned a plan the host cannot decode",
+    )
+    .await;
+    let err = query_csv(&ctx, "select * from corpus_undecodable")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("corpus_not_exported"), "{err}");
+}
+
+#[tokio::test]
+async fn a_relation_planner_that_reenters_itself_forever_is_stopped() {
+    let (_dir, ctx) = panicking_session().await;
+    assert_planner_fails(
+        &ctx,
+        "select * from corpus_loop",
+        "corpus_panic_relation",
+        "re-entered each other 32 levels deep",
+    )
+    .await;
+}

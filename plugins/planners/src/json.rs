@@ -4,8 +4,9 @@
 //! DataFusion parses these operators but plans none of them. [`JsonOperators`] is an expression
 //! planner that rewrites them into calls of the bundle's functions `json_get`, `json_get_text`
 //! and `json_has_key` when the left operand is text (or NULL); other operands are left to
-//! DataFusion (and its error). Precedence is sqlparser's (PostgreSQL's): `->`/`->>` bind
-//! tighter than comparisons, so `doc->>'a' = 'x'` is `(doc->>'a') = 'x'`.
+//! DataFusion (and its error). Precedence is sqlparser's: in the PostgreSQL dialect `->`/`->>`
+//! bind tighter than comparisons (`doc->>'a' = 'x'` is `(doc->>'a') = 'x'`); in the generic
+//! dialect they bind looser, so write the parentheses.
 //!
 //! `key` is text (an object member) or an integer (an array element, negative counts from the
 //! end). Semantics, as PostgreSQL's `json` operators:

@@ -8,8 +8,9 @@
 //! - `TABLESAMPLE [BERNOULLI | SYSTEM | ROW | BLOCK] (p [PERCENT])`: each row is kept with
 //!   probability p/100 (`random() < p/100`). SYSTEM and BLOCK sample rows too: there are no
 //!   storage blocks to pick at this level, and a row sample is a valid, more uniform answer;
-//! - `TABLESAMPLE (n ROWS)`: n rows chosen uniformly (a top-n by a random key);
-//! - `REPEATABLE (seed)` / `SEED (seed)`: instead of `random()`, the key is
+//! - `TABLESAMPLE (n ROWS)`: n rows chosen uniformly (the first n by a hash of each row's
+//!   values with a seed drawn when the query is planned);
+//! - `REPEATABLE (seed)` / `SEED (seed)`: instead of `random()` or a fresh seed, the key is
 //!   `tablesample_hash(seed, <every column>)`, a seeded hash of the row's values in [0, 1):
 //!   the same data and seed give the same sample on every run and with any partitioning.
 //!   Identical rows get the same key, so they are kept or dropped together.
@@ -124,7 +125,21 @@ impl SampleSpec {
 
     /// The sampled plan over `input`.
     pub fn apply(&self, input: LogicalPlan) -> Result<LogicalPlan> {
-        let key = match self.seed {
+        // `n ROWS` without a seed sorts by a hash with a seed drawn now, not by `random()`: a
+        // sort key that reads no column lets DataFusion prune every column of the input, and
+        // its sort then fails on batches without columns.
+        let seed = match (self.seed, self.quantity) {
+            (None, Quantity::Rows(_)) => {
+                use std::hash::{BuildHasher, Hasher};
+                Some(
+                    std::collections::hash_map::RandomState::new()
+                        .build_hasher()
+                        .finish() as i64,
+                )
+            }
+            (seed, _) => seed,
+        };
+        let key = match seed {
             None => datafusion::functions::math::random().call(vec![]),
             Some(seed) => {
                 let mut args = vec![lit(seed)];
