@@ -36,6 +36,17 @@ SELECT _change_type, count(*) AS changes
 FROM delta_changes('conformance/data/delta/cdf-table', 0)
 GROUP BY _change_type ORDER BY _change_type;
 
+-- The planners bundle: SQL types, operators and FROM-clause syntax DataFusion does not plan.
+SELECT '{"user": {"name": "ada", "tags": ["x", "y"]}}' -> 'user' ->> 'name' AS name,
+       '{"user": {"tags": ["x", "y"]}}' -> 'user' -> 'tags' ->> -1 AS last_tag;
+
+SELECT uuid_text(CAST(x'a0eebc999c0b4ef8bb6d6bb9bd380a11' AS UUID)) AS id,
+       arrow_metadata(CAST('{}' AS JSON)) AS json_metadata;
+
+SELECT count(*) AS sampled FROM generate_series(1, 100000) TABLESAMPLE (1 PERCENT) REPEATABLE (7);
+
+SELECT id FROM delta_scan('conformance/data/delta/simple_table', 0) TABLESAMPLE (2 ROWS) REPEATABLE (1) ORDER BY id;
+
 -- What the host loaded, how it trusted each bundle, and what each one registered.
 SELECT name, version, state, trust, capabilities, load_time_us FROM df_plugins();
 

@@ -33,8 +33,11 @@ fn tables(ctx: &SessionContext) {
         Field::new("b", DataType::Binary, true),
     ]));
     for i in 0..=20 {
-        ctx.register_table(format!("t{i}"), Arc::new(EmptyTable::new(Arc::clone(&schema))))
-            .expect("register a table");
+        ctx.register_table(
+            format!("t{i}"),
+            Arc::new(EmptyTable::new(Arc::clone(&schema))),
+        )
+        .expect("register a table");
     }
 }
 
@@ -99,7 +102,9 @@ fn main() {
     let plain = Arc::new(SessionContext::new());
     let loaded = Arc::new(SessionContext::new());
     let native = Arc::new(SessionContext::new());
-    plugins.register_into(&loaded).expect("register the bundles");
+    plugins
+        .register_into(&loaded)
+        .expect("register the bundles");
     df_plugin_planners::register_natively(&native);
     for ctx in [&plain, &loaded, &native] {
         tables(ctx);
