@@ -377,3 +377,22 @@ async fn geo_mean_offers_its_groups_accumulator_across_the_boundary() {
         "{result:?}"
     );
 }
+
+#[tokio::test]
+async fn a_bundle_built_for_plugin_abi_1_0_loads_through_its_1_0_init() {
+    // corpus-upgrade-v1's record says ABI 1.0, so the host must not look for the 1.1 entry
+    // point and must start it through the root module's `init`.
+    let (_dir, ctx) = session_with(&["corpus-upgrade-v1"]);
+    assert_eq!(
+        query_csv(&ctx, "select plugin_abi, state from df_plugins()")
+            .await
+            .unwrap(),
+        "plugin_abi,state\n1.0,loaded\n"
+    );
+    assert_eq!(
+        query_csv(&ctx, "select corpus_upgrade_v1(7) as x")
+            .await
+            .unwrap(),
+        "x\n7\n"
+    );
+}

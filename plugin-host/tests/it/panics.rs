@@ -158,3 +158,20 @@ async fn a_relation_planner_that_reenters_itself_forever_is_stopped() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_from_item_sqlparser_prints_back_differently_is_refused_before_crossing() {
+    let (_dir, ctx) = panicking_session().await;
+    // sqlparser 0.62 prints MySQL's `t PARTITION (p0)` as `tPARTITION (p0)`: the relation
+    // planner (which takes plain tables) must not be handed something else than was written.
+    query_csv(&ctx, "set datafusion.sql_parser.dialect = 'MySQL'")
+        .await
+        .unwrap();
+    assert_planner_fails(
+        &ctx,
+        "select * from corpus_panic_scan PARTITION (p0)",
+        "corpus_panic_relation",
+        "reads back differently",
+    )
+    .await;
+}
