@@ -186,24 +186,27 @@ unsafe extern "C" fn plan_binary_op_fn_wrapper(
     schema: SSlice<u8>,
     host: &FFI_TaskContextProvider,
 ) -> FFI_Result<FFI_PlannerResult> {
-    ffi_guard(&format!("expression planner '{}'", planner.name), || {
-        let data = planner.inner();
-        let Some(op) = data
-            .hooks
-            .binary_ops
-            .iter()
-            .find(|o| o.to_string() == op.as_str())
-        else {
-            return Ok(FFI_PlannerResult::Original);
-        };
-        let expr = RawBinaryExpr {
-            op: op.clone(),
-            left: data.tasks.decode_expr(host, &left)?,
-            right: data.tasks.decode_expr(host, &right)?,
-        };
-        let schema = schema_from_bytes(&schema)?;
-        planned(data.planner.plan_binary_op(expr, &schema)?)
-    })
+    ffi_guard(
+        || format!("expression planner '{}'", planner.name),
+        || {
+            let data = planner.inner();
+            let Some(op) = data
+                .hooks
+                .binary_ops
+                .iter()
+                .find(|o| o.to_string() == op.as_str())
+            else {
+                return Ok(FFI_PlannerResult::Original);
+            };
+            let expr = RawBinaryExpr {
+                op: op.clone(),
+                left: data.tasks.decode_expr(host, &left)?,
+                right: data.tasks.decode_expr(host, &right)?,
+            };
+            let schema = schema_from_bytes(&schema)?;
+            planned(data.planner.plan_binary_op(expr, &schema)?)
+        },
+    )
 }
 
 unsafe extern "C" fn plan_exprs_fn_wrapper(
@@ -214,29 +217,32 @@ unsafe extern "C" fn plan_exprs_fn_wrapper(
     schema: SSlice<u8>,
     host: &FFI_TaskContextProvider,
 ) -> FFI_Result<FFI_PlannerResult> {
-    ffi_guard(&format!("expression planner '{}'", planner.name), || {
-        let data = planner.inner();
-        let args = exprs
-            .iter()
-            .map(|e| data.tasks.decode_expr(host, e))
-            .collect::<Result<Vec<_>>>()?;
-        let p = &data.planner;
-        let result = match hook {
-            hooks::ARRAY_LITERAL => p.plan_array_literal(args, &schema_from_bytes(&schema)?)?,
-            hooks::POSITION => p.plan_position(args)?,
-            hooks::EXTRACT => p.plan_extract(args)?,
-            hooks::SUBSTRING => p.plan_substring(args)?,
-            hooks::STRUCT_LITERAL => p.plan_struct_literal(args, flag)?,
-            hooks::OVERLAY => p.plan_overlay(args)?,
-            hooks::MAKE_MAP => p.plan_make_map(args)?,
-            other => {
-                return Err(DataFusionError::Internal(format!(
-                    "unknown expression planner hook {other:#x}"
-                )));
-            }
-        };
-        planned(result)
-    })
+    ffi_guard(
+        || format!("expression planner '{}'", planner.name),
+        || {
+            let data = planner.inner();
+            let args = exprs
+                .iter()
+                .map(|e| data.tasks.decode_expr(host, e))
+                .collect::<Result<Vec<_>>>()?;
+            let p = &data.planner;
+            let result = match hook {
+                hooks::ARRAY_LITERAL => p.plan_array_literal(args, &schema_from_bytes(&schema)?)?,
+                hooks::POSITION => p.plan_position(args)?,
+                hooks::EXTRACT => p.plan_extract(args)?,
+                hooks::SUBSTRING => p.plan_substring(args)?,
+                hooks::STRUCT_LITERAL => p.plan_struct_literal(args, flag)?,
+                hooks::OVERLAY => p.plan_overlay(args)?,
+                hooks::MAKE_MAP => p.plan_make_map(args)?,
+                other => {
+                    return Err(DataFusionError::Internal(format!(
+                        "unknown expression planner hook {other:#x}"
+                    )));
+                }
+            };
+            planned(result)
+        },
+    )
 }
 
 unsafe extern "C" fn clone_fn_wrapper(planner: &FFI_ExprPlanner) -> FFI_ExprPlanner {

@@ -52,14 +52,19 @@ pub enum FFI_PlannerResult {
     Original,
 }
 
-/// Runs `f`, turning an error or a panic into an `FFI_Result::Err` that says who failed.
-pub(crate) fn ffi_guard<T>(who: &str, f: impl FnOnce() -> Result<T>) -> FFI_Result<T> {
+/// Runs `f`, turning an error or a panic into an `FFI_Result::Err` that says who failed. `who`
+/// runs only on a panic: every planner call goes through here.
+pub(crate) fn ffi_guard<T>(
+    who: impl FnOnce() -> String,
+    f: impl FnOnce() -> Result<T>,
+) -> FFI_Result<T> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(v)) => FFI_Result::Ok(v),
         Ok(Err(e)) => FFI_Result::Err(e.to_string().as_str().into()),
         Err(payload) => FFI_Result::Err(
             format!(
-                "{who} panicked: {}",
+                "{} panicked: {}",
+                who(),
                 crate::toolkit::panic::panic_message(payload.as_ref())
             )
             .as_str()

@@ -212,41 +212,44 @@ unsafe extern "C" fn plan_relation_fn_wrapper(
     relation: SStr,
     context: &mut FFI_RelationPlannerContext,
 ) -> FFI_Result<FFI_RelationPlanning> {
-    ffi_guard(&format!("relation planner '{}'", planner.name), || {
-        let data = planner.inner();
-        let factor = parse_sql(
-            relation.as_str(),
-            context.dialect.as_str(),
-            context.recursion_limit as usize,
-            "relation",
-            |p| p.parse_table_factor(),
-        )?;
-        let task = data.tasks.get(&context.task_ctx_provider)?;
-        let mut adapter = ForeignRelationPlannerContext {
-            provider: HostContextProvider {
-                ffi: context as *const FFI_RelationPlannerContext,
-                task,
-            },
-            ffi: context,
-            tasks: &data.tasks,
-        };
-        match data.planner.plan_relation(factor, &mut adapter)? {
-            RelationPlanning::Original(_) => Ok(FFI_RelationPlanning::Original),
-            RelationPlanning::Planned(planned) => {
-                let plan = logical_plan_to_bytes_with_extension_codec(
-                    &planned.plan,
-                    &PlannerCodec::default(),
-                )?;
-                Ok(FFI_RelationPlanning::Planned {
-                    plan: plan.iter().copied().collect(),
-                    alias: planned
-                        .alias
-                        .map(|a| SString::from(a.to_string().as_str()))
-                        .into(),
-                })
+    ffi_guard(
+        || format!("relation planner '{}'", planner.name),
+        || {
+            let data = planner.inner();
+            let factor = parse_sql(
+                relation.as_str(),
+                context.dialect.as_str(),
+                context.recursion_limit as usize,
+                "relation",
+                |p| p.parse_table_factor(),
+            )?;
+            let task = data.tasks.get(&context.task_ctx_provider)?;
+            let mut adapter = ForeignRelationPlannerContext {
+                provider: HostContextProvider {
+                    ffi: context as *const FFI_RelationPlannerContext,
+                    task,
+                },
+                ffi: context,
+                tasks: &data.tasks,
+            };
+            match data.planner.plan_relation(factor, &mut adapter)? {
+                RelationPlanning::Original(_) => Ok(FFI_RelationPlanning::Original),
+                RelationPlanning::Planned(planned) => {
+                    let plan = logical_plan_to_bytes_with_extension_codec(
+                        &planned.plan,
+                        &PlannerCodec::default(),
+                    )?;
+                    Ok(FFI_RelationPlanning::Planned {
+                        plan: plan.iter().copied().collect(),
+                        alias: planned
+                            .alias
+                            .map(|a| SString::from(a.to_string().as_str()))
+                            .into(),
+                    })
+                }
             }
-        }
-    })
+        },
+    )
 }
 
 unsafe extern "C" fn clone_fn_wrapper(planner: &FFI_RelationPlanner) -> FFI_RelationPlanner {
@@ -394,17 +397,20 @@ unsafe extern "C" fn host_plan(
     ctx: &mut FFI_RelationPlannerContext,
     relation: SStr,
 ) -> FFI_Result<FFI_HostPlan> {
-    ffi_guard("the host's plan()", || {
-        let factor = ctx.parse(relation.as_str(), "relation", |p| p.parse_table_factor())?;
-        let host = ctx.host();
-        let plan = host.inner.plan(factor)?;
-        let schema = schema_to_bytes(plan.schema())?;
-        host.handles.push(plan);
-        Ok(FFI_HostPlan {
-            id: (host.handles.len() - 1) as u64,
-            schema: schema.into_iter().collect(),
-        })
-    })
+    ffi_guard(
+        || "the host's plan()".to_owned(),
+        || {
+            let factor = ctx.parse(relation.as_str(), "relation", |p| p.parse_table_factor())?;
+            let host = ctx.host();
+            let plan = host.inner.plan(factor)?;
+            let schema = schema_to_bytes(plan.schema())?;
+            host.handles.push(plan);
+            Ok(FFI_HostPlan {
+                id: (host.handles.len() - 1) as u64,
+                schema: schema.into_iter().collect(),
+            })
+        },
+    )
 }
 
 unsafe extern "C" fn host_sql_to_expr(
@@ -413,57 +419,69 @@ unsafe extern "C" fn host_sql_to_expr(
     schema: SSlice<u8>,
     rewrite: bool,
 ) -> FFI_Result<SVec<u8>> {
-    ffi_guard("the host's sql_to_expr()", || {
-        let sql_expr = ctx.parse(expr.as_str(), "expression", |p| p.parse_expr())?;
-        let schema = schema_from_bytes(&schema)?;
-        let host = ctx.host();
-        let planned = if rewrite {
-            host.inner.sql_to_expr(sql_expr, &schema)?
-        } else {
-            host.inner.sql_expr_to_logical_expr(sql_expr, &schema)?
-        };
-        let bytes = expr_to_bytes(&planned).map_err(|e| {
+    ffi_guard(
+        || "the host's sql_to_expr()".to_owned(),
+        || {
+            let sql_expr = ctx.parse(expr.as_str(), "expression", |p| p.parse_expr())?;
+            let schema = schema_from_bytes(&schema)?;
+            let host = ctx.host();
+            let planned = if rewrite {
+                host.inner.sql_to_expr(sql_expr, &schema)?
+            } else {
+                host.inner.sql_expr_to_logical_expr(sql_expr, &schema)?
+            };
+            let bytes = expr_to_bytes(&planned).map_err(|e| {
             DataFusionError::Plan(format!(
                 "the expression `{expr}` cannot cross the plugin boundary (subqueries and outer references cannot be encoded): {e}"
             ))
         })?;
-        Ok(bytes.into_iter().collect())
-    })
+            Ok(bytes.into_iter().collect())
+        },
+    )
 }
 
 unsafe extern "C" fn host_normalize_ident(
     ctx: &FFI_RelationPlannerContext,
     ident: SStr,
 ) -> FFI_Result<SString> {
-    ffi_guard("the host's normalize_ident()", || {
-        let ident = ctx.parse(ident.as_str(), "identifier", |p| p.parse_identifier())?;
-        Ok(ctx.host_ref().inner.normalize_ident(ident).as_str().into())
-    })
+    ffi_guard(
+        || "the host's normalize_ident()".to_owned(),
+        || {
+            let ident = ctx.parse(ident.as_str(), "identifier", |p| p.parse_identifier())?;
+            Ok(ctx.host_ref().inner.normalize_ident(ident).as_str().into())
+        },
+    )
 }
 
 unsafe extern "C" fn host_object_name_to_table_reference(
     ctx: &FFI_RelationPlannerContext,
     name: SStr,
 ) -> FFI_Result<FFI_TableReference> {
-    ffi_guard("the host's object_name_to_table_reference()", || {
-        let name = ctx.parse(name.as_str(), "object name", |p| p.parse_object_name(false))?;
-        let r = ctx.host_ref().inner.object_name_to_table_reference(name)?;
-        Ok(FFI_TableReference::from(&r))
-    })
+    ffi_guard(
+        || "the host's object_name_to_table_reference()".to_owned(),
+        || {
+            let name = ctx.parse(name.as_str(), "object name", |p| p.parse_object_name(false))?;
+            let r = ctx.host_ref().inner.object_name_to_table_reference(name)?;
+            Ok(FFI_TableReference::from(&r))
+        },
+    )
 }
 
 unsafe extern "C" fn host_table_schema(
     ctx: &FFI_RelationPlannerContext,
     table: FFI_TableReference,
 ) -> FFI_Result<WrappedSchema> {
-    ffi_guard("the host's get_table_source()", || {
-        let source = ctx
-            .host_ref()
-            .inner
-            .context_provider()
-            .get_table_source(TableReference::from(&table))?;
-        Ok(WrappedSchema::from(source.schema()))
-    })
+    ffi_guard(
+        || "the host's get_table_source()".to_owned(),
+        || {
+            let source = ctx
+                .host_ref()
+                .inner
+                .context_provider()
+                .get_table_source(TableReference::from(&table))?;
+            Ok(WrappedSchema::from(source.schema()))
+        },
+    )
 }
 
 // ---------------------------------------------------------------------------------------------

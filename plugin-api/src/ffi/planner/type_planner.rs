@@ -89,17 +89,20 @@ unsafe extern "C" fn plan_type_field_fn_wrapper(
     sql_type: SStr,
     dialect: SStr,
 ) -> FFI_Result<FFI_Option<WrappedSchema>> {
-    ffi_guard(&format!("type planner '{}'", planner.name), || {
-        let data_type = parse_sql(sql_type.as_str(), dialect.as_str(), 64, "SQL type", |p| {
-            p.parse_data_type()
-        })?;
-        let Some(field) = planner.inner().planner.plan_type_field(&data_type)? else {
-            return Ok(FFI_Option::None);
-        };
-        Ok(FFI_Option::Some(WrappedSchema(FFI_ArrowSchema::try_from(
-            field.as_ref(),
-        )?)))
-    })
+    ffi_guard(
+        || format!("type planner '{}'", planner.name),
+        || {
+            let data_type = parse_sql(sql_type.as_str(), dialect.as_str(), 64, "SQL type", |p| {
+                p.parse_data_type()
+            })?;
+            let Some(field) = planner.inner().planner.plan_type_field(&data_type)? else {
+                return Ok(FFI_Option::None);
+            };
+            Ok(FFI_Option::Some(WrappedSchema(FFI_ArrowSchema::try_from(
+                field.as_ref(),
+            )?)))
+        },
+    )
 }
 
 unsafe extern "C" fn clone_fn_wrapper(planner: &FFI_TypePlanner) -> FFI_TypePlanner {
