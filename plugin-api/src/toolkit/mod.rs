@@ -33,16 +33,12 @@ use datafusion::catalog::{TableFunctionImpl, TableProviderFactory};
 use datafusion::datasource::TableProvider;
 use datafusion::error::Result;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF, WindowUDF};
-use datafusion_ffi::proto::logical_extension_codec::FFI_LogicalExtensionCodec;
-use datafusion_ffi::table_provider::FFI_TableProvider;
 use datafusion_ffi::table_provider_factory::FFI_TableProviderFactory;
-use datafusion_ffi::udaf::FFI_AggregateUDF;
-use datafusion_ffi::udf::FFI_ScalarUDF;
 use datafusion_ffi::udtf::FFI_TableFunction;
-use datafusion_ffi::udwf::FFI_WindowUDF;
 use tokio::runtime::Handle;
 
 use crate::ffi::planner::expr::ExprPlannerHooks;
+use crate::ffi::planner::objects::PlanObjectExporter;
 use crate::ffi::planner::{FFI_ExprPlanner, FFI_RelationPlanner, FFI_TypePlanner};
 use crate::ffi::{
     FFI_Bundle, FFI_BundleExports, FFI_BundlePlanners, FFI_FunctionSignature, FFI_HostContext,
@@ -50,10 +46,8 @@ use crate::ffi::{
 };
 use crate::record::{BuildFacts, Capability};
 use datafusion::logical_expr::planner::{ExprPlanner, RelationPlanner, TypePlanner};
-use guard::aggregate::GuardedAggregateUDF;
-use guard::scalar::GuardedScalarUDF;
-use guard::table::{GuardedTableFunction, GuardedTableProvider, GuardedTableProviderFactory};
-use guard::window::GuardedWindowUDF;
+use guard::GuardedExporter;
+use guard::table::{GuardedTableFunction, GuardedTableProviderFactory};
 
 /// Major version of datafusion-ffi this crate is pinned to (a test checks it against
 /// `datafusion_ffi::version()`, which is not a `const fn`).
@@ -83,6 +77,8 @@ pub struct Bundle {
     table_providers: Vec<(String, Arc<dyn TableProvider>)>,
     table_provider_factories: Vec<(String, Arc<dyn TableProviderFactory>)>,
     planners: FFI_BundlePlanners,
+    /// Wraps and converts every function and table, exported or made by a planner.
+    exporter: Arc<GuardedExporter>,
 }
 
 impl Bundle {
@@ -157,7 +153,8 @@ impl Bundle {
         planner: Arc<dyn ExprPlanner>,
         hooks: ExprPlannerHooks,
     ) -> &mut Self {
-        let planner = FFI_ExprPlanner::new(name, planner, hooks);
+        let exporter = Arc::clone(&self.exporter) as Arc<dyn PlanObjectExporter>;
+        let planner = FFI_ExprPlanner::new_with_exporter(name, planner, hooks, exporter);
         self.planners.expr_planners.push(planner);
         self
     }
@@ -170,7 +167,8 @@ impl Bundle {
         planner: Arc<dyn RelationPlanner>,
         kinds: u32,
     ) -> &mut Self {
-        let planner = FFI_RelationPlanner::new(name, planner, kinds);
+        let exporter = Arc::clone(&self.exporter) as Arc<dyn PlanObjectExporter>;
+        let planner = FFI_RelationPlanner::new_with_exporter(name, planner, kinds, exporter);
         self.planners.relation_planners.push(planner);
         self
     }
@@ -209,8 +207,10 @@ impl Bundle {
     }
 
     /// Wraps every object in its panic guard and converts it to its datafusion-ffi struct.
-    fn into_bundle(self, codec: &FFI_LogicalExtensionCodec) -> FFI_Bundle {
+    fn into_bundle(self) -> FFI_Bundle {
         let name = &self.name;
+        let exporter = &self.exporter;
+        let codec = &exporter.codec;
         let rt = Some(self.runtime.clone());
         let function_signatures = self.function_signatures();
         let exports = FFI_BundleExports {
@@ -218,17 +218,17 @@ impl Bundle {
             scalar_udfs: self
                 .scalar_udfs
                 .into_iter()
-                .map(|u| FFI_ScalarUDF::from(Arc::new(GuardedScalarUDF::wrap(u, name))))
+                .map(|u| exporter.scalar_udf(u))
                 .collect(),
             aggregate_udfs: self
                 .aggregate_udfs
                 .into_iter()
-                .map(|u| FFI_AggregateUDF::from(Arc::new(GuardedAggregateUDF::wrap(u, name))))
+                .map(|u| exporter.aggregate_udf(u))
                 .collect(),
             window_udfs: self
                 .window_udfs
                 .into_iter()
-                .map(|u| FFI_WindowUDF::from(Arc::new(GuardedWindowUDF::wrap(u, name))))
+                .map(|u| exporter.window_udf(u))
                 .collect(),
             // No runtime for table functions: datafusion-ffi's consumer reads it through the
             // producer's private data (unsound across images); the guard enters ours instead.
@@ -246,13 +246,7 @@ impl Bundle {
             table_providers: self
                 .table_providers
                 .into_iter()
-                .map(|(n, p)| {
-                    let p = GuardedTableProvider::wrap(p, name, &n);
-                    FFI_Named::new(
-                        &n,
-                        FFI_TableProvider::new_with_ffi_codec(p, true, rt.clone(), codec.clone()),
-                    )
-                })
+                .map(|(n, p)| FFI_Named::new(&n, exporter.table(&n, p, true)))
                 .collect(),
             table_provider_factories: self
                 .table_provider_factories
@@ -335,12 +329,17 @@ pub fn init_with_planners(
                 relation_planners: Default::default(),
                 type_planners: Default::default(),
             },
+            exporter: Arc::new(GuardedExporter {
+                bundle: Arc::from(name),
+                runtime: rt.handle().clone(),
+                codec: host.logical_codec.clone(),
+            }),
         };
         {
             let _entered = rt.enter();
             exports(&mut bundle).map_err(|e| e.to_string())?;
         }
-        Ok(bundle.into_bundle(&host.logical_codec))
+        Ok(bundle.into_bundle())
     }));
     match result {
         Ok(Ok(exports)) => RResult::ROk(exports),

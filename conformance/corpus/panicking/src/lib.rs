@@ -1,15 +1,20 @@
-//! Hostile-bundle corpus: a bundle whose every object panics when used.
+//! Hostile-bundle corpus: a bundle whose every object panics when used (and one well-behaved
+//! relation-planner answer as the control, `corpus_private_rows`).
 
 use std::sync::Arc;
 
+use datafusion::arrow::array::{Int64Array, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::DFSchema;
+use datafusion::datasource::{MemTable, provider_as_source};
 use datafusion::error::Result;
 use datafusion::logical_expr::planner::{
     ExprPlanner, PlannedRelation, PlannerResult, RawBinaryExpr, RelationPlanner,
     RelationPlannerContext, RelationPlanning, TypePlanner,
 };
 use datafusion::logical_expr::sqlparser::ast::{self, BinaryOperator, TableFactor};
-use datafusion::logical_expr::{LogicalPlanBuilder, ScalarUDF};
+use datafusion::logical_expr::{LogicalPlanBuilder, ScalarUDF, col};
+use df_plugin_api::ffi::planner::codec::HostPlanRef;
 use df_plugin_api::ffi::planner::expr::ExprPlannerHooks;
 use df_plugin_api::ffi::planner::relation::factor_kinds;
 use df_plugin_api::toolkit::Bundle;
@@ -72,15 +77,38 @@ impl RelationPlanner for PanicPlanner {
         };
         match name.as_str() {
             "corpus_panic_relation" => panic!("asked to panic"),
-            // Calls a function the host does not have: the plan cannot be decoded there.
+            // Refers to a plan the host never made (a forged placeholder): the host cannot
+            // decode the answer.
             "corpus_undecodable" => {
-                let missing = Arc::new(ScalarUDF::from(corpus_common::Echo::new(
+                let forged = HostPlanRef {
+                    id: 7,
+                    nonce: 0,
+                    schema: Arc::new(DFSchema::empty()),
+                };
+                Ok(RelationPlanning::Planned(Box::new(PlannedRelation::new(
+                    forged.into_plan(),
+                    None,
+                ))))
+            }
+            // The control: a table and a function only this bundle has (never exported) travel
+            // beside the plan and run in the bundle.
+            "corpus_private_rows" => {
+                let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
+                let batch = RecordBatch::try_new(
+                    Arc::clone(&schema),
+                    vec![Arc::new(Int64Array::from(vec![1, 2, 3]))],
+                )?;
+                let table = MemTable::try_new(schema, vec![vec![batch]])?;
+                let echo = Arc::new(ScalarUDF::from(corpus_common::Echo::new(
                     "corpus_not_exported",
-                )))
-                .call(vec![datafusion::logical_expr::lit(1i64)]);
-                let plan = LogicalPlanBuilder::empty(true)
-                    .project(vec![missing])?
-                    .build()?;
+                )));
+                let plan = LogicalPlanBuilder::scan(
+                    "corpus_private_rows",
+                    provider_as_source(Arc::new(table)),
+                    None,
+                )?
+                .project(vec![echo.call(vec![col("x")]).alias("x")])?
+                .build()?;
                 Ok(RelationPlanning::Planned(Box::new(PlannedRelation::new(
                     plan, None,
                 ))))

@@ -4,7 +4,9 @@
 //! plans stay on the host — they may scan tables no codec can encode (memory tables, other
 //! bundles' tables, CTEs) — and the bundle gets a [`HostPlanRef`]: a leaf node with the plan's
 //! full qualified schema, which the bundle builds on with `LogicalPlanBuilder` like any plan.
-//! [`PlannerCodec`] encodes it as `(id, nonce)`; the host puts its own plan back in its place.
+//! [`BundleCodec`] encodes it as `(id, nonce)`; [`HostCodec`] decodes it, and the host puts its
+//! own plan back in its place. The same two codecs carry the answer's side table
+//! ([`super::objects`]): tables and functions the planner made itself.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -16,15 +18,40 @@ use datafusion::catalog::TableProvider;
 use datafusion::common::{DFSchema, DFSchemaRef, TableReference};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF, WindowUDF};
 use datafusion::logical_expr::{Expr, Extension, LogicalPlan, UserDefinedLogicalNodeCore};
+use datafusion_ffi::execution::FFI_TaskContextProvider;
 use datafusion_proto::bytes::Serializeable;
+use datafusion_proto::logical_plan::from_proto::parse_expr;
+use datafusion_proto::logical_plan::to_proto::serialize_expr;
 use datafusion_proto::logical_plan::{DefaultLogicalExtensionCodec, LogicalExtensionCodec};
 use datafusion_proto::protobuf;
 use prost::Message;
 
+use super::objects::{FFI_PlanObjects, PlanObjectExporter, PlanObjectsReader, PlanObjectsWriter};
+
 /// An expression as `protobuf::LogicalExprNode` bytes (functions by name).
 pub fn expr_to_bytes(expr: &Expr) -> Result<Vec<u8>> {
     Ok(expr.to_bytes()?.to_vec())
+}
+
+/// An expression as `protobuf::LogicalExprNode` bytes, functions and tables through `codec`.
+pub(crate) fn expr_to_bytes_with(
+    expr: &Expr,
+    codec: &dyn LogicalExtensionCodec,
+) -> Result<Vec<u8>> {
+    Ok(serialize_expr(expr, codec)?.encode_to_vec())
+}
+
+/// Decodes an expression, resolving functions in `ctx` and then through `codec`.
+pub(crate) fn expr_from_bytes_with(
+    bytes: &[u8],
+    ctx: &TaskContext,
+    codec: &dyn LogicalExtensionCodec,
+) -> Result<Expr> {
+    let proto = protobuf::LogicalExprNode::decode(bytes)
+        .map_err(|e| DataFusionError::Plan(format!("undecodable expression bytes: {e}")))?;
+    Ok(parse_expr(&proto, ctx, codec)?)
 }
 
 /// Decodes an expression, resolving functions in `ctx`.
@@ -120,17 +147,163 @@ impl UserDefinedLogicalNodeCore for HostPlanRef {
     }
 }
 
-/// The extension codec of relation-planner plans. Bundle side: encodes [`HostPlanRef`]s as
-/// `(id, nonce)`. Host side: decodes them against the plans of the current call (`handles`).
-/// Everything else is datafusion-proto's default: functions by name, no custom nodes, and no
-/// table providers — a relation planner reaches tables through the host's `plan()`.
-#[derive(Debug, Default)]
-pub struct PlannerCodec {
-    /// Host side: (nonce, schema of each handle).
-    pub handles: Option<(u64, Vec<DFSchemaRef>)>,
+/// A table of the host the bundle resolved through `ContextProvider::get_table_source`: its
+/// schema only. It can be planned against, but not scanned or sent back — the host's table must
+/// be planned through `RelationPlannerContext::plan`.
+#[derive(Debug)]
+pub(crate) struct HostTableSchema {
+    pub(crate) name: TableReference,
+    pub(crate) schema: SchemaRef,
 }
 
-impl LogicalExtensionCodec for PlannerCodec {
+#[async_trait::async_trait]
+impl TableProvider for HostTableSchema {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> datafusion::datasource::TableType {
+        datafusion::datasource::TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn datafusion::catalog::Session,
+        _projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+        Err(host_table_error(&self.name))
+    }
+}
+
+fn host_table_error(name: &TableReference) -> DataFusionError {
+    DataFusionError::Plan(format!(
+        "a relation planner scanned the host's table '{name}' through get_table_source(), which gives its schema only; plan it through RelationPlannerContext::plan()"
+    ))
+}
+
+/// Bundle side: encodes a planner's answer. Placeholders become `(id, nonce)`; functions the
+/// host gave the bundle stay names; tables and functions the planner made go to the side table.
+#[derive(Debug)]
+pub(crate) struct BundleCodec {
+    objects: PlanObjectsWriter,
+}
+
+impl BundleCodec {
+    pub(crate) fn new(
+        task: Arc<TaskContext>,
+        host: FFI_TaskContextProvider,
+        exporter: Arc<dyn PlanObjectExporter>,
+    ) -> Self {
+        Self {
+            objects: PlanObjectsWriter::new(task, host, exporter),
+        }
+    }
+
+    /// The side table written so far.
+    pub(crate) fn finish(self) -> FFI_PlanObjects {
+        self.objects.finish()
+    }
+}
+
+fn refuse_decode() -> DataFusionError {
+    DataFusionError::Internal("the bundle side of the planner ABI decodes no plans".to_owned())
+}
+
+impl LogicalExtensionCodec for BundleCodec {
+    fn try_decode(
+        &self,
+        _buf: &[u8],
+        _inputs: &[LogicalPlan],
+        _ctx: &TaskContext,
+    ) -> Result<Extension> {
+        Err(refuse_decode())
+    }
+
+    fn try_encode(&self, node: &Extension, buf: &mut Vec<u8>) -> Result<()> {
+        let Some(r) = node.node.as_any().downcast_ref::<HostPlanRef>() else {
+            return Err(DataFusionError::Plan(format!(
+                "relation planners cannot return custom plan nodes ({}) across the plugin boundary; build the plan from standard nodes",
+                node.node.name()
+            )));
+        };
+        buf.extend_from_slice(&r.id.to_le_bytes());
+        buf.extend_from_slice(&r.nonce.to_le_bytes());
+        Ok(())
+    }
+
+    fn try_decode_table_provider(
+        &self,
+        _buf: &[u8],
+        _table_ref: &TableReference,
+        _schema: SchemaRef,
+        _ctx: &TaskContext,
+    ) -> Result<Arc<dyn TableProvider>> {
+        Err(refuse_decode())
+    }
+
+    fn try_encode_table_provider(
+        &self,
+        table_ref: &TableReference,
+        node: Arc<dyn TableProvider>,
+        buf: &mut Vec<u8>,
+    ) -> Result<()> {
+        if node.is::<HostTableSchema>() {
+            return Err(host_table_error(table_ref));
+        }
+        self.objects.table(table_ref, node, buf);
+        Ok(())
+    }
+
+    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
+        self.objects.scalar_udf(node, buf);
+        Ok(())
+    }
+
+    fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
+        self.objects.aggregate_udf(node, buf);
+        Ok(())
+    }
+
+    fn try_encode_udwf(&self, node: &WindowUDF, buf: &mut Vec<u8>) -> Result<()> {
+        self.objects.window_udf(node, buf);
+        Ok(())
+    }
+
+    fn try_encode_file_format(
+        &self,
+        buf: &mut Vec<u8>,
+        node: Arc<dyn datafusion::datasource::file_format::FileFormatFactory>,
+    ) -> Result<()> {
+        DefaultLogicalExtensionCodec {}.try_encode_file_format(buf, node)
+    }
+}
+
+/// Host side: decodes a planner's answer. Placeholders are checked against the plans of the
+/// current call (`handles`: its nonce and each plan's schema); side-table references become the
+/// bundle's objects.
+#[derive(Debug, Default)]
+pub(crate) struct HostCodec {
+    handles: Option<(u64, Vec<DFSchemaRef>)>,
+    objects: PlanObjectsReader,
+}
+
+impl HostCodec {
+    pub(crate) fn new(objects: &FFI_PlanObjects) -> Self {
+        Self {
+            handles: None,
+            objects: PlanObjectsReader::new(objects),
+        }
+    }
+
+    pub(crate) fn with_handles(mut self, nonce: u64, schemas: Vec<DFSchemaRef>) -> Self {
+        self.handles = Some((nonce, schemas));
+        self
+    }
+}
+
+impl LogicalExtensionCodec for HostCodec {
     fn try_decode(
         &self,
         buf: &[u8],
@@ -169,39 +342,49 @@ impl LogicalExtensionCodec for PlannerCodec {
         })
     }
 
-    fn try_encode(&self, node: &Extension, buf: &mut Vec<u8>) -> Result<()> {
-        let Some(r) = node.node.as_any().downcast_ref::<HostPlanRef>() else {
-            return Err(DataFusionError::Plan(format!(
-                "relation planners cannot return custom plan nodes ({}) across the plugin boundary; build the plan from standard nodes",
-                node.node.name()
-            )));
-        };
-        buf.extend_from_slice(&r.id.to_le_bytes());
-        buf.extend_from_slice(&r.nonce.to_le_bytes());
-        Ok(())
+    fn try_encode(&self, _node: &Extension, _buf: &mut Vec<u8>) -> Result<()> {
+        Err(DataFusionError::Internal(
+            "the host side of the planner ABI encodes no plans".to_owned(),
+        ))
     }
 
     fn try_decode_table_provider(
         &self,
-        _buf: &[u8],
+        buf: &[u8],
         table_ref: &TableReference,
-        _schema: SchemaRef,
+        schema: SchemaRef,
         _ctx: &TaskContext,
     ) -> Result<Arc<dyn TableProvider>> {
-        Err(DataFusionError::Plan(format!(
-            "a relation planner returned a scan of its own table '{table_ref}'; scan tables through the host's plan()"
-        )))
+        let table = self.objects.table(buf, table_ref)?;
+        if table.schema() != schema {
+            return Err(DataFusionError::Plan(format!(
+                "the planner's table '{table_ref}' has another schema than its scan says"
+            )));
+        }
+        Ok(table)
     }
 
     fn try_encode_table_provider(
         &self,
-        table_ref: &TableReference,
+        _table_ref: &TableReference,
         _node: Arc<dyn TableProvider>,
         _buf: &mut Vec<u8>,
     ) -> Result<()> {
-        Err(DataFusionError::Plan(format!(
-            "relation planners cannot return scans of their own tables ('{table_ref}') across the plugin boundary; register the table and plan it through the host's plan()"
-        )))
+        Err(DataFusionError::Internal(
+            "the host side of the planner ABI encodes no plans".to_owned(),
+        ))
+    }
+
+    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
+        self.objects.scalar_udf(buf, name)
+    }
+
+    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
+        self.objects.aggregate_udf(buf, name)
+    }
+
+    fn try_decode_udwf(&self, name: &str, buf: &[u8]) -> Result<Arc<WindowUDF>> {
+        self.objects.window_udf(buf, name)
     }
 
     fn try_decode_file_format(

@@ -3,26 +3,45 @@
 //! Expression planners fire for every binary operator, literal and special form of every query,
 //! so the hooks are opt-in: the struct says which hooks ([`hooks`]) and which binary operators
 //! the planner wants, and [`ForeignExprPlanner`] answers `Original` for everything else without
-//! crossing the boundary. Operands whose encoding fails (subqueries, outer references) are not
+//! crossing the boundary. Operands whose encoding fails (`EXISTS`/`IN` subqueries, outer references) are not
 //! offered either: the planner could not have seen them, so DataFusion plans them as usual.
+//!
+//! Hooks whose input is not a list of expressions travel as expressions too: a field access as
+//! `[base, parts...]` with the kind of access, a dictionary literal as `[k1, v1, k2, v2, ...]`,
+//! an aggregate or window call as the `Expr::AggregateFunction` / `Expr::WindowFunction` it
+//! describes, a compound identifier as the field's Arrow C schema, its qualifier and the names.
 
 use std::ffi::c_void;
 use std::sync::Arc;
 
-use datafusion::common::DFSchema;
+use datafusion::arrow::datatypes::Field;
+use datafusion::arrow::ffi::FFI_ArrowSchema;
+use datafusion::common::{DFSchema, TableReference};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContextProvider;
-use datafusion::logical_expr::Expr;
-use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr};
+use datafusion::logical_expr::expr::{
+    AggregateFunction, AggregateFunctionParams, WindowFunction, WindowFunctionParams,
+};
+use datafusion::logical_expr::planner::{
+    ExprPlanner, PlannerResult, RawAggregateExpr, RawBinaryExpr, RawDictionaryExpr,
+    RawFieldAccessExpr, RawWindowExpr,
+};
+use datafusion::logical_expr::{Expr, GetFieldAccess};
 use datafusion::sql::sqlparser::ast::BinaryOperator;
+use datafusion_ffi::arrow_wrappers::WrappedSchema;
 use datafusion_ffi::execution::FFI_TaskContextProvider;
-use datafusion_ffi::util::FFI_Result;
+use datafusion_ffi::util::{FFI_Option, FFI_Result};
 use stabby::slice::Slice as SSlice;
 use stabby::str::Str as SStr;
 use stabby::string::String as SString;
 use stabby::vec::Vec as SVec;
 
-use super::codec::{expr_to_bytes, schema_from_bytes, schema_to_bytes};
+use super::codec::{
+    BundleCodec, HostCodec, expr_from_bytes_with, expr_to_bytes, expr_to_bytes_with,
+    schema_from_bytes, schema_to_bytes,
+};
+use super::objects::{DefaultPlanObjectExporter, PlanObjectExporter};
+use super::relation::FFI_TableReference;
 use super::{FFI_PlannerResult, TaskContextCache, ffi_guard};
 
 /// The hooks of `ExprPlanner` that can cross the boundary. A planner sets the bits of the hooks
@@ -36,8 +55,23 @@ pub mod hooks {
     pub const STRUCT_LITERAL: u32 = 1 << 5;
     pub const OVERLAY: u32 = 1 << 6;
     pub const MAKE_MAP: u32 = 1 << 7;
+    pub const FIELD_ACCESS: u32 = 1 << 8;
+    pub const DICTIONARY_LITERAL: u32 = 1 << 9;
+    pub const COMPOUND_IDENTIFIER: u32 = 1 << 10;
+    pub const AGGREGATE: u32 = 1 << 11;
+    pub const WINDOW: u32 = 1 << 12;
     /// Every hook this ABI version carries.
-    pub const ALL: u32 = (1 << 8) - 1;
+    pub const ALL: u32 = (1 << 13) - 1;
+}
+
+/// The kinds of field access, the `variant` of a `FIELD_ACCESS` call.
+mod access {
+    /// `base['name']`: `[base, name literal]`.
+    pub const NAMED: u32 = 0;
+    /// `base[i]`: `[base, i]`.
+    pub const INDEX: u32 = 1;
+    /// `base[a:b:c]`: `[base, a, b, c]`.
+    pub const RANGE: u32 = 2;
 }
 
 /// What an expression planner wants to be asked about.
@@ -98,14 +132,24 @@ pub struct FFI_ExprPlanner {
         host: &FFI_TaskContextProvider,
     ) -> FFI_Result<FFI_PlannerResult>,
 
-    /// The hooks that take a list of expressions (`hook` is their [`hooks`] bit);
-    /// `flag` is `is_named_struct` for `STRUCT_LITERAL`.
+    /// Every other hook but `COMPOUND_IDENTIFIER` (`hook` is its [`hooks`] bit), its input as a
+    /// list of expressions (see the module docs). `variant` is `is_named_struct` for
+    /// `STRUCT_LITERAL` and the kind of access for `FIELD_ACCESS`.
     pub plan_exprs: unsafe extern "C" fn(
         planner: &Self,
         hook: u32,
         exprs: SSlice<SVec<u8>>,
-        flag: bool,
+        variant: u32,
         schema: SSlice<u8>,
+        host: &FFI_TaskContextProvider,
+    ) -> FFI_Result<FFI_PlannerResult>,
+
+    /// `field`: the Arrow C schema of the matched field; `nested_names`: the names after it.
+    pub plan_compound_identifier: unsafe extern "C" fn(
+        planner: &Self,
+        field: WrappedSchema,
+        qualifier: FFI_Option<FFI_TableReference>,
+        nested_names: SSlice<SString>,
         host: &FFI_TaskContextProvider,
     ) -> FFI_Result<FFI_PlannerResult>,
 
@@ -124,6 +168,7 @@ struct ExprPlannerPrivateData {
     planner: Arc<dyn ExprPlanner>,
     hooks: ExprPlannerHooks,
     tasks: Arc<TaskContextCache>,
+    exporter: Arc<dyn PlanObjectExporter>,
 }
 
 impl FFI_ExprPlanner {
@@ -134,12 +179,23 @@ impl FFI_ExprPlanner {
 
     /// Exports `planner` for the hooks in `hooks`.
     pub fn new(name: &str, planner: Arc<dyn ExprPlanner>, hooks: ExprPlannerHooks) -> Self {
+        Self::new_with_exporter(name, planner, hooks, Arc::new(DefaultPlanObjectExporter))
+    }
+
+    /// As [`Self::new`], exporting the functions its expressions make with `exporter`.
+    pub fn new_with_exporter(
+        name: &str,
+        planner: Arc<dyn ExprPlanner>,
+        hooks: ExprPlannerHooks,
+        exporter: Arc<dyn PlanObjectExporter>,
+    ) -> Self {
         Self::from_private(
             name.into(),
             ExprPlannerPrivateData {
                 planner,
                 hooks,
                 tasks: Arc::default(),
+                exporter,
             },
         )
     }
@@ -161,6 +217,7 @@ impl FFI_ExprPlanner {
             needs_schema: data.hooks.needs_schema,
             plan_binary_op: plan_binary_op_fn_wrapper,
             plan_exprs: plan_exprs_fn_wrapper,
+            plan_compound_identifier: plan_compound_identifier_fn_wrapper,
             clone: clone_fn_wrapper,
             release: release_fn_wrapper,
             private_data: Box::into_raw(Box::new(data)) as *mut c_void,
@@ -169,13 +226,27 @@ impl FFI_ExprPlanner {
     }
 }
 
-fn planned(result: PlannerResult<impl Sized>) -> Result<FFI_PlannerResult> {
-    Ok(match result {
-        PlannerResult::Planned(e) => {
-            FFI_PlannerResult::Planned(expr_to_bytes(&e)?.into_iter().collect())
-        }
-        PlannerResult::Original(_) => FFI_PlannerResult::Original,
-    })
+impl ExprPlannerPrivateData {
+    /// Encodes the planner's answer: functions the host gave it by name, its own in the side
+    /// table.
+    fn planned(
+        &self,
+        result: PlannerResult<impl Sized>,
+        host: &FFI_TaskContextProvider,
+    ) -> Result<FFI_PlannerResult> {
+        Ok(match result {
+            PlannerResult::Planned(e) => {
+                let task = self.tasks.get(host)?;
+                let codec = BundleCodec::new(task, host.clone(), Arc::clone(&self.exporter));
+                let expr = expr_to_bytes_with(&e, &codec)?.into_iter().collect();
+                FFI_PlannerResult::Planned {
+                    expr,
+                    objects: codec.finish(),
+                }
+            }
+            PlannerResult::Original(_) => FFI_PlannerResult::Original,
+        })
+    }
 }
 
 unsafe extern "C" fn plan_binary_op_fn_wrapper(
@@ -204,16 +275,131 @@ unsafe extern "C" fn plan_binary_op_fn_wrapper(
                 right: data.tasks.decode_expr(host, &right)?,
             };
             let schema = schema_from_bytes(&schema)?;
-            planned(data.planner.plan_binary_op(expr, &schema)?)
+            data.planned(data.planner.plan_binary_op(expr, &schema)?, host)
         },
     )
+}
+
+fn malformed(hook: &str) -> DataFusionError {
+    DataFusionError::Internal(format!("malformed {hook} call across the planner ABI"))
+}
+
+/// The input of a `FIELD_ACCESS` call, back from its expression list.
+fn field_access(mut args: Vec<Expr>, variant: u32) -> Result<RawFieldAccessExpr> {
+    let bad = || malformed("field access");
+    if args.is_empty() {
+        return Err(bad());
+    }
+    let expr = args.remove(0);
+    let mut parts = args.into_iter().map(Box::new);
+    let mut next = || parts.next().ok_or_else(bad);
+    let field_access = match variant {
+        access::NAMED => match *next()? {
+            Expr::Literal(name, _) => GetFieldAccess::NamedStructField { name },
+            _ => return Err(bad()),
+        },
+        access::INDEX => GetFieldAccess::ListIndex { key: next()? },
+        access::RANGE => GetFieldAccess::ListRange {
+            start: next()?,
+            stop: next()?,
+            stride: next()?,
+        },
+        _ => return Err(bad()),
+    };
+    Ok(RawFieldAccessExpr { field_access, expr })
+}
+
+/// A field access as its expression list and kind (the inverse of [`field_access`]).
+fn field_access_parts(access: &RawFieldAccessExpr) -> (Vec<Expr>, u32) {
+    let base = access.expr.clone();
+    match &access.field_access {
+        GetFieldAccess::NamedStructField { name } => {
+            (vec![base, Expr::Literal(name.clone(), None)], access::NAMED)
+        }
+        GetFieldAccess::ListIndex { key } => (vec![base, *key.clone()], access::INDEX),
+        GetFieldAccess::ListRange {
+            start,
+            stop,
+            stride,
+        } => (
+            vec![base, *start.clone(), *stop.clone(), *stride.clone()],
+            access::RANGE,
+        ),
+    }
+}
+
+fn aggregate_expr(raw: &RawAggregateExpr) -> Expr {
+    Expr::AggregateFunction(AggregateFunction {
+        func: Arc::clone(&raw.func),
+        params: AggregateFunctionParams {
+            args: raw.args.clone(),
+            distinct: raw.distinct,
+            filter: raw.filter.clone(),
+            order_by: raw.order_by.clone(),
+            null_treatment: raw.null_treatment,
+        },
+    })
+}
+
+fn raw_aggregate(expr: Expr) -> Result<RawAggregateExpr> {
+    let Expr::AggregateFunction(AggregateFunction { func, params }) = expr else {
+        return Err(malformed("aggregate"));
+    };
+    Ok(RawAggregateExpr {
+        func,
+        args: params.args,
+        distinct: params.distinct,
+        filter: params.filter,
+        order_by: params.order_by,
+        null_treatment: params.null_treatment,
+    })
+}
+
+fn window_expr(raw: &RawWindowExpr) -> Expr {
+    Expr::WindowFunction(Box::new(WindowFunction {
+        fun: raw.func_def.clone(),
+        params: WindowFunctionParams {
+            args: raw.args.clone(),
+            partition_by: raw.partition_by.clone(),
+            order_by: raw.order_by.clone(),
+            window_frame: raw.window_frame.clone(),
+            filter: raw.filter.clone(),
+            null_treatment: raw.null_treatment,
+            distinct: raw.distinct,
+        },
+    }))
+}
+
+fn raw_window(expr: Expr) -> Result<RawWindowExpr> {
+    let Expr::WindowFunction(w) = expr else {
+        return Err(malformed("window"));
+    };
+    let WindowFunction { fun, params } = *w;
+    Ok(RawWindowExpr {
+        func_def: fun,
+        args: params.args,
+        partition_by: params.partition_by,
+        order_by: params.order_by,
+        window_frame: params.window_frame,
+        filter: params.filter,
+        null_treatment: params.null_treatment,
+        distinct: params.distinct,
+    })
+}
+
+/// The single expression of a one-expression call.
+fn only(mut args: Vec<Expr>, hook: &str) -> Result<Expr> {
+    match (args.pop(), args.is_empty()) {
+        (Some(e), true) => Ok(e),
+        _ => Err(malformed(hook)),
+    }
 }
 
 unsafe extern "C" fn plan_exprs_fn_wrapper(
     planner: &FFI_ExprPlanner,
     hook: u32,
     exprs: SSlice<SVec<u8>>,
-    flag: bool,
+    variant: u32,
     schema: SSlice<u8>,
     host: &FFI_TaskContextProvider,
 ) -> FFI_Result<FFI_PlannerResult> {
@@ -221,26 +407,76 @@ unsafe extern "C" fn plan_exprs_fn_wrapper(
         || format!("expression planner '{}'", planner.name),
         || {
             let data = planner.inner();
+            if data.hooks.hooks & hook == 0 {
+                return Ok(FFI_PlannerResult::Original);
+            }
             let args = exprs
                 .iter()
                 .map(|e| data.tasks.decode_expr(host, e))
                 .collect::<Result<Vec<_>>>()?;
             let p = &data.planner;
-            let result = match hook {
-                hooks::ARRAY_LITERAL => p.plan_array_literal(args, &schema_from_bytes(&schema)?)?,
-                hooks::POSITION => p.plan_position(args)?,
-                hooks::EXTRACT => p.plan_extract(args)?,
-                hooks::SUBSTRING => p.plan_substring(args)?,
-                hooks::STRUCT_LITERAL => p.plan_struct_literal(args, flag)?,
-                hooks::OVERLAY => p.plan_overlay(args)?,
-                hooks::MAKE_MAP => p.plan_make_map(args)?,
-                other => {
-                    return Err(DataFusionError::Internal(format!(
-                        "unknown expression planner hook {other:#x}"
-                    )));
+            let schema = || schema_from_bytes(&schema);
+            let planned = |r| data.planned(r, host);
+            match hook {
+                hooks::ARRAY_LITERAL => planned(p.plan_array_literal(args, &schema()?)?),
+                hooks::POSITION => planned(p.plan_position(args)?),
+                hooks::EXTRACT => planned(p.plan_extract(args)?),
+                hooks::SUBSTRING => planned(p.plan_substring(args)?),
+                hooks::STRUCT_LITERAL => planned(p.plan_struct_literal(args, variant != 0)?),
+                hooks::OVERLAY => planned(p.plan_overlay(args)?),
+                hooks::MAKE_MAP => planned(p.plan_make_map(args)?),
+                hooks::FIELD_ACCESS => {
+                    let access = field_access(args, variant)?;
+                    data.planned(p.plan_field_access(access, &schema()?)?, host)
                 }
-            };
-            planned(result)
+                hooks::DICTIONARY_LITERAL => {
+                    if args.len() % 2 != 0 {
+                        return Err(malformed("dictionary literal"));
+                    }
+                    let (mut keys, mut values) = (Vec::new(), Vec::new());
+                    for (i, e) in args.into_iter().enumerate() {
+                        if i % 2 == 0 { &mut keys } else { &mut values }.push(e);
+                    }
+                    let dict = RawDictionaryExpr { keys, values };
+                    data.planned(p.plan_dictionary_literal(dict, &schema()?)?, host)
+                }
+                hooks::AGGREGATE => {
+                    let raw = raw_aggregate(only(args, "aggregate")?)?;
+                    data.planned(p.plan_aggregate(raw)?, host)
+                }
+                hooks::WINDOW => {
+                    let raw = raw_window(only(args, "window")?)?;
+                    data.planned(p.plan_window(raw)?, host)
+                }
+                other => Err(DataFusionError::Internal(format!(
+                    "unknown expression planner hook {other:#x}"
+                ))),
+            }
+        },
+    )
+}
+
+unsafe extern "C" fn plan_compound_identifier_fn_wrapper(
+    planner: &FFI_ExprPlanner,
+    field: WrappedSchema,
+    qualifier: FFI_Option<FFI_TableReference>,
+    nested_names: SSlice<SString>,
+    host: &FFI_TaskContextProvider,
+) -> FFI_Result<FFI_PlannerResult> {
+    ffi_guard(
+        || format!("expression planner '{}'", planner.name),
+        || {
+            let data = planner.inner();
+            if data.hooks.hooks & hooks::COMPOUND_IDENTIFIER == 0 {
+                return Ok(FFI_PlannerResult::Original);
+            }
+            let field = Field::try_from(&field.0)?;
+            let qualifier = qualifier.as_ref().map(TableReference::from);
+            let names: Vec<String> = nested_names.iter().map(|n| n.to_string()).collect();
+            let result =
+                data.planner
+                    .plan_compound_identifier(&field, qualifier.as_ref(), &names)?;
+            data.planned(result, host)
         },
     )
 }
@@ -253,6 +489,7 @@ unsafe extern "C" fn clone_fn_wrapper(planner: &FFI_ExprPlanner) -> FFI_ExprPlan
             planner: Arc::clone(&data.planner),
             hooks: data.hooks.clone(),
             tasks: Arc::clone(&data.tasks),
+            exporter: Arc::clone(&data.exporter),
         },
     )
 }
@@ -335,9 +572,10 @@ impl ForeignExprPlanner {
     ) -> Result<PlannerResult<T>> {
         match result {
             FFI_Result::Ok(FFI_PlannerResult::Original) => Ok(PlannerResult::Original(original)),
-            FFI_Result::Ok(FFI_PlannerResult::Planned(bytes)) => {
-                let expr = super::codec::expr_from_bytes(&bytes, &self.session.task_ctx())
-                    .map_err(|e| {
+            FFI_Result::Ok(FFI_PlannerResult::Planned { expr, objects }) => {
+                let codec = HostCodec::new(&objects);
+                let expr =
+                    expr_from_bytes_with(&expr, &self.session.task_ctx(), &codec).map_err(|e| {
                         DataFusionError::Plan(format!(
                             "{} returned an expression the host cannot decode: {e}",
                             self.label
@@ -353,18 +591,32 @@ impl ForeignExprPlanner {
         &self,
         hook: u32,
         args: Vec<Expr>,
-        flag: bool,
+        variant: u32,
         schema: Option<&DFSchema>,
     ) -> Result<PlannerResult<Vec<Expr>>> {
+        self.plan_hook(hook, args, |a| a.clone(), variant, schema)
+    }
+
+    /// Offers `input` to the bundle's `hook` as the expression list `exprs(&input)`; the input
+    /// comes back unchanged (`Original`) when the hook was not declared or an expression cannot
+    /// be encoded.
+    fn plan_hook<T>(
+        &self,
+        hook: u32,
+        input: T,
+        exprs: impl FnOnce(&T) -> Vec<Expr>,
+        variant: u32,
+        schema: Option<&DFSchema>,
+    ) -> Result<PlannerResult<T>> {
         if self.ffi.hooks & hook == 0 {
-            return Ok(PlannerResult::Original(args));
+            return Ok(PlannerResult::Original(input));
         }
-        let Ok(encoded) = args
+        let Ok(encoded) = exprs(&input)
             .iter()
             .map(|e| expr_to_bytes(e).map(|b| b.into_iter().collect::<SVec<u8>>()))
             .collect::<Result<Vec<_>>>()
         else {
-            return Ok(PlannerResult::Original(args));
+            return Ok(PlannerResult::Original(input));
         };
         let schema = match schema {
             Some(s) => self.schema_bytes(s)?,
@@ -376,12 +628,12 @@ impl ForeignExprPlanner {
                 &self.ffi,
                 hook,
                 encoded.as_slice().into(),
-                flag,
+                variant,
                 schema.as_slice().into(),
                 &self.ffi_session,
             )
         };
-        self.finish(result, args)
+        self.finish(result, input)
     }
 }
 
@@ -421,19 +673,19 @@ impl ExprPlanner for ForeignExprPlanner {
         exprs: Vec<Expr>,
         schema: &DFSchema,
     ) -> Result<PlannerResult<Vec<Expr>>> {
-        self.plan_list(hooks::ARRAY_LITERAL, exprs, false, Some(schema))
+        self.plan_list(hooks::ARRAY_LITERAL, exprs, 0, Some(schema))
     }
 
     fn plan_position(&self, args: Vec<Expr>) -> Result<PlannerResult<Vec<Expr>>> {
-        self.plan_list(hooks::POSITION, args, false, None)
+        self.plan_list(hooks::POSITION, args, 0, None)
     }
 
     fn plan_extract(&self, args: Vec<Expr>) -> Result<PlannerResult<Vec<Expr>>> {
-        self.plan_list(hooks::EXTRACT, args, false, None)
+        self.plan_list(hooks::EXTRACT, args, 0, None)
     }
 
     fn plan_substring(&self, args: Vec<Expr>) -> Result<PlannerResult<Vec<Expr>>> {
-        self.plan_list(hooks::SUBSTRING, args, false, None)
+        self.plan_list(hooks::SUBSTRING, args, 0, None)
     }
 
     fn plan_struct_literal(
@@ -441,14 +693,79 @@ impl ExprPlanner for ForeignExprPlanner {
         args: Vec<Expr>,
         is_named_struct: bool,
     ) -> Result<PlannerResult<Vec<Expr>>> {
-        self.plan_list(hooks::STRUCT_LITERAL, args, is_named_struct, None)
+        self.plan_list(hooks::STRUCT_LITERAL, args, is_named_struct as u32, None)
     }
 
     fn plan_overlay(&self, args: Vec<Expr>) -> Result<PlannerResult<Vec<Expr>>> {
-        self.plan_list(hooks::OVERLAY, args, false, None)
+        self.plan_list(hooks::OVERLAY, args, 0, None)
     }
 
     fn plan_make_map(&self, args: Vec<Expr>) -> Result<PlannerResult<Vec<Expr>>> {
-        self.plan_list(hooks::MAKE_MAP, args, false, None)
+        self.plan_list(hooks::MAKE_MAP, args, 0, None)
+    }
+
+    fn plan_field_access(
+        &self,
+        expr: RawFieldAccessExpr,
+        schema: &DFSchema,
+    ) -> Result<PlannerResult<RawFieldAccessExpr>> {
+        let variant = field_access_parts(&expr).1;
+        self.plan_hook(
+            hooks::FIELD_ACCESS,
+            expr,
+            |e| field_access_parts(e).0,
+            variant,
+            Some(schema),
+        )
+    }
+
+    fn plan_dictionary_literal(
+        &self,
+        expr: RawDictionaryExpr,
+        schema: &DFSchema,
+    ) -> Result<PlannerResult<RawDictionaryExpr>> {
+        let pairs = |d: &RawDictionaryExpr| {
+            d.keys
+                .iter()
+                .zip(&d.values)
+                .flat_map(|(k, v)| [k.clone(), v.clone()])
+                .collect()
+        };
+        if expr.keys.len() != expr.values.len() {
+            return Ok(PlannerResult::Original(expr));
+        }
+        self.plan_hook(hooks::DICTIONARY_LITERAL, expr, pairs, 0, Some(schema))
+    }
+
+    fn plan_compound_identifier(
+        &self,
+        field: &Field,
+        qualifier: Option<&TableReference>,
+        nested_names: &[String],
+    ) -> Result<PlannerResult<Vec<Expr>>> {
+        if self.ffi.hooks & hooks::COMPOUND_IDENTIFIER == 0 {
+            return Ok(PlannerResult::Original(Vec::new()));
+        }
+        let schema = WrappedSchema(FFI_ArrowSchema::try_from(field)?);
+        let names: Vec<SString> = nested_names.iter().map(|n| n.as_str().into()).collect();
+        // SAFETY: the bundle's function, with borrowed arguments valid for the call.
+        let result = unsafe {
+            (self.ffi.plan_compound_identifier)(
+                &self.ffi,
+                schema,
+                qualifier.map(FFI_TableReference::from).into(),
+                names.as_slice().into(),
+                &self.ffi_session,
+            )
+        };
+        self.finish(result, Vec::new())
+    }
+
+    fn plan_aggregate(&self, expr: RawAggregateExpr) -> Result<PlannerResult<RawAggregateExpr>> {
+        self.plan_hook(hooks::AGGREGATE, expr, |e| vec![aggregate_expr(e)], 0, None)
+    }
+
+    fn plan_window(&self, expr: RawWindowExpr) -> Result<PlannerResult<RawWindowExpr>> {
+        self.plan_hook(hooks::WINDOW, expr, |e| vec![window_expr(e)], 0, None)
     }
 }

@@ -8,8 +8,8 @@
 //! What crosses, and how:
 //! - expressions and logical plans: datafusion-proto bytes. Functions travel by name and are
 //!   resolved in the receiver's function registry (on the bundle side: the host's, through a
-//!   cached `TaskContext`), so a planner may only emit functions the host has registered —
-//!   its own bundle's exported functions or the session's;
+//!   cached `TaskContext`). Functions and tables a planner makes itself travel beside the bytes
+//!   as datafusion-ffi objects ([`objects`]), so its answer may use anything it can build;
 //! - schemas: `protobuf::DfSchema` bytes (qualifiers included); fields: the Arrow C schema;
 //! - SQL AST nodes (`TableFactor`, `DataType`, SQL expressions): their SQL text, re-parsed on the
 //!   other side with the session's dialect and recursion limit, and refused unless the parser
@@ -21,8 +21,12 @@
 
 pub mod codec;
 pub mod expr;
+pub mod objects;
 pub mod relation;
 pub mod type_planner;
+
+#[cfg(test)]
+mod tests;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
@@ -45,8 +49,11 @@ pub use type_planner::{FFI_TypePlanner, ForeignTypePlanner};
 #[repr(C, u8)]
 #[derive(Debug)]
 pub enum FFI_PlannerResult {
-    /// The planner planned it: a `protobuf::LogicalExprNode`.
-    Planned(SVec<u8>),
+    /// The planner planned it: a `protobuf::LogicalExprNode`, and the functions it made.
+    Planned {
+        expr: SVec<u8>,
+        objects: objects::FFI_PlanObjects,
+    },
     /// Not for this planner: the caller goes on with the input it kept (nothing is decoded, so
     /// nothing is lost in a round trip).
     Original,

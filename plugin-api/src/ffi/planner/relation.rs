@@ -25,7 +25,6 @@ use datafusion::catalog::TableProvider;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, TableReference};
-use datafusion::datasource::empty::EmptyTable;
 use datafusion::datasource::provider_as_source;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{TaskContext, TaskContextProvider};
@@ -48,8 +47,10 @@ use stabby::string::String as SString;
 use stabby::vec::Vec as SVec;
 
 use super::codec::{
-    HostPlanRef, PlannerCodec, expr_from_bytes, expr_to_bytes, schema_from_bytes, schema_to_bytes,
+    BundleCodec, HostCodec, HostPlanRef, HostTableSchema, expr_from_bytes, expr_to_bytes,
+    schema_from_bytes, schema_to_bytes,
 };
+use super::objects::{DefaultPlanObjectExporter, FFI_PlanObjects, PlanObjectExporter};
 use super::{TaskContextCache, ffi_guard, parse_sql};
 
 /// Kinds of FROM-clause items. A planner declares the kinds it plans; `SAMPLED` is any item
@@ -137,10 +138,12 @@ pub struct FFI_HostPlan {
 #[derive(Debug)]
 pub enum FFI_RelationPlanning {
     /// `plan`: `LogicalPlanNode` bytes (with [`HostPlanRef`] placeholders); `alias`: the SQL
-    /// text of a table alias to apply (`AS t (a, b)`).
+    /// text of a table alias to apply (`AS t (a, b)`); `objects`: the tables and functions the
+    /// planner made, which the plan refers to by index.
     Planned {
         plan: SVec<u8>,
         alias: FFI_Option<SString>,
+        objects: FFI_PlanObjects,
     },
     /// Not for this planner: the host goes on with the item it kept.
     Original,
@@ -158,7 +161,7 @@ pub struct FFI_RelationPlanner {
     pub plan_relation: unsafe extern "C" fn(
         planner: &Self,
         relation: SStr,
-        context: &mut FFI_RelationPlannerContext,
+        context: *mut FFI_RelationPlannerContext,
     ) -> FFI_Result<FFI_RelationPlanning>,
     pub clone: unsafe extern "C" fn(planner: &Self) -> Self,
     pub release: unsafe extern "C" fn(planner: &mut Self),
@@ -174,17 +177,29 @@ unsafe impl Sync for FFI_RelationPlanner {}
 struct RelationPlannerPrivateData {
     planner: Arc<dyn RelationPlanner>,
     tasks: Arc<TaskContextCache>,
+    exporter: Arc<dyn PlanObjectExporter>,
 }
 
 impl FFI_RelationPlanner {
     /// Exports `planner` for the FROM-clause items of `kinds` ([`factor_kinds`] bits).
     pub fn new(name: &str, planner: Arc<dyn RelationPlanner>, kinds: u32) -> Self {
+        Self::new_with_exporter(name, planner, kinds, Arc::new(DefaultPlanObjectExporter))
+    }
+
+    /// As [`Self::new`], exporting the tables and functions its plans make with `exporter`.
+    pub fn new_with_exporter(
+        name: &str,
+        planner: Arc<dyn RelationPlanner>,
+        kinds: u32,
+        exporter: Arc<dyn PlanObjectExporter>,
+    ) -> Self {
         Self::from_private(
             name.into(),
             kinds,
             RelationPlannerPrivateData {
                 planner,
                 tasks: Arc::default(),
+                exporter,
             },
         )
     }
@@ -210,41 +225,53 @@ impl FFI_RelationPlanner {
 unsafe extern "C" fn plan_relation_fn_wrapper(
     planner: &FFI_RelationPlanner,
     relation: SStr,
-    context: &mut FFI_RelationPlannerContext,
+    context: *mut FFI_RelationPlannerContext,
 ) -> FFI_Result<FFI_RelationPlanning> {
     ffi_guard(
         || format!("relation planner '{}'", planner.name),
         || {
             let data = planner.inner();
+            // SAFETY: the host lends the context for this call; the adapter below reaches it
+            // only through this raw pointer, one short-lived reference per host callback.
+            let (dialect, limit, host) = unsafe {
+                let c = &*context;
+                (
+                    c.dialect.clone(),
+                    c.recursion_limit as usize,
+                    c.task_ctx_provider.clone(),
+                )
+            };
             let factor = parse_sql(
                 relation.as_str(),
-                context.dialect.as_str(),
-                context.recursion_limit as usize,
+                dialect.as_str(),
+                limit,
                 "relation",
                 |p| p.parse_table_factor(),
             )?;
-            let task = data.tasks.get(&context.task_ctx_provider)?;
+            let task = data.tasks.get(&host)?;
             let mut adapter = ForeignRelationPlannerContext {
-                provider: HostContextProvider {
-                    ffi: context as *const FFI_RelationPlannerContext,
-                    task,
-                },
                 ffi: context,
+                provider: HostContextProvider {
+                    ffi: context,
+                    task: Arc::clone(&task),
+                },
+                host: &host,
                 tasks: &data.tasks,
             };
             match data.planner.plan_relation(factor, &mut adapter)? {
                 RelationPlanning::Original(_) => Ok(FFI_RelationPlanning::Original),
                 RelationPlanning::Planned(planned) => {
-                    let plan = logical_plan_to_bytes_with_extension_codec(
-                        &planned.plan,
-                        &PlannerCodec::default(),
-                    )?;
+                    // Encode with the context the planner saw: its functions travel by name.
+                    let task = Arc::clone(&adapter.provider.task);
+                    let codec = BundleCodec::new(task, host.clone(), Arc::clone(&data.exporter));
+                    let plan = logical_plan_to_bytes_with_extension_codec(&planned.plan, &codec)?;
                     Ok(FFI_RelationPlanning::Planned {
                         plan: plan.iter().copied().collect(),
                         alias: planned
                             .alias
                             .map(|a| SString::from(a.to_string().as_str()))
                             .into(),
+                        objects: codec.finish(),
                     })
                 }
             }
@@ -260,6 +287,7 @@ unsafe extern "C" fn clone_fn_wrapper(planner: &FFI_RelationPlanner) -> FFI_Rela
         RelationPlannerPrivateData {
             planner: Arc::clone(&data.planner),
             tasks: Arc::clone(&data.tasks),
+            exporter: Arc::clone(&data.exporter),
         },
     )
 }
@@ -432,7 +460,7 @@ unsafe extern "C" fn host_sql_to_expr(
             };
             let bytes = expr_to_bytes(&planned).map_err(|e| {
             DataFusionError::Plan(format!(
-                "the expression `{expr}` cannot cross the plugin boundary (subqueries and outer references cannot be encoded): {e}"
+                "the expression `{expr}` cannot cross the plugin boundary (EXISTS / IN subqueries and outer references cannot be encoded): {e}"
             ))
         })?;
             Ok(bytes.into_iter().collect())
@@ -494,20 +522,20 @@ fn ffi_err(e: SString) -> DataFusionError {
 /// The `ContextProvider` a bundle's relation planner sees: tables (schema only) through the
 /// host, functions and options from the host session's task context.
 struct HostContextProvider {
-    ffi: *const FFI_RelationPlannerContext,
+    ffi: *mut FFI_RelationPlannerContext,
     task: Arc<TaskContext>,
 }
 
 impl ContextProvider for HostContextProvider {
     fn get_table_source(&self, name: TableReference) -> Result<Arc<dyn TableSource>> {
         // SAFETY: the context outlives the adapter that owns this provider (one call).
-        let ctx = unsafe { &*self.ffi };
         // SAFETY: the host's function, called during the call that lent the context.
-        let schema = unsafe { (ctx.table_schema)(ctx, FFI_TableReference::from(&name)) }
-            .into_result()
-            .map_err(ffi_err)?;
+        let schema =
+            unsafe { ((*self.ffi).table_schema)(&*self.ffi, FFI_TableReference::from(&name)) }
+                .into_result()
+                .map_err(ffi_err)?;
         let schema: SchemaRef = schema.into();
-        let table: Arc<dyn TableProvider> = Arc::new(EmptyTable::new(schema));
+        let table: Arc<dyn TableProvider> = Arc::new(HostTableSchema { name, schema });
         Ok(provider_as_source(table))
     }
 
@@ -557,8 +585,10 @@ impl ContextProvider for HostContextProvider {
 
 /// The `RelationPlannerContext` a bundle's planner gets: every call goes to the host.
 struct ForeignRelationPlannerContext<'a> {
-    ffi: &'a mut FFI_RelationPlannerContext,
+    /// Lent by the host for the call; see `plan_relation_fn_wrapper`.
+    ffi: *mut FFI_RelationPlannerContext,
     provider: HostContextProvider,
+    host: &'a FFI_TaskContextProvider,
     tasks: &'a TaskContextCache,
 }
 
@@ -568,8 +598,8 @@ impl ForeignRelationPlannerContext<'_> {
         let schema_bytes = schema_to_bytes(schema)?;
         // SAFETY: the host's function, called during the call that lent the context.
         let bytes = unsafe {
-            (self.ffi.sql_to_expr)(
-                self.ffi,
+            ((*self.ffi).sql_to_expr)(
+                &mut *self.ffi,
                 text.as_str().into(),
                 schema_bytes.as_slice().into(),
                 rewrite,
@@ -577,9 +607,8 @@ impl ForeignRelationPlannerContext<'_> {
         }
         .into_result()
         .map_err(ffi_err)?;
-        self.tasks.decode(&self.ffi.task_ctx_provider, |ctx| {
-            expr_from_bytes(&bytes, ctx)
-        })
+        self.tasks
+            .decode(self.host, |ctx| expr_from_bytes(&bytes, ctx))
     }
 }
 
@@ -591,12 +620,14 @@ impl RelationPlannerContext for ForeignRelationPlannerContext<'_> {
     fn plan(&mut self, relation: TableFactor) -> Result<LogicalPlan> {
         let text = relation.to_string();
         // SAFETY: the host's function, called during the call that lent the context.
-        let planned = unsafe { (self.ffi.plan)(self.ffi, text.as_str().into()) }
-            .into_result()
-            .map_err(ffi_err)?;
+        let (planned, nonce) = unsafe {
+            let planned = ((*self.ffi).plan)(&mut *self.ffi, text.as_str().into());
+            (planned, (*self.ffi).nonce)
+        };
+        let planned = planned.into_result().map_err(ffi_err)?;
         Ok(HostPlanRef {
             id: planned.id,
-            nonce: self.ffi.nonce,
+            nonce,
             schema: Arc::new(schema_from_bytes(&planned.schema)?),
         }
         .into_plan())
@@ -613,7 +644,7 @@ impl RelationPlannerContext for ForeignRelationPlannerContext<'_> {
     fn normalize_ident(&self, ident: Ident) -> String {
         let text = ident.to_string();
         // SAFETY: the host's function, called during the call that lent the context.
-        match unsafe { (self.ffi.normalize_ident)(self.ffi, text.as_str().into()) } {
+        match unsafe { ((*self.ffi).normalize_ident)(&*self.ffi, text.as_str().into()) } {
             FFI_Result::Ok(s) => s.to_string(),
             // The trait cannot fail; the identifier as written is the safest answer.
             FFI_Result::Err(_) => ident.value,
@@ -623,10 +654,11 @@ impl RelationPlannerContext for ForeignRelationPlannerContext<'_> {
     fn object_name_to_table_reference(&self, name: ObjectName) -> Result<TableReference> {
         let text = name.to_string();
         // SAFETY: the host's function, called during the call that lent the context.
-        let r =
-            unsafe { (self.ffi.object_name_to_table_reference)(self.ffi, text.as_str().into()) }
-                .into_result()
-                .map_err(ffi_err)?;
+        let r = unsafe {
+            ((*self.ffi).object_name_to_table_reference)(&*self.ffi, text.as_str().into())
+        }
+        .into_result()
+        .map_err(ffi_err)?;
         Ok(TableReference::from(&r))
     }
 }
@@ -730,18 +762,20 @@ impl ForeignRelationPlanner {
         dialect: &str,
         limit: usize,
     ) -> Result<RelationPlanning> {
-        let (bytes, alias) = match planned {
+        let (bytes, alias, objects) = match planned {
             FFI_RelationPlanning::Original => {
                 return Ok(RelationPlanning::Original(Box::new(relation)));
             }
-            FFI_RelationPlanning::Planned { plan, alias } => (plan, alias),
+            FFI_RelationPlanning::Planned {
+                plan,
+                alias,
+                objects,
+            } => (plan, alias, objects),
         };
-        let codec = PlannerCodec {
-            handles: Some((
-                nonce,
-                handles.iter().map(|h| Arc::clone(h.schema())).collect(),
-            )),
-        };
+        let codec = HostCodec::new(&objects).with_handles(
+            nonce,
+            handles.iter().map(|h| Arc::clone(h.schema())).collect(),
+        );
         let plan =
             logical_plan_from_bytes_with_extension_codec(&bytes, &self.session.task_ctx(), &codec)
                 .map_err(|e| self.error(format!("returned a plan the host cannot decode: {e}")))?;

@@ -1,0 +1,438 @@
+//! The planner ABI end to end in one process: ordinary DataFusion planners exported as `FFI_*`
+//! structs, wrapped back in `Foreign*` planners and installed in a session, then driven by SQL.
+//! Everything crosses as it does between a host and a bundle (bytes, side tables, callbacks);
+//! only datafusion-ffi's own objects short-circuit, as they do for any same-image pair.
+
+use std::sync::{Arc, OnceLock};
+
+use datafusion::arrow::array::{Int64Array, RecordBatch, Scalar};
+use datafusion::arrow::compute::kernels::numeric::add;
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::util::pretty::pretty_format_batches;
+use datafusion::common::{Column, DFSchema, TableReference};
+use datafusion::datasource::MemTable;
+use datafusion::error::Result;
+use datafusion::execution::{SessionStateBuilder, TaskContext, TaskContextProvider};
+use datafusion::functions_aggregate::first_last::last_value_udaf;
+use datafusion::logical_expr::planner::{
+    ExprPlanner, PlannedRelation, PlannerResult, RawAggregateExpr, RawDictionaryExpr,
+    RawFieldAccessExpr, RawWindowExpr, RelationPlanner, RelationPlannerContext, RelationPlanning,
+};
+use datafusion::logical_expr::{
+    ColumnarValue, Expr, GetFieldAccess, LogicalPlanBuilder, ScalarFunctionArgs, ScalarUDF,
+    ScalarUDFImpl, Signature, Volatility, WindowFunctionDefinition, lit,
+};
+use datafusion::prelude::SessionContext;
+use datafusion::sql::sqlparser::ast::{self, TableFactor};
+
+use super::codec::HostPlanRef;
+use super::expr::{ExprPlannerHooks, hooks};
+use super::relation::factor_kinds;
+use super::{FFI_ExprPlanner, FFI_RelationPlanner, ForeignExprPlanner, ForeignRelationPlanner};
+
+/// The session, for the `Foreign*` planners installed in it (set once it exists).
+#[derive(Default)]
+struct Slot(OnceLock<SessionContext>);
+
+impl TaskContextProvider for Slot {
+    fn task_ctx(&self) -> Arc<TaskContext> {
+        match self.0.get() {
+            Some(ctx) => ctx.task_ctx(),
+            None => Arc::new(TaskContext::default()),
+        }
+    }
+}
+
+/// A session with `expr` before DataFusion's expression planners and `relation` as its only
+/// relation planner, both across the ABI.
+fn session(
+    expr: Option<(Arc<dyn ExprPlanner>, ExprPlannerHooks)>,
+    relation: Option<(Arc<dyn RelationPlanner>, u32)>,
+) -> SessionContext {
+    let slot = Arc::new(Slot::default());
+    let provider = Arc::clone(&slot) as Arc<dyn TaskContextProvider>;
+    let state = SessionStateBuilder::new().with_default_features().build();
+    let mut builder = SessionStateBuilder::new_from_existing(state);
+    if let Some((planner, hooks)) = expr {
+        let ffi = FFI_ExprPlanner::new("probe", planner, hooks);
+        let foreign = ForeignExprPlanner::new(ffi, "test", Arc::clone(&provider));
+        let planners = builder.expr_planners().get_or_insert_with(Vec::new);
+        planners.insert(0, Arc::new(foreign));
+    }
+    if let Some((planner, kinds)) = relation {
+        let ffi = FFI_RelationPlanner::new("probe", planner, kinds);
+        let foreign = ForeignRelationPlanner::new(ffi, "test", Arc::clone(&provider));
+        *builder.relation_planners() = Some(vec![Arc::new(foreign)]);
+    }
+    let ctx = SessionContext::new_with_state(builder.build());
+    slot.0.set(ctx.clone()).ok();
+    ctx
+}
+
+async fn rows(ctx: &SessionContext, sql: &str) -> Result<String> {
+    let batches = ctx.sql(sql).await?.collect().await?;
+    Ok(pretty_format_batches(&batches)?.to_string())
+}
+
+async fn one(ctx: &SessionContext, sql: &str) -> String {
+    let out = rows(ctx, sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    // The one value of a one-row, one-column result, without the table's frame.
+    out.lines()
+        .nth(3)
+        .map(|l| l.trim_matches(|c| c == '|' || c == ' ').to_owned())
+        .unwrap_or_default()
+}
+
+/// A private function the planners build themselves (never registered): `plus_one(x)`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct PlusOne(Signature);
+
+impl PlusOne {
+    fn udf() -> Arc<ScalarUDF> {
+        Arc::new(ScalarUDF::from(PlusOne(Signature::exact(
+            vec![DataType::Int64],
+            Volatility::Immutable,
+        ))))
+    }
+}
+
+impl ScalarUDFImpl for PlusOne {
+    fn name(&self) -> &str {
+        "plus_one"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.0
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int64)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let x = args.args[0].to_array(args.number_rows)?;
+        let one = Scalar::new(Int64Array::from(vec![1i64]));
+        Ok(ColumnarValue::Array(add(&x, &one)?))
+    }
+}
+
+/// An expression planner that answers every hook with what it was given, so a test sees that
+/// the input crossed intact.
+#[derive(Debug)]
+struct Probe;
+
+impl ExprPlanner for Probe {
+    fn plan_field_access(
+        &self,
+        expr: RawFieldAccessExpr,
+        _schema: &DFSchema,
+    ) -> Result<PlannerResult<RawFieldAccessExpr>> {
+        let text = match &expr.field_access {
+            GetFieldAccess::NamedStructField { name } => format!("{} named {name}", expr.expr),
+            GetFieldAccess::ListIndex { key } => format!("{} index {key}", expr.expr),
+            GetFieldAccess::ListRange {
+                start,
+                stop,
+                stride,
+            } => format!("{} range {start} {stop} {stride}", expr.expr),
+        };
+        Ok(PlannerResult::Planned(lit(text)))
+    }
+
+    fn plan_dictionary_literal(
+        &self,
+        expr: RawDictionaryExpr,
+        _schema: &DFSchema,
+    ) -> Result<PlannerResult<RawDictionaryExpr>> {
+        let pairs: Vec<String> = expr
+            .keys
+            .iter()
+            .zip(&expr.values)
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        Ok(PlannerResult::Planned(lit(pairs.join(","))))
+    }
+
+    fn plan_compound_identifier(
+        &self,
+        field: &Field,
+        qualifier: Option<&TableReference>,
+        nested_names: &[String],
+    ) -> Result<PlannerResult<Vec<Expr>>> {
+        let q = qualifier.map(|q| q.to_string()).unwrap_or_default();
+        Ok(PlannerResult::Planned(lit(format!(
+            "{q}|{}:{}|{}",
+            field.name(),
+            field.data_type(),
+            nested_names.join(".")
+        ))))
+    }
+
+    /// `sum(DISTINCT x)` becomes the private `plus_one(sum(x))`: the aggregate crossed with its
+    /// flags, and a function the planner made came back.
+    fn plan_aggregate(&self, expr: RawAggregateExpr) -> Result<PlannerResult<RawAggregateExpr>> {
+        if expr.func.name() != "sum" || !expr.distinct {
+            return Ok(PlannerResult::Original(expr));
+        }
+        let sum =
+            Expr::AggregateFunction(datafusion::logical_expr::expr::AggregateFunction::new_udf(
+                Arc::clone(&expr.func),
+                expr.args,
+                false,
+                expr.filter,
+                expr.order_by,
+                expr.null_treatment,
+            ));
+        Ok(PlannerResult::Planned(PlusOne::udf().call(vec![sum])))
+    }
+
+    /// `first_value(..) OVER (..)` becomes `last_value` over the same window.
+    fn plan_window(&self, expr: RawWindowExpr) -> Result<PlannerResult<RawWindowExpr>> {
+        if expr.func_def.name() != "first_value" {
+            return Ok(PlannerResult::Original(expr));
+        }
+        let window = datafusion::logical_expr::expr::WindowFunction {
+            fun: WindowFunctionDefinition::AggregateUDF(last_value_udaf()),
+            params: datafusion::logical_expr::expr::WindowFunctionParams {
+                args: expr.args,
+                partition_by: expr.partition_by,
+                order_by: expr.order_by,
+                window_frame: expr.window_frame,
+                filter: expr.filter,
+                null_treatment: expr.null_treatment,
+                distinct: expr.distinct,
+            },
+        };
+        Ok(PlannerResult::Planned(Expr::WindowFunction(Box::new(
+            window,
+        ))))
+    }
+}
+
+fn probe(bits: u32) -> Option<(Arc<dyn ExprPlanner>, ExprPlannerHooks)> {
+    Some((
+        Arc::new(Probe),
+        ExprPlannerHooks::default().with_hooks(bits).with_schema(),
+    ))
+}
+
+#[tokio::test]
+async fn field_access_crosses_each_kind() {
+    let ctx = session(probe(hooks::FIELD_ACCESS), None);
+    ctx.sql("CREATE TABLE t (a BIGINT) AS VALUES (1)")
+        .await
+        .unwrap();
+    assert_eq!(one(&ctx, "SELECT a['k'] FROM t").await, "t.a named k");
+    assert_eq!(
+        one(&ctx, "SELECT a[a + 1] FROM t").await,
+        "t.a index t.a + Int64(1)"
+    );
+    assert_eq!(
+        one(&ctx, "SELECT a[1:2] FROM t").await,
+        "t.a range Int64(1) Int64(2) Int64(1)"
+    );
+}
+
+#[tokio::test]
+async fn dictionary_literal_crosses_as_pairs() {
+    let ctx = session(probe(hooks::DICTIONARY_LITERAL), None);
+    ctx.sql("SET datafusion.sql_parser.dialect = 'DuckDB'")
+        .await
+        .unwrap();
+    assert_eq!(
+        one(&ctx, "SELECT {'a': 1, 'b': 2}").await,
+        "Utf8(\"a\")=Int64(1),Utf8(\"b\")=Int64(2)"
+    );
+}
+
+#[tokio::test]
+async fn compound_identifier_crosses_with_its_field() {
+    let ctx = session(probe(hooks::COMPOUND_IDENTIFIER), None);
+    ctx.sql("CREATE TABLE s AS SELECT named_struct('x', 1) AS st")
+        .await
+        .unwrap();
+    assert_eq!(
+        one(&ctx, "SELECT s.st.x FROM s").await,
+        "s|st:Struct(\"x\": Int64)|x"
+    );
+}
+
+#[tokio::test]
+async fn aggregate_and_window_cross_and_private_functions_come_back() {
+    let ctx = session(probe(hooks::AGGREGATE | hooks::WINDOW), None);
+    ctx.sql("CREATE TABLE n (g BIGINT, v BIGINT) AS VALUES (1, 10), (1, 10), (1, 20), (2, 5)")
+        .await
+        .unwrap();
+    // sum(DISTINCT v) would be 35; the planner made it plus_one(sum(v)) = 46.
+    assert_eq!(one(&ctx, "SELECT sum(DISTINCT v) FROM n").await, "46");
+    // Untouched aggregates stay DataFusion's.
+    assert_eq!(one(&ctx, "SELECT sum(v) FROM n").await, "45");
+    assert_eq!(
+        one(
+            &ctx,
+            "SELECT first_value(v) OVER (ORDER BY v ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) FROM n WHERE g = 2"
+        )
+        .await,
+        "5"
+    );
+    let out = rows(
+        &ctx,
+        "SELECT DISTINCT first_value(v) OVER (PARTITION BY g ORDER BY v ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS f FROM n WHERE g = 1",
+    )
+    .await
+    .unwrap();
+    assert!(out.contains("| 20 |"), "{out}");
+}
+
+#[tokio::test]
+async fn undeclared_hooks_never_cross() {
+    // Declares nothing: every hook is DataFusion's.
+    let ctx = session(probe(0), None);
+    ctx.sql("CREATE TABLE n (v BIGINT) AS VALUES (1), (1), (2)")
+        .await
+        .unwrap();
+    assert_eq!(one(&ctx, "SELECT sum(DISTINCT v) FROM n").await, "3");
+    assert_eq!(one(&ctx, "SELECT named_struct('x', 7)['x']").await, "7");
+}
+
+/// A relation planner for `FROM private_rows` (a table it makes) and a few hostile answers.
+#[derive(Debug)]
+struct Rows;
+
+impl RelationPlanner for Rows {
+    fn plan_relation(
+        &self,
+        relation: TableFactor,
+        context: &mut dyn RelationPlannerContext,
+    ) -> Result<RelationPlanning> {
+        let TableFactor::Table { name, .. } = &relation else {
+            return Ok(RelationPlanning::Original(Box::new(relation)));
+        };
+        let planned = |plan| {
+            Ok(RelationPlanning::Planned(Box::new(PlannedRelation::new(
+                plan, None,
+            ))))
+        };
+        match name.to_string().as_str() {
+            // A table and a function only the planner has: both travel as FFI objects.
+            "private_rows" => {
+                let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
+                let batch = RecordBatch::try_new(
+                    Arc::clone(&schema),
+                    vec![Arc::new(Int64Array::from(vec![1, 2, 3]))],
+                )?;
+                let table = MemTable::try_new(schema, vec![vec![batch]])?;
+                let plan = LogicalPlanBuilder::scan(
+                    "private_rows",
+                    datafusion::datasource::provider_as_source(Arc::new(table)),
+                    None,
+                )?
+                .project(vec![
+                    PlusOne::udf()
+                        .call(vec![Expr::Column(Column::from_name("x"))])
+                        .alias("y"),
+                ])?
+                .build()?;
+                planned(plan)
+            }
+            // Scans the host's table through its schema-only stand-in instead of plan().
+            "via_schema" => {
+                let source = context
+                    .context_provider()
+                    .get_table_source(TableReference::bare("host_rows"))?;
+                planned(LogicalPlanBuilder::scan("host_rows", source, None)?.build()?)
+            }
+            // A placeholder the host never made.
+            "forged_placeholder" => {
+                let host = context.plan(table_factor("host_rows"))?;
+                let mut forged = HostPlanRef::of(&host).cloned().ok_or_else(|| {
+                    datafusion::error::DataFusionError::Internal("no placeholder".into())
+                })?;
+                forged.id = 7;
+                planned(forged.into_plan())
+            }
+            // A placeholder from another call of plan_relation.
+            "stale_placeholder" => {
+                let host = context.plan(table_factor("host_rows"))?;
+                let mut stale = HostPlanRef::of(&host).cloned().ok_or_else(|| {
+                    datafusion::error::DataFusionError::Internal("no placeholder".into())
+                })?;
+                stale.nonce = stale.nonce.wrapping_add(1);
+                planned(stale.into_plan())
+            }
+            // An expression the host cannot encode for the bundle.
+            "subquery_expr" => {
+                let expr = datafusion::sql::sqlparser::parser::Parser::new(
+                    &datafusion::sql::sqlparser::dialect::GenericDialect {},
+                )
+                .try_with_sql("EXISTS (SELECT 1)")
+                .and_then(|mut p| p.parse_expr())
+                .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+                let e = context.sql_to_expr(expr, &DFSchema::empty())?;
+                planned(LogicalPlanBuilder::empty(true).project(vec![e])?.build()?)
+            }
+            _ => Ok(RelationPlanning::Original(Box::new(relation))),
+        }
+    }
+}
+
+fn table_factor(name: &str) -> TableFactor {
+    TableFactor::Table {
+        name: ast::ObjectName::from(vec![ast::Ident::new(name)]),
+        alias: None,
+        args: None,
+        with_hints: vec![],
+        version: None,
+        with_ordinality: false,
+        partitions: vec![],
+        json_path: None,
+        sample: None,
+        index_hints: vec![],
+    }
+}
+
+async fn rows_session() -> SessionContext {
+    let ctx = session(None, Some((Arc::new(Rows), factor_kinds::TABLE)));
+    ctx.sql("CREATE TABLE host_rows (v BIGINT) AS VALUES (1)")
+        .await
+        .unwrap();
+    ctx
+}
+
+#[tokio::test]
+async fn plugin_made_tables_and_functions_travel_as_ffi_objects() {
+    let ctx = rows_session().await;
+    assert_eq!(one(&ctx, "SELECT sum(y) FROM private_rows").await, "9");
+    // Joined with a host table, filtered: the private table is an ordinary scan to the host.
+    assert_eq!(
+        one(
+            &ctx,
+            "SELECT count(*) FROM private_rows JOIN host_rows ON y = v + 1 WHERE y > 1"
+        )
+        .await,
+        "1"
+    );
+}
+
+#[tokio::test]
+async fn hostile_relation_answers_fail_the_query_cleanly() {
+    let ctx = rows_session().await;
+    for (table, expected) in [
+        ("via_schema", "gives its schema only"),
+        ("forged_placeholder", "returned placeholder 7"),
+        ("stale_placeholder", "from another call of plan_relation"),
+        ("subquery_expr", "cannot cross the plugin boundary"),
+    ] {
+        // DataFusion resolves the statement's tables before planning: name host_rows in it.
+        let err = rows(&ctx, &format!("SELECT * FROM {table} CROSS JOIN host_rows"))
+            .await
+            .expect_err(table)
+            .to_string();
+        assert!(err.contains(expected), "{table}: {err}");
+        assert!(err.contains("relation planner 'probe'"), "{table}: {err}");
+    }
+    // The session still works.
+    assert_eq!(one(&ctx, "SELECT v FROM host_rows").await, "1");
+}
