@@ -5,6 +5,7 @@
 
 mod catalog;
 mod cli;
+mod compose;
 mod lifecycle;
 mod load;
 mod panics;

@@ -144,7 +144,32 @@ async fn a_plan_the_host_cannot_decode_fails_the_query() {
         .await
         .unwrap_err()
         .to_string();
-    assert!(err.contains("corpus_not_exported"), "{err}");
+    assert!(err.contains("placeholder from another call"), "{err}");
+    // The session still plans and runs.
+    assert_eq!(
+        query_csv(&ctx, "select 1 as one").await.unwrap(),
+        "one\n1\n"
+    );
+}
+
+#[tokio::test]
+async fn a_relation_planners_own_table_and_function_travel_with_its_plan() {
+    let (_dir, ctx) = panicking_session().await;
+    // Neither the table nor the function is exported: both cross as FFI objects beside the
+    // plan, and run in the bundle's image.
+    let out = query_csv(
+        &ctx,
+        "select sum(x) as s, count(*) as n from corpus_private_rows where x > 1",
+    )
+    .await
+    .unwrap();
+    assert_eq!(out, "s,n\n5,2\n");
+    assert!(
+        query_csv(&ctx, "select corpus_not_exported(1)")
+            .await
+            .is_err(),
+        "the private function must not become a session function"
+    );
 }
 
 #[tokio::test]

@@ -14,21 +14,29 @@
 //!   is SQL NULL); a missing member or index, or a scalar document, gives NULL;
 //! - `?` is true when an object has the key, or an array has the string as an element;
 //! - a NULL document or key gives NULL; text that is not JSON is an error naming the row.
+//!
+//! Subscripts and dots read members too, as in PostgreSQL's `jsonb` subscripting and BigQuery's
+//! JSON field access: `doc['a'][0]` is `doc -> 'a' -> 0` for any text operand (DataFusion has
+//! no subscript of text), and `doc.a.b` is `doc -> 'a' -> 'b'` for columns of type `JSON`
+//! (the `arrow.json` extension; plain text columns keep DataFusion's meaning of the dot).
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, BooleanBuilder, StringBuilder};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::Field;
 use datafusion::common::cast::{as_int64_array, as_string_array};
-use datafusion::common::{DFSchema, exec_err, plan_err};
+use datafusion::common::{Column, DFSchema, ScalarValue, TableReference, exec_err, plan_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::expr::ScalarFunction;
-use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr};
+use datafusion::logical_expr::planner::{
+    ExprPlanner, PlannerResult, RawBinaryExpr, RawFieldAccessExpr,
+};
 use datafusion::logical_expr::sqlparser::ast::BinaryOperator;
 use datafusion::logical_expr::{
-    ColumnarValue, Expr, ExprSchemable, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
-    Volatility,
+    ColumnarValue, Expr, ExprSchemable, GetFieldAccess, ScalarFunctionArgs, ScalarUDF,
+    ScalarUDFImpl, Signature, Volatility, lit,
 };
 use serde_json::Value;
 
@@ -248,8 +256,55 @@ impl ExprPlanner for JsonOperators {
             // Not JSON text: DataFusion's (e.g. a map or struct operator of another planner).
             return Ok(PlannerResult::Original(expr));
         }
-        Ok(PlannerResult::Planned(Expr::ScalarFunction(
-            ScalarFunction::new_udf(Arc::new(op.udf()), vec![expr.left, expr.right]),
-        )))
+        Ok(PlannerResult::Planned(call(op, expr.left, expr.right)))
     }
+
+    fn plan_field_access(
+        &self,
+        expr: RawFieldAccessExpr,
+        schema: &DFSchema,
+    ) -> Result<PlannerResult<RawFieldAccessExpr>> {
+        if !is_text(&expr.expr.get_type(schema)?) {
+            return Ok(PlannerResult::Original(expr));
+        }
+        let key = match &expr.field_access {
+            GetFieldAccess::NamedStructField { name } => match name {
+                ScalarValue::Utf8(Some(k))
+                | ScalarValue::LargeUtf8(Some(k))
+                | ScalarValue::Utf8View(Some(k)) => lit(k.as_str()),
+                _ => return Ok(PlannerResult::Original(expr)),
+            },
+            GetFieldAccess::ListIndex { key } => {
+                let t = key.get_type(schema)?;
+                if !(is_text(&t) || t.is_integer()) {
+                    return Ok(PlannerResult::Original(expr));
+                }
+                *key.clone()
+            }
+            // A slice of JSON text has no meaning; DataFusion reports it.
+            GetFieldAccess::ListRange { .. } => return Ok(PlannerResult::Original(expr)),
+        };
+        Ok(PlannerResult::Planned(call(JsonOp::Get, expr.expr, key)))
+    }
+
+    fn plan_compound_identifier(
+        &self,
+        field: &Field,
+        qualifier: Option<&TableReference>,
+        nested_names: &[String],
+    ) -> Result<PlannerResult<Vec<Expr>>> {
+        if field.extension_type_name() != Some("arrow.json") {
+            return Ok(PlannerResult::Original(Vec::new()));
+        }
+        let column = Expr::Column(Column::new(qualifier.cloned(), field.name()));
+        let planned = nested_names.iter().fold(column, |doc, name| {
+            call(JsonOp::Get, doc, lit(name.as_str()))
+        });
+        Ok(PlannerResult::Planned(planned))
+    }
+}
+
+/// `op(doc, key)` as a call of the bundle's function.
+fn call(op: JsonOp, doc: Expr, key: Expr) -> Expr {
+    Expr::ScalarFunction(ScalarFunction::new_udf(Arc::new(op.udf()), vec![doc, key]))
 }

@@ -2,7 +2,8 @@
 //!
 //! - [`types`]: the SQL types `UUID` (`FixedSizeBinary(16)`, `arrow.uuid`) and `JSON` / `JSONB`
 //!   (`Utf8`, `arrow.json`), a type planner;
-//! - [`json`]: the operators `->`, `->>` and `?` over JSON text, an expression planner;
+//! - [`json`]: the operators `->`, `->>` and `?`, subscripts `doc['a'][0]` and dots `doc.a` over
+//!   JSON text, an expression planner;
 //! - [`sample`]: `TABLESAMPLE` over any FROM-clause item, a relation planner.
 //!
 //! The planners are ordinary DataFusion planners; [`register_natively`] installs the very same
@@ -18,7 +19,7 @@ use datafusion::error::Result;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::logical_expr::planner::ExprPlanner;
 use datafusion::prelude::SessionContext;
-use df_plugin_api::ffi::planner::expr::ExprPlannerHooks;
+use df_plugin_api::ffi::planner::expr::{ExprPlannerHooks, hooks};
 use df_plugin_api::ffi::planner::relation::factor_kinds;
 use df_plugin_api::toolkit::Bundle;
 
@@ -36,7 +37,9 @@ fn exports(bundle: &mut Bundle) -> Result<()> {
         .expr_planner(
             "json_operators",
             Arc::new(JsonOperators),
-            ExprPlannerHooks::binary_ops(JsonOperators::operators()).with_schema(),
+            ExprPlannerHooks::binary_ops(JsonOperators::operators())
+                .with_hooks(hooks::FIELD_ACCESS | hooks::COMPOUND_IDENTIFIER)
+                .with_schema(),
         )
         .relation_planner(
             "tablesample",
