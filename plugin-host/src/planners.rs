@@ -84,14 +84,6 @@ impl SessionPlanners {
             return;
         }
         let session = Arc::clone(slot) as Arc<dyn TaskContextProvider>;
-        let dialect = ctx
-            .state()
-            .config()
-            .options()
-            .sql_parser
-            .dialect
-            .as_ref()
-            .to_owned();
         let installed = Installed {
             bundle: bundle.to_owned(),
             expr: objects
@@ -119,7 +111,7 @@ impl SessionPlanners {
             types: objects
                 .type_planners
                 .iter()
-                .map(|p| Arc::new(ForeignTypePlanner::new(p.clone(), bundle, &dialect)))
+                .map(|p| Arc::new(ForeignTypePlanner::new(p.clone(), bundle)))
                 .collect(),
         };
         self.apply(ctx, Some(installed), None);

@@ -11,10 +11,11 @@
 //!   cached `TaskContext`). Functions and tables a planner makes itself travel beside the bytes
 //!   as datafusion-ffi objects ([`objects`]), so its answer may use anything it can build;
 //! - schemas: `protobuf::DfSchema` bytes (qualifiers included); fields: the Arrow C schema;
-//! - SQL AST nodes (`TableFactor`, `DataType`, SQL expressions): their SQL text, re-parsed on the
-//!   other side with the session's dialect and recursion limit, and refused unless the parser
-//!   consumed all of it (sqlparser's `parse_*` functions stop at the first token they do not
-//!   understand). The handshake already proved both sides use the same sqlparser version.
+//! - SQL AST nodes (`TableFactor`, `DataType`, SQL expressions, identifiers, aliases):
+//!   sqlparser's serde JSON. Both sides build the same shapes because the handshake refuses a
+//!   bundle with planners built against another sqlparser version, and JSON is exact where SQL
+//!   text is not (sqlparser prints a few nodes as SQL that reads back differently, and
+//!   re-parsing would need the dialect and stop silently at a token it does not understand).
 //!
 //! Every `extern "C"` body on both sides runs under `catch_unwind`: a panicking planner or host
 //! callback becomes an error of the query being planned.
@@ -34,11 +35,10 @@ use std::sync::{Arc, Mutex};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::Expr;
-use datafusion::sql::sqlparser::dialect::{Dialect, GenericDialect, dialect_from_str};
-use datafusion::sql::sqlparser::parser::Parser;
-use datafusion::sql::sqlparser::tokenizer::Token;
 use datafusion_ffi::execution::FFI_TaskContextProvider;
 use datafusion_ffi::util::FFI_Result;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use stabby::vec::Vec as SVec;
 
 pub use expr::{FFI_ExprPlanner, ForeignExprPlanner};
@@ -80,45 +80,22 @@ pub(crate) fn ffi_guard<T>(
     }
 }
 
-/// The dialect DataFusion names `name` (`datafusion.sql_parser.dialect`).
-pub(crate) fn dialect(name: &str) -> Result<Box<dyn Dialect>> {
-    if name.is_empty() {
-        return Ok(Box::new(GenericDialect {}));
-    }
-    dialect_from_str(name).ok_or_else(|| {
+/// A SQL AST node in the form it crosses the boundary: sqlparser's serde JSON.
+pub(crate) fn ast_to_json<T: Serialize>(node: &T, what: &str) -> Result<String> {
+    serde_json::to_string(node).map_err(|e| {
         DataFusionError::Plan(format!(
-            "unsupported SQL dialect {name:?} for plugin planners"
+            "cannot send the {what} across the plugin boundary: {e}"
         ))
     })
 }
 
-/// Parses `sql` with `parse`, requiring that it consumes every token: sqlparser's `parse_*`
-/// functions stop at the first token they do not understand and would silently drop the rest.
-pub(crate) fn parse_sql<T>(
-    sql: &str,
-    dialect_name: &str,
-    recursion_limit: usize,
-    what: &str,
-    parse: impl FnOnce(
-        &mut Parser<'_>,
-    ) -> std::result::Result<T, datafusion::sql::sqlparser::parser::ParserError>,
-) -> Result<T> {
-    let dialect = dialect(dialect_name)?;
-    let bad = |e: String| {
+/// A SQL AST node back from its JSON form.
+pub(crate) fn ast_from_json<T: DeserializeOwned>(json: &str, what: &str) -> Result<T> {
+    serde_json::from_str(json).map_err(|e| {
         DataFusionError::Plan(format!(
-            "cannot re-parse the {what} `{sql}` on the other side of the plugin boundary: {e}"
+            "cannot read the {what} sent across the plugin boundary: {e}"
         ))
-    };
-    let mut parser = Parser::new(dialect.as_ref())
-        .with_recursion_limit(recursion_limit.max(1))
-        .try_with_sql(sql)
-        .map_err(|e| bad(e.to_string()))?;
-    let value = parse(&mut parser).map_err(|e| bad(e.to_string()))?;
-    let next = parser.peek_token();
-    if next.token != Token::EOF {
-        return Err(bad(format!("unexpected `{}` after the {what}", next.token)));
-    }
-    Ok(value)
+    })
 }
 
 /// A bundle-side cache of the host's `TaskContext`. Converting the host's task context crosses

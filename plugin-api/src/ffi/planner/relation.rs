@@ -3,9 +3,9 @@
 //!
 //! DataFusion offers every FROM-clause item (`TableFactor`) to every relation planner, so the
 //! struct declares the kinds of items it plans ([`factor_kinds`]) and the host crosses only for
-//! those. The item travels as SQL text; the host first checks that sqlparser reads its own text
-//! back as the same item (sqlparser 0.62 prints a few items wrongly, e.g. MySQL's
-//! `PARTITION (p)`), because a planner that saw something else than the user wrote must not run.
+//! those. The item travels as sqlparser's JSON form (see [`super`]), so the planner sees exactly
+//! what the user wrote — SQL text would not do: sqlparser 0.62 prints a few items as SQL that
+//! reads back differently (e.g. MySQL's `t PARTITION (p)` as `tPARTITION (p)`).
 //!
 //! Inside `plan_relation` the bundle plans nested relations through the host
 //! (`RelationPlannerContext::plan`): the host plans them with everything the session knows (CTEs,
@@ -16,7 +16,6 @@
 
 use std::cell::Cell;
 use std::ffi::c_void;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -51,7 +50,7 @@ use super::codec::{
     schema_from_bytes, schema_to_bytes,
 };
 use super::objects::{DefaultPlanObjectExporter, FFI_PlanObjects, PlanObjectExporter};
-use super::{TaskContextCache, ffi_guard, parse_sql};
+use super::{TaskContextCache, ast_from_json, ast_to_json, ffi_guard};
 
 /// Kinds of FROM-clause items. A planner declares the kinds it plans; `SAMPLED` is any item
 /// with a `TABLESAMPLE` clause, whatever its kind.
@@ -157,7 +156,7 @@ pub struct FFI_RelationPlanner {
     pub name: SString,
     /// [`factor_kinds`] bits of the items it plans.
     pub factor_kinds: u32,
-    /// `relation`: the item's SQL text. `context` is valid only during the call.
+    /// `relation`: the item as JSON. `context` is valid only during the call.
     pub plan_relation: unsafe extern "C" fn(
         planner: &Self,
         relation: SStr,
@@ -233,21 +232,8 @@ unsafe extern "C" fn plan_relation_fn_wrapper(
             let data = planner.inner();
             // SAFETY: the host lends the context for this call; the adapter below reaches it
             // only through this raw pointer, one short-lived reference per host callback.
-            let (dialect, limit, host) = unsafe {
-                let c = &*context;
-                (
-                    c.dialect.clone(),
-                    c.recursion_limit as usize,
-                    c.task_ctx_provider.clone(),
-                )
-            };
-            let factor = parse_sql(
-                relation.as_str(),
-                dialect.as_str(),
-                limit,
-                "relation",
-                |p| p.parse_table_factor(),
-            )?;
+            let host = unsafe { (*context).task_ctx_provider.clone() };
+            let factor: TableFactor = ast_from_json(relation.as_str(), "FROM-clause item")?;
             let task = data.tasks.get(&host)?;
             let mut adapter = ForeignRelationPlannerContext {
                 ffi: context,
@@ -269,7 +255,9 @@ unsafe extern "C" fn plan_relation_fn_wrapper(
                         plan: plan.iter().copied().collect(),
                         alias: planned
                             .alias
-                            .map(|a| SString::from(a.to_string().as_str()))
+                            .map(|a| ast_to_json(&a, "table alias"))
+                            .transpose()?
+                            .map(|a| SString::from(a.as_str()))
                             .into(),
                         objects: codec.finish(),
                     })
@@ -323,9 +311,9 @@ impl Drop for FFI_RelationPlanner {
 #[repr(C)]
 #[derive(Debug)]
 pub struct FFI_RelationPlannerContext {
-    /// Plans a FROM-clause item (SQL text) through the host; the host keeps the plan.
+    /// Plans a FROM-clause item (JSON) through the host; the host keeps the plan.
     pub plan: unsafe extern "C" fn(ctx: &mut Self, relation: SStr) -> FFI_Result<FFI_HostPlan>,
-    /// Plans a SQL expression against a schema (`DfSchema` bytes); `rewrite` false is
+    /// Plans a SQL expression (JSON) against a schema (`DfSchema` bytes); `rewrite` false is
     /// `sql_expr_to_logical_expr`. Returns `LogicalExprNode` bytes.
     pub sql_to_expr: unsafe extern "C" fn(
         ctx: &mut Self,
@@ -333,9 +321,9 @@ pub struct FFI_RelationPlannerContext {
         schema: SSlice<u8>,
         rewrite: bool,
     ) -> FFI_Result<SVec<u8>>,
-    /// `ident`: the identifier's SQL text (quoted if it was).
+    /// `ident`: the identifier as JSON (with its quote style).
     pub normalize_ident: unsafe extern "C" fn(ctx: &Self, ident: SStr) -> FFI_Result<SString>,
-    /// `name`: an object name's SQL text.
+    /// `name`: an object name as JSON.
     pub object_name_to_table_reference:
         unsafe extern "C" fn(ctx: &Self, name: SStr) -> FFI_Result<FFI_TableReference>,
     /// The schema of a table the statement names.
@@ -343,9 +331,6 @@ pub struct FFI_RelationPlannerContext {
         unsafe extern "C" fn(ctx: &Self, table: FFI_TableReference) -> FFI_Result<WrappedSchema>,
     /// The host session, for decoding expressions with its functions.
     pub task_ctx_provider: FFI_TaskContextProvider,
-    /// `datafusion.sql_parser.dialect` and `.recursion_limit` of the session.
-    pub dialect: SString,
-    pub recursion_limit: u64,
     /// Identifies this call; placeholders carry it.
     pub nonce: u64,
     /// Internal data. Only the host may access it.
@@ -366,9 +351,6 @@ impl FFI_RelationPlannerContext {
         nonce: u64,
         f: impl FnOnce(&mut FFI_RelationPlannerContext) -> R,
     ) -> (R, Vec<LogicalPlan>) {
-        let options = inner.context_provider().options();
-        let dialect = SString::from(options.sql_parser.dialect.as_ref());
-        let recursion_limit = options.sql_parser.recursion_limit.get() as u64;
         let mut data = HostContextData {
             inner,
             handles: Vec::new(),
@@ -380,8 +362,6 @@ impl FFI_RelationPlannerContext {
             object_name_to_table_reference: host_object_name_to_table_reference,
             table_schema: host_table_schema,
             task_ctx_provider: session.clone(),
-            dialect,
-            recursion_limit,
             nonce,
             // The pointer lives no longer than `data`: `ctx` is dropped before this returns.
             private_data: &mut data as *mut HostContextData<'_> as *mut c_void,
@@ -401,24 +381,6 @@ impl FFI_RelationPlannerContext {
         // SAFETY: as in `host`.
         unsafe { &*(self.private_data as *const HostContextData<'_>) }
     }
-
-    fn parse<T>(
-        &self,
-        sql: &str,
-        what: &str,
-        parse: impl FnOnce(
-            &mut datafusion::sql::sqlparser::parser::Parser<'_>,
-        )
-            -> std::result::Result<T, datafusion::sql::sqlparser::parser::ParserError>,
-    ) -> Result<T> {
-        parse_sql(
-            sql,
-            self.dialect.as_str(),
-            self.recursion_limit as usize,
-            what,
-            parse,
-        )
-    }
 }
 
 unsafe extern "C" fn host_plan(
@@ -428,7 +390,7 @@ unsafe extern "C" fn host_plan(
     ffi_guard(
         || "the host's plan()".to_owned(),
         || {
-            let factor = ctx.parse(relation.as_str(), "relation", |p| p.parse_table_factor())?;
+            let factor: TableFactor = ast_from_json(relation.as_str(), "FROM-clause item")?;
             let host = ctx.host();
             let plan = host.inner.plan(factor)?;
             let schema = schema_to_bytes(plan.schema())?;
@@ -450,7 +412,8 @@ unsafe extern "C" fn host_sql_to_expr(
     ffi_guard(
         || "the host's sql_to_expr()".to_owned(),
         || {
-            let sql_expr = ctx.parse(expr.as_str(), "expression", |p| p.parse_expr())?;
+            let sql_expr: ast::Expr = ast_from_json(expr.as_str(), "expression")?;
+            let shown = sql_expr.to_string();
             let schema = schema_from_bytes(&schema)?;
             let host = ctx.host();
             let planned = if rewrite {
@@ -460,7 +423,7 @@ unsafe extern "C" fn host_sql_to_expr(
             };
             let bytes = expr_to_bytes(&planned).map_err(|e| {
             DataFusionError::Plan(format!(
-                "the expression `{expr}` cannot cross the plugin boundary (EXISTS / IN subqueries and outer references cannot be encoded): {e}"
+                "the expression `{shown}` cannot cross the plugin boundary (EXISTS / IN subqueries and outer references cannot be encoded): {e}"
             ))
         })?;
             Ok(bytes.into_iter().collect())
@@ -475,7 +438,7 @@ unsafe extern "C" fn host_normalize_ident(
     ffi_guard(
         || "the host's normalize_ident()".to_owned(),
         || {
-            let ident = ctx.parse(ident.as_str(), "identifier", |p| p.parse_identifier())?;
+            let ident: Ident = ast_from_json(ident.as_str(), "identifier")?;
             Ok(ctx.host_ref().inner.normalize_ident(ident).as_str().into())
         },
     )
@@ -488,7 +451,7 @@ unsafe extern "C" fn host_object_name_to_table_reference(
     ffi_guard(
         || "the host's object_name_to_table_reference()".to_owned(),
         || {
-            let name = ctx.parse(name.as_str(), "object name", |p| p.parse_object_name(false))?;
+            let name: ObjectName = ast_from_json(name.as_str(), "object name")?;
             let r = ctx.host_ref().inner.object_name_to_table_reference(name)?;
             Ok(FFI_TableReference::from(&r))
         },
@@ -594,7 +557,7 @@ struct ForeignRelationPlannerContext<'a> {
 
 impl ForeignRelationPlannerContext<'_> {
     fn expr(&mut self, expr: ast::Expr, schema: &DFSchema, rewrite: bool) -> Result<Expr> {
-        let text = expr.to_string();
+        let text = ast_to_json(&expr, "expression")?;
         let schema_bytes = schema_to_bytes(schema)?;
         // SAFETY: the host's function, called during the call that lent the context.
         let bytes = unsafe {
@@ -618,7 +581,7 @@ impl RelationPlannerContext for ForeignRelationPlannerContext<'_> {
     }
 
     fn plan(&mut self, relation: TableFactor) -> Result<LogicalPlan> {
-        let text = relation.to_string();
+        let text = ast_to_json(&relation, "FROM-clause item")?;
         // SAFETY: the host's function, called during the call that lent the context.
         let (planned, nonce) = unsafe {
             let planned = ((*self.ffi).plan)(&mut *self.ffi, text.as_str().into());
@@ -642,7 +605,9 @@ impl RelationPlannerContext for ForeignRelationPlannerContext<'_> {
     }
 
     fn normalize_ident(&self, ident: Ident) -> String {
-        let text = ident.to_string();
+        let Ok(text) = ast_to_json(&ident, "identifier") else {
+            return ident.value;
+        };
         // SAFETY: the host's function, called during the call that lent the context.
         match unsafe { ((*self.ffi).normalize_ident)(&*self.ffi, text.as_str().into()) } {
             FFI_Result::Ok(s) => s.to_string(),
@@ -652,7 +617,7 @@ impl RelationPlannerContext for ForeignRelationPlannerContext<'_> {
     }
 
     fn object_name_to_table_reference(&self, name: ObjectName) -> Result<TableReference> {
-        let text = name.to_string();
+        let text = ast_to_json(&name, "object name")?;
         // SAFETY: the host's function, called during the call that lent the context.
         let r = unsafe {
             ((*self.ffi).object_name_to_table_reference)(&*self.ffi, text.as_str().into())
@@ -739,28 +704,12 @@ impl ForeignRelationPlanner {
         DataFusionError::Plan(format!("{}: {e}", self.label))
     }
 
-    /// The item as SQL text, refused unless sqlparser reads it back as the same item.
-    fn relation_sql(&self, relation: &TableFactor, dialect: &str, limit: usize) -> Result<String> {
-        // `Ident`'s Display panics on a quote style it does not know.
-        let sql = catch_unwind(AssertUnwindSafe(|| relation.to_string()))
-            .map_err(|_| self.error("the FROM-clause item cannot be printed as SQL"))?;
-        let back = parse_sql(&sql, dialect, limit, "relation", |p| p.parse_table_factor());
-        match back {
-            Ok(back) if &back == relation => Ok(sql),
-            _ => Err(self.error(format!(
-                "cannot hand it `{sql}`: sqlparser prints this FROM-clause item as SQL that it reads back differently, so it cannot cross the plugin boundary faithfully; rewrite the item (e.g. as a subquery)"
-            ))),
-        }
-    }
-
     fn finish(
         &self,
         relation: TableFactor,
         planned: FFI_RelationPlanning,
         nonce: u64,
         handles: Vec<LogicalPlan>,
-        dialect: &str,
-        limit: usize,
     ) -> Result<RelationPlanning> {
         let (bytes, alias, objects) = match planned {
             FFI_RelationPlanning::Original => {
@@ -787,26 +736,14 @@ impl ForeignRelationPlanner {
             .data;
         let alias = match alias.into_option() {
             None => None,
-            Some(text) => {
-                Some(parse_alias(text.as_str(), dialect, limit).map_err(|e| self.error(e))?)
-            }
+            Some(json) => Some(
+                ast_from_json::<TableAlias>(json.as_str(), "table alias")
+                    .map_err(|e| self.error(e))?,
+            ),
         };
         Ok(RelationPlanning::Planned(Box::new(PlannedRelation::new(
             plan, alias,
         ))))
-    }
-}
-
-/// Reads a table alias back from its SQL text, as the alias of a table named `t`.
-fn parse_alias(text: &str, dialect: &str, limit: usize) -> Result<TableAlias> {
-    let factor = parse_sql(&format!("t {text}"), dialect, limit, "table alias", |p| {
-        p.parse_table_factor()
-    })?;
-    match factor {
-        TableFactor::Table { alias: Some(a), .. } => Ok(a),
-        _ => Err(DataFusionError::Plan(format!(
-            "`{text}` is not a table alias"
-        ))),
     }
 }
 
@@ -820,20 +757,15 @@ impl RelationPlanner for ForeignRelationPlanner {
             return Ok(RelationPlanning::Original(Box::new(relation)));
         }
         let _depth = DepthGuard::enter(&self.label)?;
-        let options = context.context_provider().options();
-        let dialect = options.sql_parser.dialect.as_ref().to_owned();
-        let limit = options.sql_parser.recursion_limit.get();
-        let sql = self.relation_sql(&relation, &dialect, limit)?;
+        let json = ast_to_json(&relation, "FROM-clause item").map_err(|e| self.error(e))?;
         let nonce = NONCE.fetch_add(1, Ordering::Relaxed);
         let (result, handles) =
             FFI_RelationPlannerContext::scoped(context, &self.ffi_session, nonce, |ctx| {
                 // SAFETY: the bundle's function; `ctx` lives for the call.
-                unsafe { (self.ffi.plan_relation)(&self.ffi, sql.as_str().into(), ctx) }
+                unsafe { (self.ffi.plan_relation)(&self.ffi, json.as_str().into(), ctx) }
             });
         match result {
-            FFI_Result::Ok(planned) => {
-                self.finish(relation, planned, nonce, handles, &dialect, limit)
-            }
+            FFI_Result::Ok(planned) => self.finish(relation, planned, nonce, handles),
             FFI_Result::Err(e) => Err(self.error(e)),
         }
     }

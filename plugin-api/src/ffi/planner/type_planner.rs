@@ -2,8 +2,8 @@
 //!
 //! DataFusion asks its one type planner about every SQL type it plans (CAST, DDL columns,
 //! CREATE EXTERNAL TABLE schemas); the struct names the types the planner handles (upper-case
-//! base names such as `UUID`), so the host crosses only for those. The SQL type travels as its
-//! text and is re-parsed with the session's dialect; the answer is an Arrow field, so it keeps
+//! base names such as `UUID`), so the host crosses only for those. The SQL type travels as
+//! sqlparser's JSON form; the answer is an Arrow field, so it keeps
 //! nullability and extension metadata (`ARROW:extension:name`).
 
 use std::ffi::c_void;
@@ -20,7 +20,7 @@ use stabby::str::Str as SStr;
 use stabby::string::String as SString;
 use stabby::vec::Vec as SVec;
 
-use super::{ffi_guard, parse_sql};
+use super::{ast_from_json, ast_to_json, ffi_guard};
 
 /// The base name the host filters on: the type's SQL text up to its first `(`, space or `<`,
 /// upper-cased (`VARCHAR(10)` is `VARCHAR`, `UUID` is `UUID`).
@@ -38,12 +38,11 @@ pub struct FFI_TypePlanner {
     pub name: SString,
     /// Upper-case base names of the SQL types it plans (see [`type_base_name`]).
     pub type_names: SVec<SString>,
-    /// `sql_type`: the type's SQL text; `dialect`: `datafusion.sql_parser.dialect`.
+    /// `sql_type`: the type as JSON (sqlparser's serde form).
     /// `Some(field)`: the field's Arrow C schema (its name is ignored).
     pub plan_type_field: unsafe extern "C" fn(
         planner: &Self,
         sql_type: SStr,
-        dialect: SStr,
     ) -> FFI_Result<FFI_Option<WrappedSchema>>,
     pub clone: unsafe extern "C" fn(planner: &Self) -> Self,
     pub release: unsafe extern "C" fn(planner: &mut Self),
@@ -87,14 +86,11 @@ impl FFI_TypePlanner {
 unsafe extern "C" fn plan_type_field_fn_wrapper(
     planner: &FFI_TypePlanner,
     sql_type: SStr,
-    dialect: SStr,
 ) -> FFI_Result<FFI_Option<WrappedSchema>> {
     ffi_guard(
         || format!("type planner '{}'", planner.name),
         || {
-            let data_type = parse_sql(sql_type.as_str(), dialect.as_str(), 64, "SQL type", |p| {
-                p.parse_data_type()
-            })?;
+            let data_type: ast::DataType = ast_from_json(sql_type.as_str(), "SQL type")?;
             let Some(field) = planner.inner().planner.plan_type_field(&data_type)? else {
                 return Ok(FFI_Option::None);
             };
@@ -141,21 +137,16 @@ pub struct ForeignTypePlanner {
     ffi: FFI_TypePlanner,
     label: String,
     type_names: Vec<String>,
-    /// The session's dialect when the planner was registered (a `TypePlanner` is not told the
-    /// session's configuration); the type text is printed by sqlparser, which every dialect
-    /// reads back.
-    dialect: String,
 }
 
 unsafe impl Send for ForeignTypePlanner {}
 unsafe impl Sync for ForeignTypePlanner {}
 
 impl ForeignTypePlanner {
-    pub fn new(ffi: FFI_TypePlanner, bundle: &str, dialect: &str) -> Self {
+    pub fn new(ffi: FFI_TypePlanner, bundle: &str) -> Self {
         Self {
             label: format!("type planner '{}' of plugin bundle '{bundle}'", ffi.name),
             type_names: ffi.type_names.iter().map(|s| s.to_string()).collect(),
-            dialect: dialect.to_owned(),
             ffi,
         }
     }
@@ -176,15 +167,9 @@ impl TypePlanner for ForeignTypePlanner {
         if !self.handles(sql_type) {
             return Ok(None);
         }
-        let text = sql_type.to_string();
+        let json = ast_to_json(sql_type, "SQL type")?;
         // SAFETY: the bundle's function, with borrowed arguments valid for the call.
-        let result = unsafe {
-            (self.ffi.plan_type_field)(
-                &self.ffi,
-                text.as_str().into(),
-                self.dialect.as_str().into(),
-            )
-        };
+        let result = unsafe { (self.ffi.plan_type_field)(&self.ffi, json.as_str().into()) };
         match result {
             FFI_Result::Ok(FFI_Option::None) => Ok(None),
             FFI_Result::Ok(FFI_Option::Some(schema)) => {
