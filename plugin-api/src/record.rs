@@ -92,7 +92,7 @@ pub struct AbiRecord {
     pub arrow_major: u32,
     /// `datafusion::DATAFUSION_VERSION` of the producer (exact match required).
     pub datafusion_version: FixedStr<32>,
-    /// Version of the `sqlparser` crate (matters for the planner ABI, which re-parses SQL text).
+    /// Version of the `sqlparser` crate (matters for the planner ABI: SQL AST nodes cross as sqlparser's serde JSON).
     pub sqlparser_version: FixedStr<32>,
     /// Target triple the bundle was compiled for.
     pub target: FixedStr<64>,

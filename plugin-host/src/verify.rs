@@ -5,7 +5,7 @@
 //! - DataFusion: the exact version (config keys and protobuf encodings drift within a major,
 //!   and datafusion-ffi's structs carry no version of their own);
 //! - datafusion-ffi and Arrow majors, target triple, architecture and byte order;
-//! - sqlparser: the exact version, when the bundle exports planners (they re-parse SQL text);
+//! - sqlparser: the exact version, when the bundle exports planners (SQL AST nodes cross as sqlparser's JSON);
 //! - capability bits this host does not know.
 //!
 //! Every difference is reported, not just the first.
