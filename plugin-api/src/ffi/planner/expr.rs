@@ -309,22 +309,28 @@ fn field_access(mut args: Vec<Expr>, variant: u32) -> Result<RawFieldAccessExpr>
     Ok(RawFieldAccessExpr { field_access, expr })
 }
 
-/// A field access as its expression list and kind (the inverse of [`field_access`]).
-fn field_access_parts(access: &RawFieldAccessExpr) -> (Vec<Expr>, u32) {
+/// The kind of a field access, the `variant` of its call.
+fn access_kind(access: &GetFieldAccess) -> u32 {
+    match access {
+        GetFieldAccess::NamedStructField { .. } => access::NAMED,
+        GetFieldAccess::ListIndex { .. } => access::INDEX,
+        GetFieldAccess::ListRange { .. } => access::RANGE,
+    }
+}
+
+/// A field access as its expression list (the inverse of [`field_access`]).
+fn field_access_parts(access: &RawFieldAccessExpr) -> Vec<Expr> {
     let base = access.expr.clone();
     match &access.field_access {
         GetFieldAccess::NamedStructField { name } => {
-            (vec![base, Expr::Literal(name.clone(), None)], access::NAMED)
+            vec![base, Expr::Literal(name.clone(), None)]
         }
-        GetFieldAccess::ListIndex { key } => (vec![base, *key.clone()], access::INDEX),
+        GetFieldAccess::ListIndex { key } => vec![base, *key.clone()],
         GetFieldAccess::ListRange {
             start,
             stop,
             stride,
-        } => (
-            vec![base, *start.clone(), *stop.clone(), *stride.clone()],
-            access::RANGE,
-        ),
+        } => vec![base, *start.clone(), *stop.clone(), *stride.clone()],
     }
 }
 
@@ -709,11 +715,12 @@ impl ExprPlanner for ForeignExprPlanner {
         expr: RawFieldAccessExpr,
         schema: &DFSchema,
     ) -> Result<PlannerResult<RawFieldAccessExpr>> {
-        let variant = field_access_parts(&expr).1;
+        // The kind only: the operands are cloned for encoding once the hook is known declared.
+        let variant = access_kind(&expr.field_access);
         self.plan_hook(
             hooks::FIELD_ACCESS,
             expr,
-            |e| field_access_parts(e).0,
+            field_access_parts,
             variant,
             Some(schema),
         )

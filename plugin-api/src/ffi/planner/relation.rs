@@ -248,7 +248,6 @@ unsafe extern "C" fn plan_relation_fn_wrapper(
                 RelationPlanning::Original(_) => Ok(FFI_RelationPlanning::Original),
                 RelationPlanning::Planned(planned) => {
                     // Encode with the context the planner saw: its functions travel by name.
-                    let task = Arc::clone(&adapter.provider.task);
                     let codec = BundleCodec::new(task, host.clone(), Arc::clone(&data.exporter));
                     let plan = logical_plan_to_bytes_with_extension_codec(&planned.plan, &codec)?;
                     Ok(FFI_RelationPlanning::Planned {
