@@ -62,6 +62,18 @@ impl Embed {
         let out_dir = PathBuf::from(
             std::env::var_os("OUT_DIR").ok_or("OUT_DIR is not set: call this from build.rs")?,
         );
+        if manifest.source_dir.is_some() {
+            return Err("`source_dir` is written by the build; remove it from the manifest".into());
+        }
+        // Recorded first, so that it is a key of the root table whatever the manifest ends with.
+        let source_dir = self
+            .manifest
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .map(|dir| format!("source_dir = {:?}\n", dir.display().to_string()))
+            .unwrap_or_default();
+        let text = format!("{source_dir}{text}");
         let copy = out_dir.join("df_plugin_manifest.toml");
         std::fs::write(&copy, &text)
             .map_err(|e| format!("cannot write {}: {e}", copy.display()))?;

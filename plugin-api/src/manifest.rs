@@ -38,6 +38,11 @@ pub struct Manifest {
     /// Session options the bundle reads (`SET <bundle>.<name> = ...`).
     #[serde(default, rename = "option", skip_serializing_if = "Vec::is_empty")]
     pub options: Vec<OptionDecl>,
+    /// The directory the manifest was read from when the bundle was built, written by
+    /// [`crate::build`] (never by hand): `df-plugin-host verify` finds the bundle's `.slt`
+    /// files from it, the way a debugger finds sources from DWARF's compilation directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_dir: Option<String>,
 }
 
 /// One session option (`[[option]]`). Its key in SQL is `<bundle name>.<name>`.
@@ -105,6 +110,10 @@ pub struct BundleInfo {
     /// Which host plugin ABI versions (`major.minor.0`) this bundle accepts.
     #[serde(default = "default_requires")]
     pub requires: semver::VersionReq,
+    /// The directory of the bundle's own `.slt` files, relative to the manifest; the
+    /// conformance kit (`df-plugin-host verify`) runs them with only this bundle loaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slt: Option<String>,
 }
 
 fn default_requires() -> semver::VersionReq {
@@ -237,6 +246,16 @@ impl Manifest {
                 .map_err(|e| bad(format!("default {e}")))?;
         }
         Ok(())
+    }
+
+    /// The bundle's `.slt` directory ([`BundleInfo::slt`]) as a path: relative to
+    /// [`Manifest::source_dir`] when the build recorded one.
+    pub fn slt_dir(&self) -> Option<std::path::PathBuf> {
+        let slt = std::path::Path::new(self.bundle.slt.as_deref()?);
+        Some(match &self.source_dir {
+            Some(dir) if slt.is_relative() => std::path::Path::new(dir).join(slt),
+            _ => slt.to_path_buf(),
+        })
     }
 
     /// The full SQL key of an option: `<bundle>.<option>`.

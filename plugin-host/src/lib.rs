@@ -20,6 +20,10 @@
 //!
 //! Refusals ([`Refusal`]) name the bundle, the step, every field that differs and the fix.
 //!
+//! [`conformance`] is the conformance kit's checks (`df-plugin-host verify`): every step above
+//! run one at a time and reported, then each object exercised, panics injected, and the
+//! bundle's own `.slt` files run.
+//!
 //! Around the pipeline: [`config`] (the `df-plugin-host.toml` file), [`catalog`]
 //! (`df_plugins()` and `df_plugin_objects()`), [`lifecycle`] (load later, deregister,
 //! upgrade, reload) and [`statement`] (`LOAD PLUGIN` and friends as SQL text).
@@ -32,6 +36,7 @@
 
 pub mod catalog;
 pub mod config;
+pub mod conformance;
 pub mod discover;
 pub mod error;
 pub mod handshake;

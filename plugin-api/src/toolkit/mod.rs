@@ -48,6 +48,7 @@ use crate::record::{BuildFacts, Capability};
 use datafusion::logical_expr::planner::{ExprPlanner, RelationPlanner, TypePlanner};
 use guard::GuardedExporter;
 use guard::table::{GuardedTableFunction, GuardedTableProviderFactory};
+use panic::BundleTag;
 
 /// Major version of datafusion-ffi this crate is pinned to (a test checks it against
 /// `datafusion_ffi::version()`, which is not a `const fn`).
@@ -208,7 +209,6 @@ impl Bundle {
 
     /// Wraps every object in its panic guard and converts it to its datafusion-ffi struct.
     fn into_bundle(self) -> FFI_Bundle {
-        let name = &self.name;
         let exporter = &self.exporter;
         let codec = &exporter.codec;
         let rt = Some(self.runtime.clone());
@@ -236,7 +236,7 @@ impl Bundle {
                 .table_functions
                 .into_iter()
                 .map(|(n, f)| {
-                    let f = GuardedTableFunction::wrap(f, name, &n);
+                    let f = GuardedTableFunction::wrap(f, &exporter.bundle, &n);
                     FFI_Named::new(
                         &n,
                         FFI_TableFunction::new_with_ffi_codec(f, None, codec.clone()),
@@ -252,7 +252,7 @@ impl Bundle {
                 .table_provider_factories
                 .into_iter()
                 .map(|(n, f)| {
-                    let f = GuardedTableProviderFactory::wrap(f, name, &n);
+                    let f = GuardedTableProviderFactory::wrap(f, &exporter.bundle, &n);
                     FFI_Named::new(
                         &n,
                         FFI_TableProviderFactory::new_with_ffi_codec(f, rt.clone(), codec.clone()),
@@ -310,13 +310,21 @@ pub fn init_with_planners(
         install_process_hooks(ForeignLogSink(host.log_sink));
         let rt = runtime::runtime(name)
             .map_err(|e| format!("cannot start the bundle's tokio runtime: {e}"))?;
+        let options: BTreeMap<String, String> = host
+            .options
+            .iter()
+            .map(|kv| (kv.0.to_string(), kv.1.to_string()))
+            .collect();
+        let tag = BundleTag::new(
+            name,
+            options.get(panic::INJECT_PANIC_OPTION).map(String::as_str),
+        );
+        if tag.inject_panic.as_deref() == Some("init") {
+            panic!("{}", panic::INJECTED_PANIC);
+        }
         let mut bundle = Bundle {
             name: Arc::from(name),
-            options: host
-                .options
-                .iter()
-                .map(|kv| (kv.0.to_string(), kv.1.to_string()))
-                .collect(),
+            options,
             runtime: rt.handle().clone(),
             scalar_udfs: Vec::new(),
             aggregate_udfs: Vec::new(),
@@ -330,7 +338,7 @@ pub fn init_with_planners(
                 type_planners: Default::default(),
             },
             exporter: Arc::new(GuardedExporter {
-                bundle: Arc::from(name),
+                bundle: tag,
                 runtime: rt.handle().clone(),
                 codec: host.logical_codec.clone(),
             }),

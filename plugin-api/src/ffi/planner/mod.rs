@@ -81,7 +81,7 @@ pub(crate) fn ffi_guard<T>(
 }
 
 /// A SQL AST node in the form it crosses the boundary: sqlparser's serde JSON.
-pub(crate) fn ast_to_json<T: Serialize>(node: &T, what: &str) -> Result<String> {
+pub fn ast_to_json<T: Serialize>(node: &T, what: &str) -> Result<String> {
     serde_json::to_string(node).map_err(|e| {
         DataFusionError::Plan(format!(
             "cannot send the {what} across the plugin boundary: {e}"

@@ -13,7 +13,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::scalar::ScalarValue;
 
-use crate::toolkit::panic::{ObjectLabel, guard, guard_or};
+use crate::toolkit::panic::{BundleTag, ObjectLabel, guard, guard_or};
 
 /// An aggregate UDF whose every call, and every accumulator it creates, is panic-guarded.
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -23,7 +23,7 @@ pub struct GuardedAggregateUDF {
 }
 
 impl GuardedAggregateUDF {
-    pub fn wrap(inner: AggregateUDF, bundle: &Arc<str>) -> AggregateUDF {
+    pub fn wrap(inner: AggregateUDF, bundle: &BundleTag) -> AggregateUDF {
         let label = ObjectLabel::new(bundle, "aggregate function", inner.name());
         AggregateUDF::new_from_impl(Self { inner, label })
     }

@@ -23,12 +23,13 @@ use datafusion_ffi::udwf::FFI_WindowUDF;
 use tokio::runtime::Handle;
 
 use crate::ffi::planner::objects::PlanObjectExporter;
+use crate::toolkit::panic::BundleTag;
 
 /// Exports a bundle's functions and tables the one way: in their panic guards, tables on the
 /// bundle's runtime with the host's codec. Used for the bundle's exports and for whatever its
 /// planners' answers make.
 pub(crate) struct GuardedExporter {
-    pub(crate) bundle: Arc<str>,
+    pub(crate) bundle: BundleTag,
     pub(crate) runtime: Handle,
     pub(crate) codec: FFI_LogicalExtensionCodec,
 }

@@ -11,7 +11,7 @@ use datafusion::logical_expr::{
     ScalarUDF, ScalarUDFImpl, Signature,
 };
 
-use crate::toolkit::panic::{ObjectLabel, guard, guard_or};
+use crate::toolkit::panic::{BundleTag, ObjectLabel, guard, guard_or};
 
 /// A scalar UDF whose every call is panic-guarded.
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -21,7 +21,7 @@ pub struct GuardedScalarUDF {
 }
 
 impl GuardedScalarUDF {
-    pub fn wrap(inner: ScalarUDF, bundle: &Arc<str>) -> ScalarUDF {
+    pub fn wrap(inner: ScalarUDF, bundle: &BundleTag) -> ScalarUDF {
         let label = ObjectLabel::new(bundle, "scalar function", inner.name());
         ScalarUDF::new_from_impl(Self { inner, label })
     }

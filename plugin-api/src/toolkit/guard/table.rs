@@ -26,7 +26,7 @@ use datafusion::physical_plan::statistics::{ChildStats, StatisticsArgs};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use futures::{FutureExt, Stream};
 
-use crate::toolkit::panic::{ObjectLabel, guard, guard_or, panic_error};
+use crate::toolkit::panic::{BundleTag, ObjectLabel, guard, guard_or, panic_error};
 use crate::toolkit::runtime::{self, InRuntime};
 use crate::toolkit::session;
 
@@ -36,6 +36,10 @@ async fn guard_future<T>(
     call: &str,
     fut: impl Future<Output = Result<T>>,
 ) -> Result<T> {
+    let fut = async {
+        label.injected_panic(call);
+        fut.await
+    };
     match InRuntime::new(AssertUnwindSafe(fut).catch_unwind()).await {
         Ok(result) => result,
         Err(payload) => Err(panic_error(label, call, payload.as_ref())),
@@ -50,7 +54,7 @@ pub struct GuardedTableProvider {
 }
 
 impl GuardedTableProvider {
-    pub fn wrap(inner: Arc<dyn TableProvider>, bundle: &Arc<str>, name: &str) -> Arc<Self> {
+    pub fn wrap(inner: Arc<dyn TableProvider>, bundle: &BundleTag, name: &str) -> Arc<Self> {
         Self::with_label(inner, ObjectLabel::new(bundle, "table", name))
     }
 
@@ -274,7 +278,7 @@ pub struct GuardedTableFunction {
 }
 
 impl GuardedTableFunction {
-    pub fn wrap(inner: Arc<dyn TableFunctionImpl>, bundle: &Arc<str>, name: &str) -> Arc<Self> {
+    pub fn wrap(inner: Arc<dyn TableFunctionImpl>, bundle: &BundleTag, name: &str) -> Arc<Self> {
         Arc::new(Self {
             inner,
             label: ObjectLabel::new(bundle, "table function", name),
@@ -313,7 +317,7 @@ pub struct GuardedTableProviderFactory {
 }
 
 impl GuardedTableProviderFactory {
-    pub fn wrap(inner: Arc<dyn TableProviderFactory>, bundle: &Arc<str>, name: &str) -> Arc<Self> {
+    pub fn wrap(inner: Arc<dyn TableProviderFactory>, bundle: &BundleTag, name: &str) -> Arc<Self> {
         Arc::new(Self {
             inner,
             label: ObjectLabel::new(bundle, "table provider factory", name),

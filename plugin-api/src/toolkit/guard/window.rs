@@ -13,7 +13,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::scalar::ScalarValue;
 
-use crate::toolkit::panic::{ObjectLabel, guard, guard_or};
+use crate::toolkit::panic::{BundleTag, ObjectLabel, guard, guard_or};
 
 /// A window UDF whose every call, and every evaluator it creates, is panic-guarded.
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -23,7 +23,7 @@ pub struct GuardedWindowUDF {
 }
 
 impl GuardedWindowUDF {
-    pub fn wrap(inner: WindowUDF, bundle: &Arc<str>) -> WindowUDF {
+    pub fn wrap(inner: WindowUDF, bundle: &BundleTag) -> WindowUDF {
         let label = ObjectLabel::new(bundle, "window function", inner.name());
         WindowUDF::new_from_impl(Self { inner, label })
     }

@@ -6,6 +6,7 @@ mod output;
 mod settings;
 mod shell;
 mod sql;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -73,6 +74,27 @@ enum Command {
         #[arg(long, value_enum)]
         on_conflict: Option<Conflict>,
     },
+    /// Run the conformance kit on bundle files: metadata, truthfulness, behaviour of every
+    /// object, injected panics, and the bundle's own .slt files (this runs the bundle's code).
+    /// Exit code 0 only if every check passed.
+    Verify {
+        /// Bundle files.
+        #[arg(required = true)]
+        bundles: Vec<PathBuf>,
+        /// A directory of .slt files to run with the bundle loaded (repeatable); default: the
+        /// manifest's `slt` directory.
+        #[arg(long, value_name = "DIR")]
+        slt: Vec<PathBuf>,
+        /// `${KEY}` substitution for .slt files (repeatable).
+        #[arg(long = "slt-var", value_name = "KEY=VALUE")]
+        slt_vars: Vec<String>,
+        /// An option handed to the bundle's init (repeatable).
+        #[arg(long = "option", value_name = "KEY=VALUE")]
+        options: Vec<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Pin the bundles in a directory: write DIR/df-plugins.lock with their SHA-256, for
     /// `trust = "pinned"`.
     Lock {
@@ -132,6 +154,25 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Inspect { paths, json, load } => inspect::run(&settings, &paths, json, load),
         Command::Lock { dir } => keys::lock(&dir),
+        Command::Verify {
+            bundles,
+            slt,
+            slt_vars,
+            options,
+            json,
+        } => match tokio::runtime::Runtime::new() {
+            Ok(rt) => rt.block_on(verify::run(verify::VerifyArgs {
+                bundles,
+                slt,
+                vars: slt_vars,
+                options,
+                json,
+            })),
+            Err(e) => {
+                eprintln!("df-plugin-host: cannot start the tokio runtime: {e}");
+                ExitCode::from(1)
+            }
+        },
         Command::Keygen { out } => keys::keygen(&out),
         Command::Sign { key, files } => keys::sign(&key, &files),
         Command::Sql {

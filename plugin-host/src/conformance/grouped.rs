@@ -1,0 +1,294 @@
+//! `behaviour.aggregate.*` and `behaviour.window.*`: each aggregate and window function run
+//! over generated data (values, NULLs, a group of NULLs only, an empty batch) with 1 and with 4
+//! target partitions must give the same results — partial states merged across partitions
+//! (and, where offered, groups accumulators) agree with a single pass.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::datasource::MemTable;
+use datafusion::error::Result;
+use datafusion::logical_expr::{AggregateUDF, ExprFunctionExt, WindowUDF};
+use datafusion::prelude::{DataFrame, Expr, col, lit};
+use datafusion::scalar::ScalarValue;
+use df_plugin_api::record::Capability;
+
+use super::report::Report;
+use super::values;
+use super::{Outcome, Outcomes, Trigger, fresh_session};
+use crate::metadata::BundleMetadata;
+
+/// Rows per partition of the generated input, and partitions.
+const ROWS: usize = 40;
+const PARTITIONS: usize = 4;
+/// The group whose arguments are all NULL.
+const NULL_GROUP: i64 = 9;
+
+pub(super) async fn check_all(
+    ctx: &datafusion::prelude::SessionContext,
+    meta: &BundleMetadata,
+    report: &mut Report,
+) -> Vec<Trigger> {
+    let mut triggers = Vec::new();
+    let state = ctx.state();
+    for decl in meta.manifest.objects_of(Capability::AggregateUdf) {
+        let check = format!("behaviour.aggregate.{}", decl.name);
+        let Some(udaf) = state.aggregate_functions().get(&decl.name).cloned() else {
+            report.skip(check, "not registered (see truth.registered)");
+            continue;
+        };
+        let outcomes = exercise_aggregate(&udaf, decl.parameters.len()).await;
+        if outcomes.reachable() {
+            triggers.push((Capability::AggregateUdf, decl.name.clone()));
+        }
+        report.outcome(check, outcomes.verdict("query"));
+    }
+    for decl in meta.manifest.objects_of(Capability::WindowUdf) {
+        let check = format!("behaviour.window.{}", decl.name);
+        let Some(udwf) = state.window_functions().get(&decl.name).cloned() else {
+            report.skip(check, "not registered (see truth.registered)");
+            continue;
+        };
+        let outcomes = exercise_window(&udwf, decl.parameters.len()).await;
+        if outcomes.reachable() {
+            triggers.push((Capability::WindowUdf, decl.name.clone()));
+        }
+        report.outcome(check, outcomes.verdict("query"));
+    }
+    triggers
+}
+
+/// The aggregate grouped and ungrouped, at 1 and 4 partitions, and over no rows.
+pub(super) async fn exercise_aggregate(udaf: &AggregateUDF, parameters: usize) -> Outcomes {
+    let mut out = Outcomes::default();
+    for types in values::argument_types(udaf, parameters.max(2))
+        .iter()
+        .take(3)
+    {
+        let what = values::call_text(udaf.name(), types);
+        for (how, args) in argument_variants(types) {
+            let what = format!("{what} with {how}");
+            let call = udaf.call(args);
+            let grouped = |df: DataFrame| {
+                df.aggregate(vec![col("g")], vec![call.clone().alias("v")])?
+                    .sort(vec![col("g").sort(true, true)])
+            };
+            out.push(
+                format!("{what}, GROUP BY"),
+                same_at_1_and_4(types, grouped).await,
+            );
+            let whole = |df: DataFrame| df.aggregate(vec![], vec![call.clone().alias("v")]);
+            out.push(
+                format!("{what}, no GROUP BY"),
+                same_at_1_and_4(types, whole).await,
+            );
+            let empty = |df: DataFrame| {
+                df.filter(lit(false))?
+                    .aggregate(vec![], vec![call.clone().alias("v")])
+            };
+            out.push(format!("{what}, over no rows"), one_row(types, empty).await);
+        }
+    }
+    out
+}
+
+/// The window function over `PARTITION BY g ORDER BY o`, at 1 and 4 partitions, and over no rows.
+pub(super) async fn exercise_window(udwf: &WindowUDF, parameters: usize) -> Outcomes {
+    let mut out = Outcomes::default();
+    for types in values::argument_types(udwf, parameters.max(2))
+        .iter()
+        .take(3)
+    {
+        let what = values::call_text(udwf.name(), types);
+        for (how, args) in argument_variants(types) {
+            let what = format!("{what} with {how}");
+            let window = match udwf
+                .call(args)
+                .partition_by(vec![col("g")])
+                .order_by(vec![col("o").sort(true, true)])
+                .build()
+            {
+                Ok(w) => w,
+                Err(e) => {
+                    out.push(what, Outcome::refused(e.to_string()));
+                    continue;
+                }
+            };
+            let query = |df: DataFrame| {
+                df.window(vec![window.clone().alias("v")])?
+                    .select(vec![col("g"), col("o"), col("v")])?
+                    .sort(vec![col("g").sort(true, true), col("o").sort(true, true)])
+            };
+            out.push(
+                format!("{what}, OVER (PARTITION BY g ORDER BY o)"),
+                same_at_1_and_4(types, query).await,
+            );
+            let empty = |df: DataFrame| {
+                df.filter(lit(false))?
+                    .window(vec![window.clone().alias("v")])
+            };
+            let result = run(types, 4, empty).await;
+            out.push(
+                format!("{what}, over no rows"),
+                match result {
+                    Ok(rows) if rows.is_empty() => Outcome::Accepted,
+                    Ok(rows) => Outcome::Violation(format!("{} rows out of no input", rows.len())),
+                    Err(e) => Outcome::refused(e.to_string()),
+                },
+            );
+        }
+    }
+    out
+}
+
+/// Arguments as columns, and (for functions that want literals, e.g. `top_hosts(url, k)`) the
+/// first as a column and the rest as literals.
+fn argument_variants(types: &[DataType]) -> Vec<(&'static str, Vec<Expr>)> {
+    let columns = (0..types.len()).map(|i| col(format!("c{i}"))).collect();
+    let mut variants = vec![("column arguments", columns)];
+    if types.len() > 1 {
+        let literals: Option<Vec<Expr>> = std::iter::once(Some(col("c0")))
+            .chain(types[1..].iter().map(|t| values::sample(t, 4).map(lit)))
+            .collect();
+        if let Some(args) = literals {
+            variants.push(("literal arguments after the first", args));
+        }
+    }
+    variants
+}
+
+/// Runs `query` at 1 and at 4 target partitions and compares the rows.
+async fn same_at_1_and_4(
+    types: &[DataType],
+    query: impl Fn(DataFrame) -> Result<DataFrame>,
+) -> Outcome {
+    let one = match run(types, 1, &query).await {
+        Ok(rows) => rows,
+        Err(e) => return Outcome::refused(e.to_string()),
+    };
+    let four = match run(types, PARTITIONS, &query).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            return Outcome::Violation(format!(
+                "worked at 1 partition but failed at {PARTITIONS}: {e}"
+            ));
+        }
+    };
+    match first_difference(&one, &four) {
+        None => Outcome::Accepted,
+        Some(diff) => Outcome::Violation(format!(
+            "results differ between 1 and {PARTITIONS} partitions (partial states do not merge to the same answer): {diff}"
+        )),
+    }
+}
+
+/// Runs `query`, which must return exactly one row.
+async fn one_row(types: &[DataType], query: impl Fn(DataFrame) -> Result<DataFrame>) -> Outcome {
+    match run(types, PARTITIONS, query).await {
+        Ok(rows) if rows.len() == 1 => Outcome::Accepted,
+        Ok(rows) => Outcome::Violation(format!(
+            "{} rows for an aggregate without GROUP BY (expected 1)",
+            rows.len()
+        )),
+        Err(e) => Outcome::refused(e.to_string()),
+    }
+}
+
+async fn run(
+    types: &[DataType],
+    partitions: usize,
+    query: impl Fn(DataFrame) -> Result<DataFrame>,
+) -> Result<Vec<Vec<String>>> {
+    let ctx = fresh_session(partitions);
+    let df = ctx.read_table(Arc::new(input(types)?))?;
+    let batches = query(df)?.collect().await?;
+    rows(&batches)
+}
+
+/// `g` (group), `o` (order, unique), `c0..` (arguments): [`PARTITIONS`] partitions of
+/// [`ROWS`] rows, every seventh argument NULL, group [`NULL_GROUP`] NULL throughout, and an
+/// empty batch first.
+fn input(types: &[DataType]) -> Result<MemTable> {
+    let mut fields = vec![
+        Field::new("g", DataType::Int64, false),
+        Field::new("o", DataType::Int64, false),
+    ];
+    for (i, t) in types.iter().enumerate() {
+        fields.push(Field::new(format!("c{i}"), t.clone(), true));
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let mut partitions = Vec::new();
+    for p in 0..PARTITIONS {
+        let n: Vec<i64> = (0..ROWS).map(|r| (p * ROWS + r) as i64).collect();
+        let group = |n: i64| if n % 10 == 9 { NULL_GROUP } else { n % 4 };
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from_iter_values(n.iter().map(|n| group(*n)))),
+            Arc::new(Int64Array::from(n.clone())),
+        ];
+        for (i, t) in types.iter().enumerate() {
+            let values = n
+                .iter()
+                .map(|n| {
+                    let n = *n as usize;
+                    if group(n as i64) == NULL_GROUP || n % 7 == 6 {
+                        ScalarValue::try_from(t)
+                    } else {
+                        values::sample(t, n + i).ok_or_else(|| {
+                            datafusion::error::DataFusionError::NotImplemented(format!(
+                                "no samples of {t}"
+                            ))
+                        })
+                    }
+                })
+                .collect::<Result<Vec<_>>>()?;
+            columns.push(ScalarValue::iter_to_array(values)?);
+        }
+        let batch = RecordBatch::try_new(Arc::clone(&schema), columns)?;
+        let mut batches = vec![batch];
+        if p == 0 {
+            batches.insert(0, RecordBatch::new_empty(Arc::clone(&schema)));
+        }
+        partitions.push(batches);
+    }
+    MemTable::try_new(schema, partitions)
+}
+
+/// Rows as text, as Arrow displays them.
+fn rows(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>> {
+    let options = FormatOptions::default().with_null("NULL");
+    let mut out = Vec::new();
+    for batch in batches {
+        let formatters = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        for row in 0..batch.num_rows() {
+            out.push(
+                formatters
+                    .iter()
+                    .map(|f| f.value(row).to_string())
+                    .collect(),
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// The first row where the two results differ, allowing floating-point rounding from a
+/// different order of merging.
+fn first_difference(a: &[Vec<String>], b: &[Vec<String>]) -> Option<String> {
+    if a.len() != b.len() {
+        return Some(format!("{} rows vs {} rows", a.len(), b.len()));
+    }
+    let close = |x: &str, y: &str| match (x.parse::<f64>(), y.parse::<f64>()) {
+        (Ok(x), Ok(y)) => (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0),
+        _ => x == y,
+    };
+    a.iter().zip(b).find_map(|(ra, rb)| {
+        let same = ra.len() == rb.len() && ra.iter().zip(rb).all(|(x, y)| close(x, y));
+        (!same).then(|| format!("[{}] vs [{}]", ra.join(", "), rb.join(", ")))
+    })
+}
