@@ -115,6 +115,8 @@ fn fallback_types() -> Vec<DataType> {
         DataType::Int64,
         DataType::Float64,
         DataType::Boolean,
+        DataType::Binary,
+        DataType::FixedSizeBinary(16),
         DataType::Timestamp(TimeUnit::Nanosecond, None),
         DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))),
     ]
