@@ -128,6 +128,9 @@ impl Outcome {
     pub(crate) fn refused(message: String) -> Self {
         if is_panic(&message) {
             Self::Violation(format!("panicked instead of returning an error: {message}"))
+        } else if message.contains("(a bug in the bundle)") {
+            // The contract checks of the toolkit's guard and of the host (wrong length or type).
+            Self::Violation(message)
         } else {
             Self::Declined(message)
         }

@@ -256,7 +256,12 @@ impl ScalarUDFImpl for RestoredScalarUDF {
         }))
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        natively(self.inner.inner().invoke_with_args(args))
+        let rows = args.number_rows;
+        let expected = args.return_field.data_type().clone();
+        let value = natively(self.inner.inner().invoke_with_args(args))?;
+        let who = format!("plugin function '{}'", self.inner.name());
+        df_plugin_api::ffi::contract::check_scalar_result(&who, rows, &expected, &value)?;
+        Ok(value)
     }
     fn short_circuits(&self) -> bool {
         self.inner.inner().short_circuits()

@@ -6,6 +6,7 @@
 mod catalog;
 mod cli;
 mod compose;
+mod corpus;
 mod lifecycle;
 mod load;
 mod panics;
@@ -13,3 +14,4 @@ mod refusal;
 mod slt;
 mod trust;
 mod util;
+mod verify;

@@ -57,6 +57,60 @@ impl ScalarUDFImpl for Echo {
         Ok(args.args[0].clone())
     }
 }
+/// How [`Misbehave`] breaks the scalar-function contract.
+#[derive(Debug, PartialEq, Eq, Hash, Clone, Copy)]
+pub enum Broken {
+    /// One value fewer than the batch has rows.
+    Length,
+    /// Utf8 values where its return type says Int64.
+    Type,
+}
+
+/// `corpus_wrong_length(x)` / `corpus_wrong_type(x)`: returns without panicking, but not what a
+/// scalar function must return.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Misbehave {
+    broken: Broken,
+    signature: Signature,
+}
+
+impl Misbehave {
+    pub fn new(broken: Broken) -> Self {
+        Self {
+            broken,
+            signature: Signature::exact(vec![DataType::Int64], Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for Misbehave {
+    fn name(&self) -> &str {
+        match self.broken {
+            Broken::Length => "corpus_wrong_length",
+            Broken::Type => "corpus_wrong_type",
+        }
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int64)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let array: ArrayRef = match self.broken {
+            Broken::Length => Arc::new(datafusion::arrow::array::Int64Array::from(vec![
+                7;
+                rows.saturating_sub(1)
+            ])),
+            Broken::Type => Arc::new(datafusion::arrow::array::StringArray::from(vec![
+                "not an integer";
+                rows
+            ])),
+        };
+        Ok(ColumnarValue::Array(array))
+    }
+}
 
 /// `corpus_panic(x)` panics when invoked.
 #[derive(Debug, PartialEq, Eq, Hash)]

@@ -1,5 +1,6 @@
-//! Hostile-bundle corpus: a bundle whose every object panics when used (and one well-behaved
-//! relation-planner answer as the control, `corpus_private_rows`).
+//! Hostile-bundle corpus: a bundle whose every object panics or breaks its contract when used
+//! (and one well-behaved relation-planner answer as the control, `corpus_private_rows`); with
+//! the init option `panic_in_init = true`, its `init` panics.
 
 use std::sync::Arc;
 
@@ -21,8 +22,13 @@ use df_plugin_api::toolkit::Bundle;
 
 fn exports(bundle: &mut Bundle) -> Result<()> {
     use corpus_common::*;
+    if bundle.option("panic_in_init") == Some("true") {
+        panic!("init asked to panic");
+    }
     bundle
         .scalar_udf(PanicScalar::default())
+        .scalar_udf(Misbehave::new(Broken::Length))
+        .scalar_udf(Misbehave::new(Broken::Type))
         .aggregate_udf(PanicAggregate::default())
         .window_udf(PanicWindow::default())
         .table_function("corpus_panic_call", Arc::new(PanicTableFunction))

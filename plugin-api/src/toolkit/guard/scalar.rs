@@ -67,7 +67,11 @@ impl ScalarUDFImpl for GuardedScalarUDF {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        guard(&self.label, "invoke", || self.imp().invoke_with_args(args))
+        let rows = args.number_rows;
+        let expected = args.return_field.data_type().clone();
+        let value = guard(&self.label, "invoke", || self.imp().invoke_with_args(args))?;
+        crate::ffi::contract::check_scalar_result(&self.label, rows, &expected, &value)?;
+        Ok(value)
     }
 
     fn short_circuits(&self) -> bool {

@@ -1,0 +1,272 @@
+//! The hostile-bundle corpus cases that `refusal.rs` and `panics.rs` do not cover. Files no
+//! honest build produces are crafted from real bundles (`df_plugin_conformance::craft`): a copy
+//! with one thing changed. Each case ends with the host alive and the session unchanged.
+
+use std::path::{Path, PathBuf};
+
+use df_plugin_api::record::{AbiRecord, Capability, FixedStr};
+use df_plugin_conformance::craft;
+use df_plugin_host::{Refusal, Step};
+use tempfile::TempDir;
+
+use crate::util::{bundle, host, load, plugin_dir, query_csv, session, snapshot};
+
+/// A directory holding one file crafted from the bundle of `crate_name`.
+fn crafted(
+    crate_name: &str,
+    make: impl FnOnce(&Path, &Path) -> craft::Result<()>,
+) -> (TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let src = bundle(crate_name);
+    let dst = dir.path().join(src.file_name().unwrap());
+    make(&src, &dst).unwrap();
+    (dir, dst)
+}
+
+/// Loads `dir`, expects its one bundle refused at `step`, and proves the session unchanged and
+/// working after registering what loaded.
+async fn refused_at(dir: &Path, step: Step) -> Refusal {
+    let plugins = load(dir);
+    assert!(plugins.bundles().is_empty(), "{:?}", plugins.bundles());
+    let r = plugins.refused().first().cloned().expect("one refusal");
+    assert_eq!(r.step, step, "{r}");
+    let ctx = session();
+    let before = snapshot(&ctx);
+    plugins.register_into(&ctx).unwrap();
+    assert_eq!(snapshot(&ctx), before);
+    assert_eq!(
+        query_csv(&ctx, "select 1 as one").await.unwrap(),
+        "one\n1\n"
+    );
+    r
+}
+
+fn field<'a>(r: &'a Refusal, name: &str) -> &'a df_plugin_host::Mismatch {
+    r.mismatches
+        .iter()
+        .find(|m| m.field == name)
+        .unwrap_or_else(|| panic!("no mismatch on {name:?} in:\n{r}"))
+}
+
+#[tokio::test]
+async fn a_bundle_for_another_architecture() {
+    let (dir, _) = crafted("corpus-datafusion-54", |s, d| {
+        craft::with_machine(s, d, object::elf::EM_AARCH64)
+    });
+    let r = refused_at(dir.path(), Step::Compatibility).await;
+    let m = field(&r, "architecture");
+    assert_eq!(
+        (m.expected.as_str(), m.found.as_str()),
+        ("X86_64", "Aarch64"),
+        "{r}"
+    );
+}
+
+#[tokio::test]
+async fn a_bundle_with_metadata_but_no_handshake_symbol() {
+    let (dir, _) = crafted("corpus-duplicate", |s, d| {
+        craft::without_symbol(s, d, "df_plugin_abi_record")
+    });
+    let r = refused_at(dir.path(), Step::Handshake).await;
+    assert!(r.reason.contains("df_plugin_abi_record"), "{r}");
+}
+
+#[tokio::test]
+async fn a_bundle_whose_handshake_disagrees_with_its_metadata() {
+    let (dir, _) = crafted("corpus-duplicate", |s, d| {
+        craft::with_file_record_only(s, d, |r| r.rustc_version = FixedStr::new("rustc 1.0.0"))
+    });
+    let r = refused_at(dir.path(), Step::Handshake).await;
+    assert!(
+        r.reason
+            .contains("the live handshake disagrees with the record embedded in the file"),
+        "{r}"
+    );
+}
+
+#[tokio::test]
+async fn a_bundle_for_plugin_abi_major_0() {
+    let (dir, _) = crafted("corpus-duplicate", |s, d| {
+        craft::with_record(s, d, |r| r.abi_major = 0)
+    });
+    let r = refused_at(dir.path(), Step::Compatibility).await;
+    let m = field(&r, "plugin ABI major");
+    assert_eq!((m.expected.as_str(), m.found.as_str()), ("1", "0"), "{r}");
+}
+
+#[tokio::test]
+async fn a_bundle_for_a_newer_plugin_abi_minor() {
+    let (dir, _) = crafted("corpus-duplicate", |s, d| {
+        craft::with_record(s, d, |r| r.abi_minor = 9)
+    });
+    let r = refused_at(dir.path(), Step::Compatibility).await;
+    assert!(r.to_string().contains("1.9"), "{r}");
+}
+
+#[tokio::test]
+async fn a_bundle_built_for_another_datafusion_ffi() {
+    let (dir, _) = crafted("corpus-duplicate", |s, d| {
+        craft::with_record(s, d, |r| r.datafusion_ffi_major = 54)
+    });
+    let r = refused_at(dir.path(), Step::Compatibility).await;
+    let m = field(&r, "datafusion-ffi major");
+    assert_eq!((m.expected.as_str(), m.found.as_str()), ("55", "54"), "{r}");
+}
+
+#[tokio::test]
+async fn a_bundle_built_for_another_arrow() {
+    let (dir, _) = crafted("corpus-duplicate", |s, d| {
+        craft::with_record(s, d, |r| r.arrow_major = 58)
+    });
+    let r = refused_at(dir.path(), Step::Compatibility).await;
+    let m = field(&r, "arrow major");
+    assert_eq!((m.expected.as_str(), m.found.as_str()), ("59", "58"), "{r}");
+}
+
+#[tokio::test]
+async fn a_planner_bundle_built_for_another_sqlparser() {
+    let (dir, _) = crafted("corpus-panicking", |s, d| {
+        craft::with_record(s, d, |r| r.sqlparser_version = FixedStr::new("0.61.0"))
+    });
+    let r = refused_at(dir.path(), Step::Compatibility).await;
+    let m = field(&r, "sqlparser version (the bundle exports planners)");
+    assert_eq!(
+        (m.expected.as_str(), m.found.as_str()),
+        ("0.62.0", "0.61.0"),
+        "{r}"
+    );
+}
+
+/// The record's bits are derived from the manifest, so a bit without a declared object is
+/// refused from the file, before any code runs.
+#[tokio::test]
+async fn a_capability_bit_without_objects() {
+    let (dir, _) = crafted("corpus-duplicate", |s, d| {
+        craft::with_record(s, d, |r| r.capabilities |= Capability::TableProvider.bit())
+    });
+    let r = refused_at(dir.path(), Step::Compatibility).await;
+    let m = field(&r, "capabilities (manifest vs record)");
+    assert_eq!(m.found, "scalar_udf, table_provider", "{r}");
+}
+
+/// A bundle that exports a kind of object its manifest and record never mention.
+#[tokio::test]
+async fn objects_without_their_capability_bit() {
+    let dir = plugin_dir(&["corpus-lying-exports"]);
+    let r = refused_at(dir.path(), Step::Truthfulness).await;
+    let m = field(&r, "capability window_udf");
+    assert_eq!(m.found, "bit not set", "{r}");
+}
+
+#[tokio::test]
+async fn a_bundle_exporting_one_name_twice() {
+    let dir = plugin_dir(&["corpus-duplicate-inside"]);
+    let r = refused_at(dir.path(), Step::Truthfulness).await;
+    let m = field(&r, "scalar_udf 'corpus_twice'");
+    assert_eq!(m.found, "exported twice", "{r}");
+}
+
+#[tokio::test]
+async fn a_planner_bundle_without_its_planner_entry_point() {
+    let (dir, _) = crafted("corpus-panicking", |s, d| {
+        craft::without_symbol(s, d, df_plugin_api::ffi::module::INIT_WITH_PLANNERS_SYMBOL)
+    });
+    let r = refused_at(dir.path(), Step::RootModule).await;
+    assert!(r.reason.contains("df_plugin_init_with_planners"), "{r}");
+}
+
+#[tokio::test]
+async fn a_bundle_whose_init_panics() {
+    let dir = plugin_dir(&["corpus-panicking"]);
+    let plugins = host(dir.path())
+        .bundle_option("corpus-panicking", "panic_in_init", "true")
+        .build()
+        .unwrap()
+        .load()
+        .unwrap();
+    let r = plugins.refused().first().cloned().expect("refused");
+    assert_eq!(r.step, Step::RootModule, "{r}");
+    assert!(
+        r.reason.contains("panicked in init: init asked to panic"),
+        "{r}"
+    );
+    let ctx = session();
+    let before = snapshot(&ctx);
+    plugins.register_into(&ctx).unwrap();
+    assert_eq!(snapshot(&ctx), before);
+}
+
+/// The scalar-function contract, checked by the toolkit in the bundle and by the host.
+#[tokio::test]
+async fn a_function_returning_the_wrong_number_of_rows() {
+    let (_dir, ctx) = crate::util::session_with(&["corpus-panicking"]);
+    let sql = "select corpus_wrong_length(x) from (values (1), (2), (3)) t(x)";
+    let e = query_csv(&ctx, sql).await.unwrap_err().to_string();
+    assert!(
+        e.contains("scalar function 'corpus_wrong_length' of plugin bundle 'corpus-panicking' returned 2 value(s) for a batch of 3 row(s)"),
+        "{e}"
+    );
+    assert_eq!(
+        query_csv(&ctx, "select 1 as one").await.unwrap(),
+        "one\n1\n"
+    );
+}
+
+#[tokio::test]
+async fn a_function_returning_the_wrong_type() {
+    let (_dir, ctx) = crate::util::session_with(&["corpus-panicking"]);
+    let sql = "select corpus_wrong_type(x) + 1 from (values (1), (2)) t(x)";
+    let e = query_csv(&ctx, sql).await.unwrap_err().to_string();
+    assert!(
+        e.contains("'corpus_wrong_type' of plugin bundle 'corpus-panicking' returned values of type Utf8 where its return type says Int64"),
+        "{e}"
+    );
+    assert_eq!(
+        query_csv(&ctx, "select 1 as one").await.unwrap(),
+        "one\n1\n"
+    );
+}
+
+/// A refused bundle gets no second way in: registering the same load again, and offering the
+/// file again with `LOAD PLUGIN`, refuse it again, with the same reason, and change nothing.
+#[tokio::test]
+async fn a_bundle_that_tries_to_register_after_it_was_refused() {
+    let dir = plugin_dir(&["corpus-lying-exports"]);
+    let plugins = load(dir.path());
+    let first = plugins.refused().first().cloned().expect("refused");
+    let ctx = session();
+    let before = snapshot(&ctx);
+    plugins.register_into(&ctx).unwrap();
+    plugins.register_into(&ctx).unwrap();
+    assert_eq!(snapshot(&ctx), before);
+    let file = crate::util::bundle("corpus-lying-exports");
+    let again = df_plugin_host::lifecycle::load(&ctx, &file, true).unwrap_err();
+    let text = again.to_string();
+    assert!(text.contains(&first.reason), "{text}");
+    assert_eq!(snapshot(&ctx), before);
+    let states = query_csv(&ctx, "select name, state from df_plugins() order by name")
+        .await
+        .unwrap();
+    assert!(states.contains("corpus-lying-exports,refused"), "{states}");
+    assert!(!states.contains("loaded"), "{states}");
+}
+
+/// `AbiRecord` is edited through its public fields; keep the crafted cases honest about what
+/// they change.
+#[test]
+fn crafted_records_change_only_what_they_say() {
+    let (_dir, dst) = crafted("corpus-duplicate", |s, d| {
+        craft::with_record(s, d, |r| r.arrow_major = 58)
+    });
+    let read = |p: &Path| df_plugin_host::metadata::read(p).unwrap().record;
+    let original: AbiRecord = read(&bundle("corpus-duplicate"));
+    let edited = read(&dst);
+    assert_eq!(edited.arrow_major, 58);
+    assert_eq!(
+        AbiRecord {
+            arrow_major: original.arrow_major,
+            ..edited
+        },
+        original
+    );
+}
