@@ -212,10 +212,8 @@ impl Outcomes {
         let declined = self.count(|o| matches!(o, Outcome::Declined(_)));
         let mut detail =
             format!("{accepted} {noun}(s) well-formed, {declined} declined with an error");
-        if accepted == 0 {
-            if let Some((what, Outcome::Declined(m))) = self.calls.first() {
-                detail.push_str(&format!(" (e.g. {what}: {m})"));
-            }
+        if let (0, Some((what, Outcome::Declined(m)))) = (accepted, self.calls.first()) {
+            detail.push_str(&format!(" (e.g. {what}: {m})"));
         }
         Ok(detail)
     }

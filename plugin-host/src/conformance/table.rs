@@ -90,15 +90,20 @@ pub(super) async fn exercise_table(ctx: &SessionContext, name: &str) -> Outcomes
         Err(e) => Outcome::refused(e.to_string()),
     };
     out.push(format!("SELECT * FROM {quoted}"), outcome);
-    if let Ok(df) = ctx.table(quoted.as_str()).await {
-        if let Some(first) = df.schema().fields().first().map(|f| f.name().clone()) {
-            let projected = df.select_columns(&[first.as_str()]);
-            let outcome = match projected {
-                Ok(df) => scanned(ctx, df, &format!("SELECT count(*) FROM {quoted}")).await,
-                Err(e) => Outcome::refused(e.to_string()),
-            };
-            out.push(format!("SELECT \"{first}\" FROM {quoted}"), outcome);
-        }
+    let first = match ctx.table(quoted.as_str()).await {
+        Ok(df) => df
+            .schema()
+            .fields()
+            .first()
+            .map(|f| (df.clone(), f.name().clone())),
+        Err(_) => None,
+    };
+    if let Some((df, first)) = first {
+        let outcome = match df.select_columns(&[first.as_str()]) {
+            Ok(df) => scanned(ctx, df, &format!("SELECT count(*) FROM {quoted}")).await,
+            Err(e) => Outcome::refused(e.to_string()),
+        };
+        out.push(format!("SELECT \"{first}\" FROM {quoted}"), outcome);
     }
     out
 }

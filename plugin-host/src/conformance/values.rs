@@ -38,7 +38,7 @@ pub(super) fn sample(t: &DataType, i: usize) -> Option<ScalarValue> {
     let text = TEXT[i].to_owned();
     Some(match t {
         DataType::Null => ScalarValue::Null,
-        DataType::Boolean => ScalarValue::Boolean(Some(i % 2 == 0)),
+        DataType::Boolean => ScalarValue::Boolean(Some(i.is_multiple_of(2))),
         DataType::Utf8 => ScalarValue::Utf8(Some(text)),
         DataType::LargeUtf8 => ScalarValue::LargeUtf8(Some(text)),
         DataType::Utf8View => ScalarValue::Utf8View(Some(text)),
