@@ -41,7 +41,8 @@ fn column_type(t: &DataType) -> DefaultColumnType {
     }
 }
 
-fn rows(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, SltError> {
+/// Rows as sqllogictest text (`NULL`, `(empty)`), for comparing results.
+pub fn rows(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, SltError> {
     let options = FormatOptions::default();
     let mut out = Vec::new();
     for batch in batches {
@@ -128,6 +129,22 @@ pub async fn run_file_with_vars(
         .run_file_async(path)
         .await
         .map_err(|e| format!("{}: {}", path.display(), e.display(true)))
+}
+
+/// Copies the directory tree `src` to `dst` (test data that `.slt` files write to, such as
+/// the Delta tables, is copied first so the checkout stays clean).
+pub fn copy_dir(src: &Path, dst: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dst)?;
+    for entry in std::fs::read_dir(src)? {
+        let entry = entry?;
+        let to = dst.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &to)?;
+        } else {
+            std::fs::copy(entry.path(), &to)?;
+        }
+    }
+    Ok(())
 }
 
 /// The `.slt` files in `dir`, sorted.

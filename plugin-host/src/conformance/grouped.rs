@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::datasource::MemTable;
 use datafusion::error::Result;
 use datafusion::logical_expr::{AggregateUDF, ExprFunctionExt, WindowUDF};
@@ -204,7 +203,8 @@ async fn run(
     let ctx = fresh_session(partitions);
     let df = ctx.read_table(Arc::new(input(types)?))?;
     let batches = query(df)?.collect().await?;
-    rows(&batches)
+    df_plugin_conformance::slt::rows(&batches)
+        .map_err(|e| datafusion::error::DataFusionError::Execution(e.to_string()))
 }
 
 /// `g` (group), `o` (order, unique), `c0..` (arguments): [`PARTITIONS`] partitions of
@@ -253,28 +253,6 @@ fn input(types: &[DataType]) -> Result<MemTable> {
         partitions.push(batches);
     }
     MemTable::try_new(schema, partitions)
-}
-
-/// Rows as text, as Arrow displays them.
-fn rows(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>> {
-    let options = FormatOptions::default().with_null("NULL");
-    let mut out = Vec::new();
-    for batch in batches {
-        let formatters = batch
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        for row in 0..batch.num_rows() {
-            out.push(
-                formatters
-                    .iter()
-                    .map(|f| f.value(row).to_string())
-                    .collect(),
-            );
-        }
-    }
-    Ok(out)
 }
 
 /// The first row where the two results differ, allowing floating-point rounding from a

@@ -9,7 +9,7 @@ use df_plugin_conformance::craft;
 use df_plugin_host::{Refusal, Step};
 use tempfile::TempDir;
 
-use crate::util::{bundle, host, load, plugin_dir, query_csv, session, snapshot};
+use crate::util::{bundle, host, load, only_refusal, plugin_dir, query_csv, session, snapshot};
 
 /// A directory holding one file crafted from the bundle of `crate_name`.
 fn crafted(
@@ -23,21 +23,10 @@ fn crafted(
     (dir, dst)
 }
 
-/// Loads `dir`, expects its one bundle refused at `step`, and proves the session unchanged and
-/// working after registering what loaded.
+/// The one refusal of `dir` (see [`only_refusal`]), which must be at `step`.
 async fn refused_at(dir: &Path, step: Step) -> Refusal {
-    let plugins = load(dir);
-    assert!(plugins.bundles().is_empty(), "{:?}", plugins.bundles());
-    let r = plugins.refused().first().cloned().expect("one refusal");
+    let r = only_refusal(dir).await;
     assert_eq!(r.step, step, "{r}");
-    let ctx = session();
-    let before = snapshot(&ctx);
-    plugins.register_into(&ctx).unwrap();
-    assert_eq!(snapshot(&ctx), before);
-    assert_eq!(
-        query_csv(&ctx, "select 1 as one").await.unwrap(),
-        "one\n1\n"
-    );
     r
 }
 

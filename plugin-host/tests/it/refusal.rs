@@ -1,28 +1,9 @@
 //! Every refusal path, each with a real file. A refused bundle must leave the session exactly
 //! as it was and the process alive (every test here ends by running a query).
 
-use std::path::Path;
-
 use df_plugin_host::{ConflictPolicy, Refusal, Step};
 
-use crate::util::{bundle, host, load, plugin_dir, query_csv, session, snapshot};
-
-/// Loads `dir`, expects exactly one refused bundle and nothing loaded, registers into a fresh
-/// session and checks that the session did not change.
-async fn only_refusal(dir: &Path) -> Refusal {
-    let plugins = load(dir);
-    assert!(plugins.bundles().is_empty(), "{:?}", plugins.bundles());
-    assert_eq!(plugins.refused().len(), 1, "{:?}", plugins.refused());
-    let ctx = session();
-    let before = snapshot(&ctx);
-    plugins.register_into(&ctx).unwrap();
-    assert_eq!(snapshot(&ctx), before);
-    assert_eq!(
-        query_csv(&ctx, "select 1 as one").await.unwrap(),
-        "one\n1\n"
-    );
-    plugins.refused()[0].clone()
-}
+use crate::util::{bundle, host, load, only_refusal, plugin_dir, query_csv, session, snapshot};
 
 fn mismatch<'a>(r: &'a Refusal, field: &str) -> &'a df_plugin_host::Mismatch {
     r.mismatches

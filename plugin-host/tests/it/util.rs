@@ -186,6 +186,23 @@ pub fn udfs_manifest_names() -> Vec<String> {
         .collect()
 }
 
+/// Loads `dir`, expects exactly one refused bundle and nothing loaded, registers into a fresh
+/// session and checks that the session did not change and still answers a query.
+pub async fn only_refusal(dir: &Path) -> df_plugin_host::Refusal {
+    let plugins = load(dir);
+    assert!(plugins.bundles().is_empty(), "{:?}", plugins.bundles());
+    assert_eq!(plugins.refused().len(), 1, "{:?}", plugins.refused());
+    let ctx = session();
+    let before = snapshot(&ctx);
+    plugins.register_into(&ctx).unwrap();
+    assert_eq!(snapshot(&ctx), before);
+    assert_eq!(
+        query_csv(&ctx, "select 1 as one").await.unwrap(),
+        "one\n1\n"
+    );
+    plugins.refused()[0].clone()
+}
+
 /// A fresh session with the named bundles loaded strictly (any refusal fails the test).
 pub fn session_with(crates: &[&str]) -> (TempDir, Arc<SessionContext>) {
     let dir = plugin_dir(crates);

@@ -22,21 +22,9 @@ fn status(report: &Report, check: &str) -> Status {
 
 /// A copy of the Delta test tables, which the delta bundle's .slt files read and write.
 fn delta_tables() -> tempfile::TempDir {
-    fn copy(src: &Path, dst: &Path) {
-        std::fs::create_dir_all(dst).unwrap();
-        for entry in std::fs::read_dir(src).unwrap() {
-            let entry = entry.unwrap();
-            let to = dst.join(entry.file_name());
-            if entry.file_type().unwrap().is_dir() {
-                copy(&entry.path(), &to);
-            } else {
-                std::fs::copy(entry.path(), to).unwrap();
-            }
-        }
-    }
     let dir = tempfile::tempdir().unwrap();
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conformance/data/delta");
-    copy(&src, dir.path());
+    df_plugin_conformance::slt::copy_dir(&src, dir.path()).unwrap();
     dir
 }
 

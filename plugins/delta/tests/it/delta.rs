@@ -23,7 +23,7 @@ impl DeltaTables {
     pub fn copy() -> Self {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conformance/data/delta");
         let dir = tempfile::tempdir().expect("temp dir");
-        copy_dir(&src, dir.path()).expect("copy the Delta test tables");
+        slt::copy_dir(&src, dir.path()).expect("copy the Delta test tables");
         Self { dir }
     }
 
@@ -34,20 +34,6 @@ impl DeltaTables {
     pub fn table(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
-}
-
-fn copy_dir(src: &Path, dst: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dst)?;
-    for entry in std::fs::read_dir(src)? {
-        let entry = entry?;
-        let to = dst.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_dir(&entry.path(), &to)?;
-        } else {
-            std::fs::copy(entry.path(), &to)?;
-        }
-    }
-    Ok(())
 }
 
 async fn count(ctx: &SessionContext, sql: &str) -> String {

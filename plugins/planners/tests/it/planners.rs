@@ -90,10 +90,11 @@ fn empty_delta_table(dir: &Path) {
 async fn planners_compose_with_the_udf_and_delta_bundles() {
     let (_dir, plugins) = load(&["df-plugin-planners", "df-plugin-udfs", "df-plugin-delta"]);
     let tables = TempDir::new().unwrap();
-    copy_dir(
+    slt::copy_dir(
         &workspace().join("conformance/data/delta/simple_table"),
         &tables.path().join("simple_table"),
-    );
+    )
+    .unwrap();
     empty_delta_table(&tables.path().join("uuids"));
     let root = tables.path().display().to_string();
     let mut failures = Vec::new();
@@ -105,19 +106,6 @@ async fn planners_compose_with_the_udf_and_delta_bundles() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
-}
-
-fn copy_dir(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst).unwrap();
-    for entry in std::fs::read_dir(src).unwrap() {
-        let entry = entry.unwrap();
-        let to = dst.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &to);
-        } else {
-            std::fs::copy(entry.path(), to).unwrap();
-        }
-    }
 }
 
 #[tokio::test]
