@@ -8,6 +8,7 @@ pub mod hosts_agg;
 pub mod query_params;
 pub mod session_duration;
 pub mod sessionize;
+pub mod time_bucket;
 pub mod url;
 pub mod url_build;
 pub mod url_decode;
@@ -38,7 +39,9 @@ fn exports(bundle: &mut Bundle) -> Result<()> {
         .table_function("url_path_segments", Arc::new(query_params::UrlPathSegments))
         .aggregate_udf(geo_mean::GeoMean::new())
         .window_udf(sessionize::Sessionize::new())
-        .table_function("url_query_params", Arc::new(query_params::UrlQueryParams));
+        .table_function("url_query_params", Arc::new(query_params::UrlQueryParams))
+        .scalar_udf(time_bucket::TimeBucket::new())
+        .table_function("time_buckets", Arc::new(time_bucket::TimeBuckets));
     Ok(())
 }
 
@@ -88,6 +91,8 @@ pub fn register_natively(ctx: &SessionContext) {
     ctx.register_udaf(geo_mean::GeoMean::new().into());
     ctx.register_udwf(sessionize::Sessionize::new().into());
     ctx.register_udtf("url_query_params", Arc::new(query_params::UrlQueryParams));
+    ctx.register_udf(time_bucket::TimeBucket::new().into());
+    ctx.register_udtf("time_buckets", Arc::new(time_bucket::TimeBuckets));
 }
 
 #[cfg(test)]
