@@ -1,0 +1,68 @@
+//! The benchmark table: `cargo bench --workspace --bench abi [-- OPTIONS]`.
+//!
+//! Options: `--only GROUP` (repeatable: scalar, aggregate, window, table function, delta,
+//! planning, load, size), `--reps N`, `--rows N`, `--json FILE` (default
+//! `target/bench-abi.json`), `--markdown FILE` (default `target/bench-abi.md`).
+//!
+//! Builds the release bundles first (`cargo build --release --workspace ...`), then prints the
+//! markdown table and writes it and the JSON. Exits with 0 even when a target is missed: the
+//! misses are listed, a benchmark is not a test.
+
+use std::path::{Path, PathBuf};
+
+use df_plugin_bench::{Config, load, run};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some(load::CHILD) {
+        load::child(&args[1..]);
+        return;
+    }
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace root");
+    let mut config = Config::full(workspace);
+    config.load_child = Some(std::env::current_exe().expect("own path"));
+    let mut json = workspace.join("target").join("bench-abi.json");
+    let mut markdown = workspace.join("target").join("bench-abi.md");
+    let mut it = args.iter().filter(|a| *a != "--bench");
+    while let Some(flag) = it.next() {
+        let mut value = || {
+            it.next()
+                .cloned()
+                .unwrap_or_else(|| usage(&format!("{flag} needs a value")))
+        };
+        let number = |v: String| {
+            v.parse::<usize>()
+                .unwrap_or_else(|_| usage(&format!("{flag}: not a number: {v}")))
+        };
+        match flag.as_str() {
+            "--only" => config.only.push(value()),
+            "--reps" => config.reps = number(value()),
+            "--rows" => config.rows = number(value()),
+            "--json" => json = PathBuf::from(value()),
+            "--markdown" => markdown = PathBuf::from(value()),
+            other => usage(&format!("unknown option {other}")),
+        }
+    }
+    let report = run(&config);
+    let table = report.to_markdown();
+    println!("\n{table}");
+    std::fs::write(&markdown, &table).expect("write the markdown table");
+    std::fs::write(&json, report.to_json()).expect("write the JSON");
+    println!("written to {} and {}", markdown.display(), json.display());
+    let missed = report.missed();
+    if !missed.is_empty() {
+        println!("\n{} row(s) miss their target:", missed.len());
+        for r in missed {
+            println!("- {} / {}", r.group, r.name);
+        }
+    }
+}
+
+fn usage(problem: &str) -> ! {
+    eprintln!(
+        "{problem}\nusage: cargo bench --workspace --bench abi [-- --only GROUP]... [--reps N] [--rows N] [--json FILE] [--markdown FILE]"
+    );
+    std::process::exit(2)
+}

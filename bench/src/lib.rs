@@ -1,0 +1,133 @@
+//! What crossing the plugin ABI costs, measured against native code in the same run.
+//!
+//! ```text
+//! cargo bench --workspace --bench abi                 # the whole table (release)
+//! cargo bench --workspace --bench abi -- --only scalar --reps 9 --json out.json
+//! ```
+//!
+//! Every execution workload runs the same SQL in two sessions of one process: one with the
+//! project's functions and providers registered natively (the bundle crates linked in as
+//! libraries, [`df_plugin_udfs::register_natively`] and friends) and one with the same code
+//! loaded from the release bundles through the host. The two alternate run by run (ABAB, then
+//! BABA), so drift and thermal effects hit both; the table shows medians and the ratio
+//! native time / bundle time (1.0 = no cost; the targets are lower bounds on it).
+//!
+//! Planning is compared between a session without plugins and one with the bundles loaded;
+//! loading is measured in fresh processes ([`load`]); sizes are the release files, stripped.
+
+pub mod data;
+pub mod delta_table;
+pub mod load;
+pub mod machine;
+pub mod measure;
+pub mod planning;
+pub mod report;
+pub mod sessions;
+pub mod sizes;
+pub mod workloads;
+
+use std::path::{Path, PathBuf};
+
+use report::Report;
+
+/// How big and how often. [`Config::full`] is the published table; [`Config::smoke`] is what
+/// CI runs to prove the harness works (numbers meaningless, every code path taken).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The workspace root (where the bundles are built).
+    pub workspace: PathBuf,
+    /// Rows of the generated in-memory table (scalar, aggregate, window) and of the table
+    /// function.
+    pub rows: usize,
+    /// Distinct groups of the many-groups aggregate.
+    pub many_groups: usize,
+    /// Window partitions.
+    pub window_partitions: usize,
+    /// Rows of the generated Delta table.
+    pub delta_rows: usize,
+    /// Measured runs per workload and side (after one warm-up run each).
+    pub reps: usize,
+    /// Planning samples (each plans the query [`planning::BATCH`] times).
+    pub planning_samples: usize,
+    /// Fresh-process load runs (warm); the first, cold run comes on top.
+    pub load_runs: usize,
+    /// The executable to start as a load child (`<exe> child ...`); `None` measures loading
+    /// in this process instead, once (the smoke run: a test binary cannot be its own child).
+    pub load_child: Option<PathBuf>,
+    /// Only the groups whose name contains one of these (all when empty).
+    pub only: Vec<String>,
+    /// Where generated data (the Delta table) is kept between runs.
+    pub data_dir: PathBuf,
+}
+
+impl Config {
+    /// The sizes the issue asks for: 10M rows, 1M groups, 1K partitions, a 5M-row Delta table.
+    pub fn full(workspace: &Path) -> Self {
+        Self {
+            workspace: workspace.to_path_buf(),
+            rows: 10_000_000,
+            many_groups: 1_000_000,
+            window_partitions: 1_000,
+            delta_rows: 5_000_000,
+            reps: 7,
+            planning_samples: 41,
+            load_runs: 15,
+            load_child: None,
+            only: Vec::new(),
+            data_dir: workspace.join("target").join("bench-data"),
+        }
+    }
+
+    /// Tiny sizes, one repetition: proves every workload still runs.
+    pub fn smoke(workspace: &Path, data_dir: &Path) -> Self {
+        Self {
+            rows: 20_000,
+            many_groups: 2_000,
+            window_partitions: 10,
+            delta_rows: 20_000,
+            reps: 1,
+            planning_samples: 1,
+            load_runs: 1,
+            data_dir: data_dir.to_path_buf(),
+            ..Self::full(workspace)
+        }
+    }
+
+    /// Whether the workload group `group` is selected.
+    pub fn selected(&self, group: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|o| group.contains(o.as_str()))
+    }
+}
+
+/// Runs every selected workload and returns the report.
+pub fn run(config: &Config) -> Report {
+    let bundles = df_plugin_conformance::bundles::built(&config.workspace);
+    let mut report = Report::new(machine::Machine::describe(), config);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let sessions = sessions::Sessions::new(bundles, config, &runtime);
+    for workload in workloads::all(config) {
+        if config.selected(workload.group) {
+            eprintln!("{} / {}", workload.group, workload.name);
+            report.push(workload.measure(&sessions, config.reps, &runtime));
+        }
+    }
+    if config.selected("planning") {
+        eprintln!("planning");
+        report.extend(planning::measure(
+            &sessions,
+            config.planning_samples,
+            &runtime,
+        ));
+    }
+    if config.selected("load") {
+        eprintln!("load");
+        report.extend(load::measure(bundles, config));
+    }
+    if config.selected("size") {
+        report.extend(sizes::measure(bundles));
+    }
+    report
+}

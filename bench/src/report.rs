@@ -1,0 +1,202 @@
+//! The result: one row per measurement, printed as a markdown table and written as JSON.
+
+use serde::Serialize;
+
+use crate::Config;
+use crate::machine::Machine;
+
+/// What a row is held to.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Target {
+    /// native time / bundle time must be at least this.
+    MinRatio { min: f64 },
+    /// (bundle time - plain time) / plain time must be at most this.
+    MaxOverhead { max: f64 },
+    /// The measured value must be at most this (in the row's unit).
+    MaxValue { max: f64 },
+    /// Shown, not held to a target.
+    None,
+}
+
+impl Target {
+    fn describe(&self, unit: &str) -> String {
+        match self {
+            Target::MinRatio { min } => format!("≥ {min:.2}"),
+            Target::MaxOverhead { max } => format!("≤ {:.0} %", max * 100.0),
+            Target::MaxValue { max } => format!("≤ {max} {unit}"),
+            Target::None => "—".into(),
+        }
+    }
+}
+
+/// One measurement. `baseline` is the native (or plugin-free) value, `measured` the bundle's.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub group: String,
+    pub name: String,
+    pub unit: &'static str,
+    pub baseline: Option<f64>,
+    pub measured: f64,
+    pub target: Target,
+    /// Rows the query produced (both sides must agree), where it is a query.
+    pub rows: Option<usize>,
+}
+
+impl Row {
+    /// A query run natively and from the bundle; times in ms.
+    pub fn ratio(group: &str, name: &str, native_ms: f64, bundle_ms: f64, min: f64) -> Self {
+        Self {
+            group: group.into(),
+            name: name.into(),
+            unit: "ms",
+            baseline: Some(native_ms),
+            measured: bundle_ms,
+            target: Target::MinRatio { min },
+            rows: None,
+        }
+    }
+
+    /// A value without a native counterpart (a load time, a size).
+    pub fn value(group: &str, name: &str, unit: &'static str, value: f64, target: Target) -> Self {
+        Self {
+            group: group.into(),
+            name: name.into(),
+            unit,
+            baseline: None,
+            measured: value,
+            target,
+            rows: None,
+        }
+    }
+
+    /// The score the target is about: native/bundle for ratios, the overhead for overheads.
+    pub fn score(&self) -> Option<f64> {
+        let base = self.baseline?;
+        match self.target {
+            Target::MaxOverhead { .. } => Some((self.measured - base) / base),
+            _ => Some(base / self.measured),
+        }
+    }
+
+    /// Whether the row meets its target (`None` when it has none).
+    pub fn met(&self) -> Option<bool> {
+        match self.target {
+            Target::MinRatio { min } => self.score().map(|s| s >= min),
+            Target::MaxOverhead { max } => self.score().map(|s| s <= max),
+            Target::MaxValue { max } => Some(self.measured <= max),
+            Target::None => None,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Sizes {
+    rows: usize,
+    many_groups: usize,
+    window_partitions: usize,
+    delta_rows: usize,
+    reps: usize,
+}
+
+/// Every row of a run, with the machine and the sizes it ran with.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub machine: Machine,
+    sizes: Sizes,
+    pub rows: Vec<Row>,
+}
+
+impl Report {
+    pub fn new(machine: Machine, config: &Config) -> Self {
+        Self {
+            machine,
+            sizes: Sizes {
+                rows: config.rows,
+                many_groups: config.many_groups,
+                window_partitions: config.window_partitions,
+                delta_rows: config.delta_rows,
+                reps: config.reps,
+            },
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, row: Row) {
+        self.rows.push(row);
+    }
+
+    pub fn extend(&mut self, rows: impl IntoIterator<Item = Row>) {
+        self.rows.extend(rows);
+    }
+
+    /// The rows that miss their target.
+    pub fn missed(&self) -> Vec<&Row> {
+        self.rows
+            .iter()
+            .filter(|r| r.met() == Some(false))
+            .collect()
+    }
+
+    pub fn to_json(&self) -> String {
+        let mut value = serde_json::to_value(self).expect("a report serialises");
+        // The derived scores, so that a reader of the JSON need not recompute them.
+        if let Some(rows) = value.get_mut("rows").and_then(|r| r.as_array_mut()) {
+            for (json, row) in rows.iter_mut().zip(&self.rows) {
+                json["score"] = row.score().into();
+                json["met"] = row.met().into();
+            }
+        }
+        serde_json::to_string_pretty(&value).expect("a report serialises")
+    }
+
+    pub fn to_markdown(&self) -> String {
+        let m = &self.machine;
+        let s = &self.sizes;
+        let mut out = format!(
+            "Machine: {} ({} cores, {} GiB), {}, {}.\nSizes: {} rows, {} groups, {} window partitions, a {}-row Delta table; median of {} runs per side, interleaved.\n\n",
+            m.cpu,
+            m.cores,
+            m.memory_gib,
+            m.os,
+            m.rustc,
+            s.rows,
+            s.many_groups,
+            s.window_partitions,
+            s.delta_rows,
+            s.reps
+        );
+        out.push_str("| group | workload | native / plain | bundle | score | target | |\n");
+        out.push_str("|---|---|---:|---:|---:|---|---|\n");
+        for r in &self.rows {
+            let fmt = |v: f64| match r.unit {
+                "ms" if v < 10.0 => format!("{v:.2} ms"),
+                "ms" => format!("{v:.1} ms"),
+                "µs" => format!("{v:.1} µs"),
+                "MB" => format!("{v:.1} MB"),
+                unit => format!("{v:.2} {unit}"),
+            };
+            let score = match (r.score(), r.target) {
+                (Some(s), Target::MaxOverhead { .. }) => format!("{:+.1} %", s * 100.0),
+                (Some(s), _) => format!("{s:.3}"),
+                (None, _) => "—".into(),
+            };
+            let met = match r.met() {
+                Some(true) => "✓",
+                Some(false) => "✗",
+                None => "",
+            };
+            out.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} | {} |\n",
+                r.group,
+                r.name,
+                r.baseline.map(fmt).unwrap_or_else(|| "—".into()),
+                fmt(r.measured),
+                score,
+                r.target.describe(r.unit),
+                met
+            ));
+        }
+        out
+    }
+}

@@ -1,0 +1,84 @@
+//! The sessions a run compares: the same configuration and the same tables, with the
+//! project's objects registered natively in one and loaded from the bundles in the other.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::prelude::SessionContext;
+use df_plugin_conformance::bundles;
+use df_plugin_host::{PluginHost, Plugins};
+use tempfile::TempDir;
+
+use crate::Config;
+
+/// The bundles a run loads.
+pub const BUNDLES: [&str; 3] = ["df-plugin-udfs", "df-plugin-delta", "df-plugin-planners"];
+
+/// The compared sessions, and what keeps the bundle side alive.
+pub struct Sessions {
+    /// The functions, providers and planners linked in (`register_natively`).
+    pub native: Arc<SessionContext>,
+    /// The same objects loaded from the bundles through the host.
+    pub bundle: Arc<SessionContext>,
+    /// Neither: planning overhead is measured against it.
+    pub plain: Arc<SessionContext>,
+    /// The loaded bundles (the libraries stay open while they live).
+    pub plugins: Plugins,
+    _plugin_dir: TempDir,
+}
+
+impl Sessions {
+    /// Loads the bundles from `built` (strictly: a refused bundle fails the run), builds the
+    /// sessions and registers the generated tables into each.
+    pub fn new(built: &Path, config: &Config, runtime: &tokio::runtime::Runtime) -> Self {
+        let plugin_dir = bundles::plugin_dir(built, &BUNDLES);
+        let plugins = PluginHost::builder()
+            .search_path(plugin_dir.path())
+            .ignore_env(true)
+            .cache_dir(None)
+            .strict(true)
+            .build()
+            .expect("a plugin host")
+            .load()
+            .expect("every bundle loads");
+
+        let native = Arc::new(SessionContext::new());
+        df_plugin_udfs::register_natively(&native);
+        df_plugin_delta::register_natively(&native);
+        df_plugin_planners::register_natively(&native);
+        let bundle = Arc::new(SessionContext::new());
+        plugins
+            .register_into(&bundle)
+            .expect("every bundle registers");
+        let plain = Arc::new(SessionContext::new());
+
+        let partitions = native.state().config().target_partitions();
+        let events = Arc::new(crate::data::events(
+            config.rows,
+            config.many_groups,
+            config.window_partitions,
+            partitions,
+        ));
+        let delta = crate::delta_table::ensure(&config.data_dir, config.delta_rows, runtime);
+        let create_hits = format!(
+            "CREATE EXTERNAL TABLE hits STORED AS DELTA LOCATION '{}'",
+            delta.display()
+        );
+        for ctx in [&native, &bundle, &plain] {
+            ctx.register_table("events", Arc::clone(&events) as _)
+                .expect("register events");
+        }
+        for ctx in [&native, &bundle] {
+            runtime
+                .block_on(async { ctx.sql(&create_hits).await?.collect().await })
+                .unwrap_or_else(|e| panic!("{create_hits}: {e}"));
+        }
+        Self {
+            native,
+            bundle,
+            plain,
+            plugins,
+            _plugin_dir: plugin_dir,
+        }
+    }
+}

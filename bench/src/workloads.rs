@@ -1,0 +1,123 @@
+//! The query workloads: the same SQL in the native and the bundle session.
+
+use std::time::Duration;
+
+use crate::measure::{drain, interleaved, time};
+use crate::report::Row;
+use crate::sessions::Sessions;
+use crate::{Config, delta_table};
+
+/// One query workload and the ratio it must reach.
+pub struct Workload {
+    pub group: &'static str,
+    pub name: &'static str,
+    pub sql: String,
+    /// Lower bound on native time / bundle time.
+    pub min_ratio: f64,
+}
+
+/// Every query workload at `config`'s sizes.
+pub fn all(config: &Config) -> Vec<Workload> {
+    let w = |group, name, sql: &str, min_ratio| Workload {
+        group,
+        name,
+        sql: sql.to_owned(),
+        min_ratio,
+    };
+    // `rows` one-minute buckets from the epoch.
+    let buckets = format!("SELECT * FROM time_buckets(0, {}, 60)", config.rows * 60);
+    let day = delta_table::FILTER_DAY;
+    vec![
+        w(
+            "scalar",
+            "time_bucket(ts, w): Int64 columns",
+            "SELECT time_bucket(ts, w) FROM events",
+            0.97,
+        ),
+        w(
+            "scalar",
+            "time_bucket(ts, 300): a constant argument",
+            "SELECT time_bucket(ts, 300) FROM events",
+            0.97,
+        ),
+        w(
+            "scalar",
+            "url_host(url): Utf8View",
+            "SELECT url_host(url) FROM events",
+            0.97,
+        ),
+        w(
+            "aggregate",
+            "geo_mean(v), 10 groups",
+            "SELECT g_few, geo_mean(v) FROM events GROUP BY g_few",
+            0.95,
+        ),
+        w(
+            "aggregate",
+            "geo_mean(v), many groups",
+            "SELECT g_many, geo_mean(v) FROM events GROUP BY g_many",
+            0.95,
+        ),
+        w(
+            "window",
+            "sessionize(ts, 1800) over user partitions",
+            "SELECT sessionize(ts, 1800) OVER (PARTITION BY user_id ORDER BY ts) FROM events",
+            0.95,
+        ),
+        Workload {
+            group: "table function",
+            name: "time_buckets(...): all rows",
+            sql: buckets,
+            min_ratio: 0.97,
+        },
+        w("delta", "full scan", "SELECT * FROM hits", 0.97),
+        w(
+            "delta",
+            "projection (one column)",
+            "SELECT value FROM hits",
+            0.97,
+        ),
+        Workload {
+            group: "delta",
+            name: "partition filter (1 of 10 days)",
+            sql: format!("SELECT * FROM hits WHERE day = '{day}'"),
+            min_ratio: 0.97,
+        },
+        w("delta", "COUNT(*)", "SELECT COUNT(*) FROM hits", 0.97),
+    ]
+}
+
+impl Workload {
+    /// Runs the query natively and from the bundle, interleaved; both must return as many rows.
+    pub fn measure(
+        &self,
+        sessions: &Sessions,
+        reps: usize,
+        runtime: &tokio::runtime::Runtime,
+    ) -> Row {
+        let ctx = [&sessions.native, &sessions.bundle];
+        let mut counts = [None, None];
+        let medians = interleaved(2, reps, |side| {
+            let (rows, took) = time(|| runtime.block_on(drain(ctx[side], &self.sql)));
+            let rows = rows
+                .unwrap_or_else(|e| panic!("{} ({}): {e}", self.sql, ["native", "bundle"][side]));
+            counts[side] = Some(rows);
+            took
+        });
+        assert_eq!(
+            counts[0], counts[1],
+            "{}: the native and the bundle session disagree on the row count",
+            self.sql
+        );
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let mut row = Row::ratio(
+            self.group,
+            self.name,
+            ms(medians[0]),
+            ms(medians[1]),
+            self.min_ratio,
+        );
+        row.rows = counts[0];
+        row
+    }
+}
