@@ -12,6 +12,7 @@ use std::sync::{Arc, OnceLock};
 
 use datafusion::catalog::Session;
 use datafusion::error::Result;
+use datafusion::execution::registry::FunctionRegistry;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::execution::{SessionState, TaskContext};
@@ -29,15 +30,22 @@ pub fn bundle_state(session: &dyn Session) -> SessionState {
         // Linked natively: the host's own state, with its own object stores.
         return state.clone();
     }
-    SessionStateBuilder::new()
+    let mut state = SessionStateBuilder::new()
         .with_session_id(session.session_id().to_string())
         .with_config(session.config().clone())
         .with_runtime_env(runtime_env())
-        .with_scalar_functions(session.scalar_functions().values().cloned().collect())
         .with_aggregate_functions(session.aggregate_functions().values().cloned().collect())
         .with_window_functions(session.window_functions().values().cloned().collect())
         .with_execution_props(session.execution_props().clone())
-        .build()
+        .build();
+    // Registered after `build`, which would call `with_updated_config` on each: for the host's
+    // functions that is an FFI call per function with the whole configuration serialised,
+    // ~20 ms per scan for DataFusion's ~300 built-ins. The host configured them already.
+    for udf in session.scalar_functions().values() {
+        // SessionState's registry cannot refuse a function.
+        let _ = state.register_udf(Arc::clone(udf));
+    }
+    state
 }
 
 /// Runs the physical optimizer of the bundle's DataFusion over a plan the bundle made.

@@ -74,7 +74,10 @@ impl TableProvider for HostTableProvider {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let plan = self.0.scan(state, projection, filters, limit).await?;
+        let plan = match super::scan_session::for_scan(state, filters) {
+            Some(slim) => self.0.scan(&slim, projection, filters, limit).await?,
+            None => self.0.scan(state, projection, filters, limit).await?,
+        };
         Ok(BundlePlan::leaf(plan))
     }
 
@@ -240,6 +243,12 @@ impl ExecutionPlan for BundlePlan {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
+        if self.is_leaf() {
+            // A scan's stream looks up no function (see `scan_session`).
+            return self
+                .inner
+                .execute(partition, super::scan_session::for_execute(&context));
+        }
         self.inner.execute(partition, context)
     }
 
