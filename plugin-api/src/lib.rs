@@ -42,6 +42,7 @@ pub use datafusion;
 #[doc(hidden)]
 pub mod __private {
     pub use abi_stable;
+    pub use datafusion_ffi;
 }
 
 #[cfg(all(test, feature = "ffi"))]

@@ -17,8 +17,9 @@ pub const ABI_MAJOR: u16 = 1;
 /// Minor version of the plugin ABI. A host loads bundles whose minor is at most its own:
 /// minors only append fields (to this record and to the root module's prefix type).
 ///
-/// 1.1 added the SQL planners (`BundleModule::init_with_planners`).
-pub const ABI_MINOR: u16 = 1;
+/// 1.1 added the SQL planners (`df_plugin_init_with_planners`); 1.2 the lean per-batch path
+/// of scalar functions (`df_plugin_scalar_kernel`, see `ffi::scalar_kernel`).
+pub const ABI_MINOR: u16 = 2;
 
 /// First bytes of every record; anything else is not a df-plugin record.
 pub const RECORD_MAGIC: [u8; 8] = *b"DFPLUGIN";

@@ -238,6 +238,7 @@ pub struct LoadedBundle {
     module: BundleModuleRef,
     /// The ABI 1.1 entry point (`None` for a 1.0 bundle).
     with_planners: Option<df_plugin_api::ffi::InitWithPlanners>,
+    scalar_kernel: Option<df_plugin_api::ffi::scalar_kernel::ScalarKernelFn>,
     pub(crate) slot: Arc<SessionSlot>,
     pub(crate) objects: BundleObjects,
     pub(crate) record: BundleRecord,
@@ -471,13 +472,15 @@ impl PluginHost {
         t.time(Step::Handshake, &name, || handshake::check(lib, &meta))?;
         let module = t.time(Step::RootModule, &name, || root_module::load(lib, &meta))?;
         let with_planners = root_module::init_with_planners(lib, &meta)?;
+        let scalar_kernel = root_module::scalar_kernel(lib, &meta)?;
         let slot = SessionSlot::new();
         let options = self.options.get(&name).cloned().unwrap_or_default();
         let init = t.time(Step::RootModule, &name, || {
             root_module::init(module, with_planners, &meta, &slot, &options)
         })?;
         let objects = t.time(Step::Truthfulness, &name, || {
-            let objects = BundleObjects::from_ffi(&init.exports, init.planners.as_ref());
+            let objects =
+                BundleObjects::from_ffi(&init.exports, init.planners.as_ref(), scalar_kernel);
             truth::check(&meta, &objects)?;
             restore::apply(&meta, objects)
         })?;
@@ -492,6 +495,7 @@ impl PluginHost {
             trust: status,
             module,
             with_planners,
+            scalar_kernel,
             slot,
             objects,
             record: record.clone(),
@@ -514,7 +518,8 @@ impl PluginHost {
             &slot,
             &options,
         )?;
-        let objects = BundleObjects::from_ffi(&init.exports, init.planners.as_ref());
+        let objects =
+            BundleObjects::from_ffi(&init.exports, init.planners.as_ref(), bundle.scalar_kernel);
         truth::check(&bundle.metadata, &objects)?;
         Ok((slot, restore::apply(&bundle.metadata, objects)?))
     }

@@ -10,6 +10,7 @@ use datafusion::execution::TaskContextProvider;
 use datafusion_ffi::execution::FFI_TaskContextProvider;
 use datafusion_ffi::proto::logical_extension_codec::FFI_LogicalExtensionCodec;
 use datafusion_proto::logical_plan::DefaultLogicalExtensionCodec;
+use df_plugin_api::ffi::scalar_kernel::{SCALAR_KERNEL_SYMBOL, ScalarKernelFn};
 use df_plugin_api::ffi::{
     BundleModuleRef, FFI_Bundle, FFI_BundleExports, FFI_HostContext, FFI_LogSink,
     INIT_WITH_PLANNERS_SYMBOL, InitWithPlanners, ROOT_MODULE_SYMBOL,
@@ -82,6 +83,33 @@ pub fn init_with_planners(
                 Step::RootModule,
                 format!(
                     "the bundle's record says plugin ABI {}.{}, but it does not export `{INIT_WITH_PLANNERS_SYMBOL}`",
+                    meta.info.abi_major, meta.info.abi_minor
+                ),
+                "export the bundle with df_plugin_api::export_bundle!",
+            )
+        })?;
+    Ok(Some(*f))
+}
+
+/// The ABI 1.2 entry point that gives each scalar function its lean per-batch path
+/// (`None` for older bundles, whose functions keep datafusion-ffi's path).
+pub fn scalar_kernel(
+    lib: &Library,
+    meta: &BundleMetadata,
+) -> Result<Option<ScalarKernelFn>, Refusal> {
+    if meta.info.abi_minor < 2 {
+        return Ok(None);
+    }
+    // SAFETY: a bundle of ABI 1.2 or later exports this symbol with this type (the exact
+    // DataFusion and plugin-api versions were checked by now).
+    let f = unsafe { lib.get::<ScalarKernelFn>(format!("{SCALAR_KERNEL_SYMBOL}\0").as_bytes()) }
+        .map_err(|_| {
+            Refusal::new(
+                meta.info.bundle_name.clone(),
+                &meta.path,
+                Step::RootModule,
+                format!(
+                    "the bundle's record says plugin ABI {}.{}, but it does not export `{SCALAR_KERNEL_SYMBOL}`",
                     meta.info.abi_major, meta.info.abi_minor
                 ),
                 "export the bundle with df_plugin_api::export_bundle!",

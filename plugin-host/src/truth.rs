@@ -11,7 +11,9 @@ use datafusion::logical_expr::TypeSignature;
 use datafusion::logical_expr::{
     AggregateUDF, AggregateUDFImpl, ScalarUDF, ScalarUDFImpl, WindowUDF, WindowUDFImpl,
 };
+use datafusion_ffi::util::FFI_Option;
 use df_plugin_api::ffi::planner::{FFI_ExprPlanner, FFI_RelationPlanner, FFI_TypePlanner};
+use df_plugin_api::ffi::scalar_kernel::{ForeignScalarKernel, ScalarKernelFn};
 use df_plugin_api::ffi::signature::FunctionSignature;
 use df_plugin_api::ffi::{FFI_BundleExports, FFI_BundlePlanners};
 use df_plugin_api::record::{Capabilities, Capability};
@@ -38,13 +40,36 @@ pub struct BundleObjects {
     pub expr_planners: Vec<FFI_ExprPlanner>,
     pub relation_planners: Vec<FFI_RelationPlanner>,
     pub type_planners: Vec<FFI_TypePlanner>,
+    /// The lean per-batch path of each scalar function, by name (ABI 1.2 bundles).
+    pub scalar_kernels: HashMap<String, Arc<ForeignScalarKernel>>,
 }
 
 impl BundleObjects {
     /// Converts the FFI structs into host objects. No call crosses the boundary except the
     /// name and signature queries datafusion-ffi makes while wrapping.
-    pub fn from_ffi(exports: &FFI_BundleExports, planners: Option<&FFI_BundlePlanners>) -> Self {
+    /// `scalar_kernel` is the bundle's ABI 1.2 entry point, asked for the kernel of each
+    /// scalar function.
+    pub fn from_ffi(
+        exports: &FFI_BundleExports,
+        planners: Option<&FFI_BundlePlanners>,
+        scalar_kernel: Option<ScalarKernelFn>,
+    ) -> Self {
+        let scalar_kernels = scalar_kernel
+            .map(|kernel_of| {
+                exports
+                    .scalar_udfs
+                    .iter()
+                    .filter_map(|f| match kernel_of(f) {
+                        FFI_Option::Some(k) => {
+                            Some((f.name.to_string(), Arc::new(ForeignScalarKernel::new(k))))
+                        }
+                        FFI_Option::None => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         Self {
+            scalar_kernels,
             expr_planners: planners
                 .map(|p| p.expr_planners.iter().cloned().collect())
                 .unwrap_or_default(),

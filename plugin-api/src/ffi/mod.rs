@@ -12,6 +12,7 @@ pub mod host_context;
 pub mod log_sink;
 pub mod module;
 pub mod planner;
+pub mod scalar_kernel;
 pub mod signature;
 
 pub use exports::{FFI_Bundle, FFI_BundleExports, FFI_BundlePlanners, FFI_Named};

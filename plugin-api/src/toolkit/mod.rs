@@ -447,6 +447,17 @@ macro_rules! export_bundle {
                 $crate::toolkit::init_with_planners(host, NAME, $exports)
             }
 
+            /// ABI 1.2: the lean per-batch path of each scalar function `init` returned (see
+            /// `df_plugin_api::ffi::scalar_kernel::SCALAR_KERNEL_SYMBOL`).
+            #[unsafe(no_mangle)]
+            pub extern "C" fn df_plugin_scalar_kernel(
+                udf: &$crate::__private::datafusion_ffi::udf::FFI_ScalarUDF,
+            ) -> $crate::__private::datafusion_ffi::util::FFI_Option<
+                $crate::ffi::scalar_kernel::FFI_ScalarKernel,
+            > {
+                $crate::ffi::scalar_kernel::export_kernel(udf)
+            }
+
             fn root_module() -> $crate::ffi::BundleModuleRef {
                 $crate::ffi::BundleModule { init }.leak_into_prefix()
             }

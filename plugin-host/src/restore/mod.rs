@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 mod errors;
 pub mod plans;
+mod scan_session;
 
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::config::ConfigOptions;
@@ -35,6 +36,7 @@ use datafusion::logical_expr::{
     ExpressionPlacement, GroupsAccumulator, PartitionEvaluator, ReturnFieldArgs,
     ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, WindowUDF, WindowUDFImpl,
 };
+use df_plugin_api::ffi::scalar_kernel::ForeignScalarKernel;
 use df_plugin_api::ffi::signature::FunctionSignature;
 use df_plugin_api::manifest::ObjectDecl;
 use df_plugin_api::record::Capability;
@@ -161,7 +163,14 @@ pub fn apply(meta: &BundleMetadata, objects: BundleObjects) -> Result<BundleObje
         sigs,
         &mut mismatches,
         |u| (u.name(), u.signature()),
-        |inner, restored| ScalarUDF::new_from_impl(RestoredScalarUDF { inner, restored }),
+        |inner, restored| {
+            let kernel = Kernel(objects.scalar_kernels.get(inner.name()).cloned());
+            ScalarUDF::new_from_impl(RestoredScalarUDF {
+                inner,
+                restored,
+                kernel,
+            })
+        },
     );
     let aggregate_udfs = restore_all(
         &objects.aggregate_udfs,
@@ -225,11 +234,35 @@ pub fn apply(meta: &BundleMetadata, objects: BundleObjects) -> Result<BundleObje
     })
 }
 
-/// A foreign scalar UDF with its documentation and parameter names restored.
+/// A foreign scalar UDF with its documentation and parameter names restored, invoked through
+/// its bundle's kernel when it has one (ABI 1.2, [`ForeignScalarKernel`]).
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct RestoredScalarUDF {
     inner: ScalarUDF,
     restored: Restored,
+    kernel: Kernel,
+}
+
+/// The kernel of a function, part of the function's identity only in that two functions with
+/// different kernels are different.
+#[derive(Debug, Clone)]
+struct Kernel(Option<Arc<ForeignScalarKernel>>);
+
+impl PartialEq for Kernel {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (a, b) => a.is_none() && b.is_none(),
+        }
+    }
+}
+
+impl Eq for Kernel {}
+
+impl std::hash::Hash for Kernel {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.as_ref().map(Arc::as_ptr).hash(state);
+    }
 }
 
 impl ScalarUDFImpl for RestoredScalarUDF {
@@ -253,13 +286,20 @@ impl ScalarUDFImpl for RestoredScalarUDF {
         Some(ScalarUDF::new_from_impl(Self {
             inner: updated,
             restored: self.restored.clone(),
+            // The bundle made a new function for this configuration; the kernel belongs to
+            // the old one, so the new one takes datafusion-ffi's path.
+            kernel: Kernel(None),
         }))
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let rows = args.number_rows;
         let expected = args.return_field.data_type().clone();
-        let value = natively(self.inner.inner().invoke_with_args(args))?;
-        let who = format!("plugin function '{}'", self.inner.name());
+        let value = match &self.kernel.0 {
+            Some(kernel) => natively(kernel.invoke(args))?,
+            None => natively(self.inner.inner().invoke_with_args(args))?,
+        };
+        // Named lazily: the check runs per batch, the message only on a broken contract.
+        let who = PluginFunction(self.inner.name());
         df_plugin_api::ffi::contract::check_scalar_result(&who, rows, &expected, &value)?;
         Ok(value)
     }
@@ -277,6 +317,15 @@ impl ScalarUDFImpl for RestoredScalarUDF {
     }
     fn documentation(&self) -> Option<&Documentation> {
         Some(&self.restored.documentation)
+    }
+}
+
+/// "plugin function 'name'", formatted only when shown.
+struct PluginFunction<'a>(&'a str);
+
+impl std::fmt::Display for PluginFunction<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "plugin function '{}'", self.0)
     }
 }
 

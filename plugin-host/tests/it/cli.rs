@@ -93,7 +93,7 @@ fn inspect_json_shows_versions_capabilities_objects_and_verdict() {
     let r = &json[0];
     assert_eq!(r["name"], "udfs");
     assert_eq!(r["version"], "0.1.0");
-    assert_eq!(r["plugin_abi"], "1.1");
+    assert_eq!(r["plugin_abi"], "1.2");
     assert_eq!(r["datafusion_version"], datafusion::DATAFUSION_VERSION);
     assert_eq!(r["datafusion_ffi_major"], 55);
     assert_eq!(r["arrow_major"], 59);

@@ -165,6 +165,20 @@ async fn a_planner_bundle_without_its_planner_entry_point() {
 }
 
 #[tokio::test]
+async fn a_bundle_without_its_scalar_kernel_entry_point() {
+    let (dir, _) = crafted("corpus-panicking", |s, d| {
+        craft::without_symbol(
+            s,
+            d,
+            df_plugin_api::ffi::scalar_kernel::SCALAR_KERNEL_SYMBOL,
+        )
+    });
+    let r = refused_at(dir.path(), Step::RootModule).await;
+    assert!(r.reason.contains("plugin ABI 1.2"), "{r}");
+    assert!(r.reason.contains("df_plugin_scalar_kernel"), "{r}");
+}
+
+#[tokio::test]
 async fn a_bundle_whose_init_panics() {
     let dir = plugin_dir(&["corpus-panicking"]);
     let plugins = host(dir.path())

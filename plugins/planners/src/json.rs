@@ -165,7 +165,12 @@ impl ScalarUDFImpl for JsonFunction {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        // One value per row, also when every argument is a scalar.
+        let arrays = args
+            .args
+            .iter()
+            .map(|a| a.to_array(args.number_rows))
+            .collect::<Result<Vec<_>>>()?;
         let docs = cast(&arrays[0], &DataType::Utf8)?;
         let docs = as_string_array(&docs)?;
         let keys = &arrays[1];

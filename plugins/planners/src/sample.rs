@@ -286,7 +286,11 @@ impl ScalarUDFImpl for TableSampleHash {
             return exec_err!("tablesample_hash: the seed must not be NULL");
         };
         let seed = seed as u64;
-        let values: Vec<ArrayRef> = ColumnarValue::values_to_arrays(&args.args[1..])?;
+        // One value per row, also when every argument is a scalar.
+        let values: Vec<ArrayRef> = args.args[1..]
+            .iter()
+            .map(|a| a.to_array(args.number_rows))
+            .collect::<Result<_>>()?;
         let mut hashes = vec![0u64; args.number_rows];
         if !values.is_empty() {
             let state = QualityRandomState::with_seed(seed);

@@ -115,7 +115,8 @@ impl ScalarUDFImpl for UuidParse {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        // One value per row, also for a scalar argument.
+        let arrays = [args.args[0].to_array(args.number_rows)?];
         let text = cast(&arrays[0], &DataType::Utf8)?;
         let text = as_string_array(&text)?;
         let mut out = FixedSizeBinaryBuilder::with_capacity(text.len(), 16);
@@ -185,7 +186,8 @@ impl ScalarUDFImpl for UuidText {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        // One value per row, also for a scalar argument.
+        let arrays = [args.args[0].to_array(args.number_rows)?];
         let bytes = cast(&arrays[0], &DataType::Binary)?;
         let bytes = as_binary_array(&bytes)?;
         let mut out = StringBuilder::with_capacity(bytes.len(), bytes.len() * 36);
