@@ -70,25 +70,8 @@ pub fn init_with_planners(
     lib: &Library,
     meta: &BundleMetadata,
 ) -> Result<Option<InitWithPlanners>, Refusal> {
-    if meta.info.abi_minor < 1 {
-        return Ok(None);
-    }
-    // SAFETY: a bundle of ABI 1.1 or later exports this symbol with this type (the exact
-    // DataFusion and plugin-api versions were checked by now).
-    let f = unsafe { lib.get::<InitWithPlanners>(format!("{INIT_WITH_PLANNERS_SYMBOL}\0").as_bytes()) }
-        .map_err(|_| {
-            Refusal::new(
-                meta.info.bundle_name.clone(),
-                &meta.path,
-                Step::RootModule,
-                format!(
-                    "the bundle's record says plugin ABI {}.{}, but it does not export `{INIT_WITH_PLANNERS_SYMBOL}`",
-                    meta.info.abi_major, meta.info.abi_minor
-                ),
-                "export the bundle with df_plugin_api::export_bundle!",
-            )
-        })?;
-    Ok(Some(*f))
+    // SAFETY: a bundle of ABI 1.1 or later exports this symbol with this type.
+    unsafe { entry_point(lib, meta, 1, INIT_WITH_PLANNERS_SYMBOL) }
 }
 
 /// The ABI 1.2 entry point that gives each scalar function its lean per-batch path
@@ -97,24 +80,38 @@ pub fn scalar_kernel(
     lib: &Library,
     meta: &BundleMetadata,
 ) -> Result<Option<ScalarKernelFn>, Refusal> {
-    if meta.info.abi_minor < 2 {
+    // SAFETY: a bundle of ABI 1.2 or later exports this symbol with this type.
+    unsafe { entry_point(lib, meta, 2, SCALAR_KERNEL_SYMBOL) }
+}
+
+/// The function `symbol` that every bundle of ABI minor `since` or later exports; `None` for
+/// older bundles, a refusal for a bundle whose record claims the minor without the symbol.
+///
+/// # Safety
+/// Bundles of minor `since` or later export `symbol` with type `F` (the exact DataFusion and
+/// plugin-api versions were checked by now).
+unsafe fn entry_point<F: Copy>(
+    lib: &Library,
+    meta: &BundleMetadata,
+    since: u16,
+    symbol: &str,
+) -> Result<Option<F>, Refusal> {
+    if meta.info.abi_minor < since {
         return Ok(None);
     }
-    // SAFETY: a bundle of ABI 1.2 or later exports this symbol with this type (the exact
-    // DataFusion and plugin-api versions were checked by now).
-    let f = unsafe { lib.get::<ScalarKernelFn>(format!("{SCALAR_KERNEL_SYMBOL}\0").as_bytes()) }
-        .map_err(|_| {
-            Refusal::new(
-                meta.info.bundle_name.clone(),
-                &meta.path,
-                Step::RootModule,
-                format!(
-                    "the bundle's record says plugin ABI {}.{}, but it does not export `{SCALAR_KERNEL_SYMBOL}`",
-                    meta.info.abi_major, meta.info.abi_minor
-                ),
-                "export the bundle with df_plugin_api::export_bundle!",
-            )
-        })?;
+    // SAFETY: the caller's contract.
+    let f = unsafe { lib.get::<F>(format!("{symbol}\0").as_bytes()) }.map_err(|_| {
+        Refusal::new(
+            meta.info.bundle_name.clone(),
+            &meta.path,
+            Step::RootModule,
+            format!(
+                "the bundle's record says plugin ABI {}.{}, but it does not export `{symbol}`",
+                meta.info.abi_major, meta.info.abi_minor
+            ),
+            "export the bundle with df_plugin_api::export_bundle!",
+        )
+    })?;
     Ok(Some(*f))
 }
 
