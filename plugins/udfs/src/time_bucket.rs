@@ -159,9 +159,14 @@ impl TableFunctionImpl for TimeBuckets {
                     );
                 }
                 let first = bucket_of(*start, *width)?;
-                // Buckets are counted in i128: `stop - first` may not fit an i64.
-                let count = (i128::from(*stop) - i128::from(first)).max(0) as u128;
-                let count = count.div_ceil(*width as u128);
+                // Buckets are counted in i128: `stop - first` may not fit an i64. An empty
+                // range has no buckets, even where `first` (aligned down) is below `stop`.
+                let span = (i128::from(*stop) - i128::from(first)) as u128;
+                let count = if stop <= start {
+                    0
+                } else {
+                    span.div_ceil(*width as u128)
+                };
                 Some(BucketRange {
                     first,
                     width: *width,
