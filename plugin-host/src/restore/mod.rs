@@ -248,12 +248,17 @@ struct RestoredScalarUDF {
 #[derive(Debug, Clone)]
 struct Kernel(Option<Arc<ForeignScalarKernel>>);
 
+impl Kernel {
+    /// Its identity: kernels are compared and hashed by address, as datafusion-ffi's
+    /// foreign functions are.
+    fn id(&self) -> Option<*const ForeignScalarKernel> {
+        self.0.as_ref().map(Arc::as_ptr)
+    }
+}
+
 impl PartialEq for Kernel {
     fn eq(&self, other: &Self) -> bool {
-        match (&self.0, &other.0) {
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-            (a, b) => a.is_none() && b.is_none(),
-        }
+        self.id() == other.id()
     }
 }
 
@@ -261,7 +266,7 @@ impl Eq for Kernel {}
 
 impl std::hash::Hash for Kernel {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.0.as_ref().map(Arc::as_ptr).hash(state);
+        self.id().hash(state);
     }
 }
 
