@@ -165,7 +165,15 @@ pub struct NativeTableFunction(pub Arc<dyn TableFunctionImpl>);
 
 impl TableFunctionImpl for NativeTableFunction {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
-        natively(self.0.call_with_args(args)).map(super::plans::HostTableProvider::wrap)
+        // The bundle gets only the functions its arguments call (see `scan_session`).
+        let provider = match super::scan_session::for_exprs(args.session(), args.exprs()) {
+            Some(slim) => crate::session::with_task_ctx(&slim.task_ctx(), || {
+                self.0
+                    .call_with_args(TableFunctionArgs::new(args.exprs(), &slim))
+            }),
+            None => self.0.call_with_args(args),
+        };
+        natively(provider).map(super::plans::HostTableProvider::wrap)
     }
 }
 

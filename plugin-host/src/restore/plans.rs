@@ -47,6 +47,8 @@ use datafusion_ffi::execution_plan::ForeignExecutionPlan;
 use futures::Stream;
 use tokio::runtime::Handle;
 
+use crate::session::WithTaskCtx;
+
 /// A foreign table provider whose plans keep the host runtime around host-side children.
 #[derive(Debug)]
 pub struct HostTableProvider(pub Arc<dyn TableProvider>);
@@ -74,8 +76,11 @@ impl TableProvider for HostTableProvider {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let plan = match super::scan_session::for_scan(state, filters) {
-            Some(slim) => self.0.scan(&slim, projection, filters, limit).await?,
+        let plan = match super::scan_session::for_exprs(state, filters) {
+            Some(slim) => {
+                let scan = self.0.scan(&slim, projection, filters, limit);
+                WithTaskCtx::new(slim.task_ctx(), scan).await?
+            }
             None => self.0.scan(state, projection, filters, limit).await?,
         };
         Ok(BundlePlan::leaf(plan))

@@ -1,13 +1,16 @@
-//! What a bundle's scan is handed of the host's session: everything but the function registry.
+//! What a bundle's scan or table function call is handed of the host's session: everything but
+//! the function registry.
 //!
-//! datafusion-ffi copies the session it is given across the boundary on every scan, and the
-//! task context on every `execute`, function by function: DataFusion's ~300 built-ins, each
-//! an FFI struct made on one side and wrapped on the other, every time (ffi-brief §6.7). A
-//! scan needs none of them but the functions its pushed-down filters call (to decode them),
-//! and its streams need none: their expressions were built when the plan was. So the host
-//! hands a scan a session with the same configuration, table options, catalogs, execution
-//! properties and runtime, and only the filters' functions; and an `execute` a task context
-//! with no functions. On a `COUNT(*)` of a Delta table this was most of the bundle's cost.
+//! datafusion-ffi copies the session it is given across the boundary on every scan and table
+//! function call, the task context on every `execute`, and the host slot's task context (to
+//! decode filters and arguments) on both: function by function, DataFusion's ~300 built-ins,
+//! each an FFI struct made on one side and wrapped on the other, every time (ffi-brief §6.7).
+//! A call needs none of them but the functions its expressions call, and streams need none:
+//! their expressions were built when the plan was. So the host hands a call a session with the
+//! same configuration, table options, catalogs, execution properties and runtime, and only the
+//! expressions' functions, and puts that session's task context in scope for the slot
+//! ([`crate::session::with_task_ctx`]); and an `execute` a task context with no functions. On
+//! a `COUNT(*)` of a Delta table this was most of the bundle's cost.
 
 use std::sync::Arc;
 
@@ -18,14 +21,14 @@ use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::expr::{AggregateFunction, WindowFunction};
 use datafusion::logical_expr::{Expr, WindowFunctionDefinition};
 
-/// A session like `state` whose registry holds only the functions `filters` call; `None` when
+/// A session like `state` whose registry holds only the functions `exprs` call; `None` when
 /// `state` is not a `SessionState` (then the caller passes it on unchanged).
-pub fn for_scan(state: &dyn Session, filters: &[Expr]) -> Option<SessionState> {
+pub fn for_exprs(state: &dyn Session, exprs: &[Expr]) -> Option<SessionState> {
     let state = state.as_any().downcast_ref::<SessionState>()?;
     let (mut scalars, mut aggregates, mut windows) = (Vec::new(), Vec::new(), Vec::new());
-    for filter in filters {
+    for expr in exprs {
         // The closure never fails.
-        let _ = filter.apply(|e| {
+        let _ = expr.apply(|e| {
             match e {
                 Expr::ScalarFunction(f) => scalars.push(Arc::clone(&f.func)),
                 Expr::AggregateFunction(AggregateFunction { func, .. }) => {
