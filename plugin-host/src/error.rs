@@ -160,6 +160,8 @@ pub enum HostError {
     DataFusion(DataFusionError),
     /// The caller asked for something that cannot be done.
     Usage(String),
+    /// A Ballista scheduler, executor or client connection failed (see [`crate::distributed`]).
+    Cluster { node: String, message: String },
 }
 
 impl fmt::Display for HostError {
@@ -189,6 +191,7 @@ impl fmt::Display for HostError {
             }
             HostError::Io { path, source } => write!(f, "{}: {source}", path.display()),
             HostError::DataFusion(e) => write!(f, "{e}"),
+            HostError::Cluster { node, message } => write!(f, "{node}: {message}"),
             HostError::Usage(msg) => f.write_str(msg),
         }
     }

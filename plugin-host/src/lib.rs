@@ -28,6 +28,9 @@
 //! (`df_plugins()` and `df_plugin_objects()`), [`lifecycle`] (load later, deregister,
 //! upgrade, reload) and [`statement`] (`LOAD PLUGIN` and friends as SQL text).
 //!
+//! [`distributed`] runs the same bundles on a Ballista cluster: scheduler and executor entry
+//! points, a client session, and codecs that route plugin objects by bundle and version.
+//!
 //! See [`host`] for the embedding API.
 
 // A `Refusal` is large (it carries every mismatch and the fix) but it is the cold path: at
@@ -38,6 +41,7 @@ pub mod catalog;
 pub mod config;
 pub mod conformance;
 pub mod discover;
+pub mod distributed;
 pub mod error;
 pub mod handshake;
 pub mod host;

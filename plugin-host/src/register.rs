@@ -157,6 +157,14 @@ impl PluginRegistry {
             .cloned()
     }
 
+    /// The bundle that registered the object `kind`/`name` in this session, with its version.
+    pub fn owner(&self, kind: Capability, name: &str) -> Option<(String, String)> {
+        let state = self.lock();
+        let bundle = state.owners.get(&(kind, name.to_owned()))?;
+        let live = state.live.iter().find(|l| &l.entry.name == bundle)?;
+        Some((bundle.clone(), live.entry.version.clone()))
+    }
+
     /// The host that loaded this session's bundles; `LOAD PLUGIN` uses its trust policy.
     pub fn host(&self) -> Option<PluginHost> {
         self.lock().host.clone()

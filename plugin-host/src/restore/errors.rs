@@ -19,6 +19,8 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{Accumulator, EmitTo, GroupsAccumulator, PartitionEvaluator};
 use datafusion::scalar::ScalarValue;
 
+use crate::distributed::origin::{BundleRef, Origin, Source};
+
 type Variant = fn(String) -> DataFusionError;
 
 /// The variants a bundle's error can be rebuilt into, by their display prefix.
@@ -159,21 +161,34 @@ impl PartitionEvaluator for NativeEvaluator {
     }
 }
 
-/// A foreign table function whose errors read natively.
+/// A foreign table function whose errors read natively, and whose tables remember the call.
 #[derive(Debug)]
-pub struct NativeTableFunction(pub Arc<dyn TableFunctionImpl>);
+pub struct NativeTableFunction {
+    pub inner: Arc<dyn TableFunctionImpl>,
+    pub bundle: BundleRef,
+    pub name: String,
+}
 
 impl TableFunctionImpl for NativeTableFunction {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
         // The bundle gets only the functions its arguments call (see `scan_session`).
         let provider = match super::scan_session::for_exprs(args.session(), args.exprs()) {
             Some(slim) => crate::session::with_task_ctx(&slim.task_ctx(), || {
-                self.0
+                self.inner
                     .call_with_args(TableFunctionArgs::new(args.exprs(), &slim))
             }),
-            None => self.0.call_with_args(args),
+            None => self
+                .inner
+                .call_with_args(TableFunctionArgs::new(args.exprs(), args.session())),
         };
-        natively(provider).map(super::plans::HostTableProvider::wrap)
+        let origin = Origin {
+            bundle: self.bundle.clone(),
+            source: Source::TableFunction {
+                name: self.name.clone(),
+                args: args.exprs().to_vec(),
+            },
+        };
+        natively(provider).map(|p| super::plans::HostTableProvider::wrap(p, Some(origin)))
     }
 }
 

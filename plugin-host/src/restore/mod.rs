@@ -41,6 +41,7 @@ use df_plugin_api::ffi::signature::FunctionSignature;
 use df_plugin_api::manifest::ObjectDecl;
 use df_plugin_api::record::Capability;
 
+use crate::distributed::origin::{BundleRef, Origin, Source};
 use crate::error::{Mismatch, Refusal, Step};
 use crate::metadata::BundleMetadata;
 use crate::truth::{BundleObjects, Signatures};
@@ -200,26 +201,47 @@ pub fn apply(meta: &BundleMetadata, objects: BundleObjects) -> Result<BundleObje
         )
         .with_mismatches(mismatches));
     }
+    let bundle = BundleRef {
+        name: meta.info.bundle_name.clone(),
+        version: meta.info.bundle_version.clone(),
+    };
     let table_functions = objects
         .table_functions
         .iter()
         .map(|(name, f)| {
             let f: Arc<dyn datafusion::catalog::TableFunctionImpl> =
-                Arc::new(NativeTableFunction(Arc::clone(f)));
+                Arc::new(NativeTableFunction {
+                    inner: Arc::clone(f),
+                    bundle: bundle.clone(),
+                    name: name.clone(),
+                });
             (name.clone(), f)
         })
         .collect();
     let table_providers = objects
         .table_providers
         .iter()
-        .map(|(name, p)| (name.clone(), plans::HostTableProvider::wrap(Arc::clone(p))))
+        .map(|(name, p)| {
+            let origin = Origin {
+                bundle: bundle.clone(),
+                source: Source::Table { name: name.clone() },
+            };
+            (
+                name.clone(),
+                plans::HostTableProvider::wrap(Arc::clone(p), Some(origin)),
+            )
+        })
         .collect();
     let table_provider_factories = objects
         .table_provider_factories
         .iter()
         .map(|(name, f)| {
             let f: Arc<dyn datafusion::catalog::TableProviderFactory> =
-                Arc::new(plans::HostTableProviderFactory(Arc::clone(f)));
+                Arc::new(plans::HostTableProviderFactory {
+                    inner: Arc::clone(f),
+                    bundle: bundle.clone(),
+                    name: name.clone(),
+                });
             (name.clone(), f)
         })
         .collect();

@@ -47,26 +47,39 @@ use datafusion_ffi::execution_plan::ForeignExecutionPlan;
 use futures::Stream;
 use tokio::runtime::Handle;
 
+use crate::distributed::origin::{BundleRef, Origin, ScanReplay, Source};
 use crate::session::WithTaskCtx;
 
-/// A foreign table provider whose plans keep the host runtime around host-side children.
+/// A foreign table provider whose plans keep the host runtime around host-side children,
+/// and which remembers how it was made ([`Origin`]) so a cluster node can make it again.
 #[derive(Debug)]
-pub struct HostTableProvider(pub Arc<dyn TableProvider>);
+pub struct HostTableProvider {
+    inner: Arc<dyn TableProvider>,
+    origin: Option<Arc<Origin>>,
+}
 
 impl HostTableProvider {
-    pub fn wrap(inner: Arc<dyn TableProvider>) -> Arc<dyn TableProvider> {
-        Arc::new(Self(inner))
+    pub fn wrap(inner: Arc<dyn TableProvider>, origin: Option<Origin>) -> Arc<dyn TableProvider> {
+        Arc::new(Self {
+            inner,
+            origin: origin.map(Arc::new),
+        })
+    }
+
+    /// How the bundle made this table (`None`: it cannot be made again elsewhere).
+    pub fn origin(&self) -> Option<&Arc<Origin>> {
+        self.origin.as_ref()
     }
 }
 
 #[async_trait]
 impl TableProvider for HostTableProvider {
     fn schema(&self) -> SchemaRef {
-        self.0.schema()
+        self.inner.schema()
     }
 
     fn table_type(&self) -> TableType {
-        self.0.table_type()
+        self.inner.table_type()
     }
 
     async fn scan(
@@ -78,23 +91,29 @@ impl TableProvider for HostTableProvider {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let plan = match super::scan_session::for_exprs(state, filters) {
             Some(slim) => {
-                let scan = self.0.scan(&slim, projection, filters, limit);
+                let scan = self.inner.scan(&slim, projection, filters, limit);
                 WithTaskCtx::new(slim.task_ctx(), scan).await?
             }
-            None => self.0.scan(state, projection, filters, limit).await?,
+            None => self.inner.scan(state, projection, filters, limit).await?,
         };
-        Ok(BundlePlan::leaf(plan))
+        let replay = self.origin.as_ref().map(|origin| ScanReplay {
+            origin: Arc::clone(origin),
+            projection: projection.cloned(),
+            filters: filters.to_vec(),
+            limit,
+        });
+        Ok(BundlePlan::leaf(plan, replay))
     }
 
     fn supports_filters_pushdown(
         &self,
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>> {
-        self.0.supports_filters_pushdown(filters)
+        self.inner.supports_filters_pushdown(filters)
     }
 
     fn statistics(&self) -> Option<Statistics> {
-        self.0.statistics()
+        self.inner.statistics()
     }
 
     async fn insert_into(
@@ -103,7 +122,7 @@ impl TableProvider for HostTableProvider {
         input: Arc<dyn ExecutionPlan>,
         insert_op: InsertOp,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let plan = self.0.insert_into(state, input, insert_op).await?;
+        let plan = self.inner.insert_into(state, input, insert_op).await?;
         let host = Handle::try_current()
             .ok()
             .map(|handle| (handle, Arc::clone(state.runtime_env())));
@@ -111,9 +130,13 @@ impl TableProvider for HostTableProvider {
     }
 }
 
-/// A foreign factory whose tables are [`HostTableProvider`]s.
+/// A foreign factory whose tables are [`HostTableProvider`]s that remember the `CREATE`.
 #[derive(Debug)]
-pub struct HostTableProviderFactory(pub Arc<dyn TableProviderFactory>);
+pub struct HostTableProviderFactory {
+    pub inner: Arc<dyn TableProviderFactory>,
+    pub bundle: BundleRef,
+    pub name: String,
+}
 
 #[async_trait]
 impl TableProviderFactory for HostTableProviderFactory {
@@ -122,7 +145,17 @@ impl TableProviderFactory for HostTableProviderFactory {
         state: &dyn Session,
         cmd: &CreateExternalTable,
     ) -> Result<Arc<dyn TableProvider>> {
-        Ok(HostTableProvider::wrap(self.0.create(state, cmd).await?))
+        let origin = Origin {
+            bundle: self.bundle.clone(),
+            source: Source::Factory {
+                name: self.name.clone(),
+                cmd: Box::new(cmd.clone()),
+            },
+        };
+        Ok(HostTableProvider::wrap(
+            self.inner.create(state, cmd).await?,
+            Some(origin),
+        ))
     }
 }
 
@@ -136,15 +169,21 @@ pub struct BundlePlan {
     inner: Arc<dyn ExecutionPlan>,
     children: Vec<Arc<dyn ExecutionPlan>>,
     host: Option<HostRuntime>,
+    /// For a scan of a table with an [`Origin`]: how to plan the same scan elsewhere.
+    replay: Option<ScanReplay>,
 }
 
 impl BundlePlan {
     /// A bundle subtree the host treats as one node.
-    pub fn leaf(inner: Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> {
+    pub fn leaf(
+        inner: Arc<dyn ExecutionPlan>,
+        replay: Option<ScanReplay>,
+    ) -> Arc<dyn ExecutionPlan> {
         Arc::new(Self {
             inner,
             children: Vec::new(),
             host: None,
+            replay,
         })
     }
 
@@ -168,11 +207,23 @@ impl BundlePlan {
             inner,
             children,
             host,
+            replay: None,
         })
     }
 
     fn is_leaf(&self) -> bool {
         self.children.is_empty()
+    }
+
+    /// How to plan this scan on another node: `Ok(None)` for a scan of a table that cannot
+    /// be made again elsewhere, an error for a node that is not a scan (a write).
+    pub fn replay(&self) -> Option<&ScanReplay> {
+        self.replay.as_ref()
+    }
+
+    /// Whether this is a bundle subtree the host treats as one node (a scan).
+    pub fn is_scan(&self) -> bool {
+        self.is_leaf()
     }
 
     /// What crosses to the bundle in place of `child`.

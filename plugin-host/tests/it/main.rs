@@ -5,6 +5,7 @@
 
 mod catalog;
 mod cli;
+mod cluster;
 mod compose;
 mod corpus;
 mod lifecycle;

@@ -1,5 +1,6 @@
 //! `df-plugin-host`: inspect bundles, and run SQL with them loaded.
 
+mod cluster;
 mod inspect;
 mod keys;
 mod output;
@@ -73,6 +74,52 @@ enum Command {
         /// (default: the config's `on_conflict`, else error).
         #[arg(long, value_enum)]
         on_conflict: Option<Conflict>,
+        /// Run queries on the Ballista cluster whose scheduler is at URL (`df://host:port`).
+        /// The scheduler and every executor must load the same bundles (see `scheduler` and
+        /// `executor`).
+        #[arg(long, value_name = "URL")]
+        ballista: Option<String>,
+    },
+    /// Run a Ballista scheduler that plans queries with the bundles of its plugin directory.
+    Scheduler {
+        #[arg(long = "plugin-dir", value_name = "DIR")]
+        plugin_dirs: Vec<PathBuf>,
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        bind_host: String,
+        /// The gRPC port clients and executors connect to.
+        #[arg(long, default_value_t = 50050)]
+        port: u16,
+        /// The host name others reach it by (default: --bind-host).
+        #[arg(long)]
+        external_host: Option<String>,
+    },
+    /// Run a Ballista executor that runs plugin functions and scans with the bundles of its
+    /// plugin directory.
+    Executor {
+        #[arg(long = "plugin-dir", value_name = "DIR")]
+        plugin_dirs: Vec<PathBuf>,
+        /// The scheduler to join, as HOST:PORT.
+        #[arg(long, default_value = "127.0.0.1:50050")]
+        scheduler: String,
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        bind_host: String,
+        /// The Arrow Flight port (shuffle data).
+        #[arg(long, default_value_t = 50051)]
+        port: u16,
+        /// The gRPC port (tasks).
+        #[arg(long, default_value_t = 50052)]
+        grpc_port: u16,
+        /// Where shuffle files go (default: a temporary directory).
+        #[arg(long, value_name = "DIR")]
+        work_dir: Option<PathBuf>,
+        /// Concurrent task slots (0: one per core).
+        #[arg(long, default_value_t = 0)]
+        concurrent_tasks: usize,
+        /// The host name others reach it by (default: --bind-host).
+        #[arg(long)]
+        external_host: Option<String>,
     },
     /// Run the conformance kit on bundle files: metadata, truthfulness, behaviour of every
     /// object, injected panics, and the bundle's own .slt files (this runs the bundle's code).
@@ -143,6 +190,17 @@ fn init_logging() {
         .try_init();
 }
 
+/// Runs `f` on a new multi-threaded tokio runtime.
+fn block_on<F: std::future::Future<Output = ExitCode>>(f: impl FnOnce() -> F) -> ExitCode {
+    match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt.block_on(f()),
+        Err(e) => {
+            eprintln!("df-plugin-host: cannot start the tokio runtime: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     init_logging();
     let cli = Cli::parse();
@@ -160,19 +218,15 @@ fn main() -> ExitCode {
             slt_vars,
             options,
             json,
-        } => match tokio::runtime::Runtime::new() {
-            Ok(rt) => rt.block_on(verify::run(verify::VerifyArgs {
+        } => block_on(|| {
+            verify::run(verify::VerifyArgs {
                 bundles,
                 slt,
                 vars: slt_vars,
                 options,
                 json,
-            })),
-            Err(e) => {
-                eprintln!("df-plugin-host: cannot start the tokio runtime: {e}");
-                ExitCode::from(1)
-            }
-        },
+            })
+        }),
         Command::Keygen { out } => keys::keygen(&out),
         Command::Sign { key, files } => keys::sign(&key, &files),
         Command::Sql {
@@ -181,27 +235,63 @@ fn main() -> ExitCode {
             file,
             format,
             on_conflict,
+            ballista,
         } => {
             let policy = on_conflict.map(|c| match c {
                 Conflict::Error => df_plugin_host::ConflictPolicy::Error,
                 Conflict::Skip => df_plugin_host::ConflictPolicy::Skip,
                 Conflict::Replace => df_plugin_host::ConflictPolicy::Replace,
             });
-            let runtime = match tokio::runtime::Runtime::new() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("df-plugin-host: cannot start the tokio runtime: {e}");
-                    return ExitCode::from(1);
-                }
+            block_on(|| {
+                sql::run(sql::SqlArgs {
+                    settings,
+                    plugin_dirs,
+                    execute,
+                    file,
+                    format,
+                    policy,
+                    ballista,
+                })
+            })
+        }
+        Command::Scheduler {
+            plugin_dirs,
+            bind_host,
+            port,
+            external_host,
+        } => {
+            let opts = cluster::SchedulerOptions {
+                bind_host,
+                port,
+                external_host,
             };
-            runtime.block_on(sql::run(sql::SqlArgs {
-                settings,
-                plugin_dirs,
-                execute,
-                file,
-                format,
-                policy,
-            }))
+            block_on(|| cluster::scheduler(settings, plugin_dirs, opts))
+        }
+        Command::Executor {
+            plugin_dirs,
+            scheduler,
+            bind_host,
+            port,
+            grpc_port,
+            work_dir,
+            concurrent_tasks,
+            external_host,
+        } => {
+            let Some((scheduler_host, scheduler_port)) = cluster::host_port(&scheduler) else {
+                eprintln!("df-plugin-host: --scheduler {scheduler}: expected HOST:PORT");
+                return ExitCode::from(2);
+            };
+            let opts = cluster::ExecutorOptions {
+                bind_host,
+                port,
+                grpc_port,
+                scheduler_host,
+                scheduler_port,
+                work_dir,
+                vcores: concurrent_tasks,
+                external_host,
+            };
+            block_on(|| cluster::executor(settings, plugin_dirs, opts))
         }
     }
 }

@@ -23,6 +23,8 @@ pub struct SqlArgs {
     pub file: Option<PathBuf>,
     pub format: Format,
     pub policy: Option<ConflictPolicy>,
+    /// The Ballista scheduler to run queries on (`df://host:port`).
+    pub ballista: Option<String>,
 }
 
 /// A session with `information_schema` on and every compatible bundle registered. Refused
@@ -35,6 +37,17 @@ pub fn session_with_plugins(
 ) -> Result<Arc<SessionContext>, HostError> {
     let config = SessionConfig::new().with_information_schema(true);
     let ctx = Arc::new(SessionContext::new_with_config(config));
+    register_plugins(&ctx, settings, dirs, policy)?;
+    Ok(ctx)
+}
+
+/// Loads the bundles of `dirs` (and the settings' search path) into `ctx`.
+pub fn register_plugins(
+    ctx: &Arc<SessionContext>,
+    settings: &Settings,
+    dirs: &[PathBuf],
+    policy: Option<ConflictPolicy>,
+) -> Result<(), HostError> {
     let mut builder = settings.builder()?;
     if let Some(policy) = policy {
         builder = builder.conflict_policy(policy);
@@ -44,13 +57,13 @@ pub fn session_with_plugins(
     }
     let host = builder.build()?;
     // Later `LOAD PLUGIN`s use these settings even when no bundle is found now.
-    host.attach(&ctx)?;
+    host.attach(ctx)?;
     match host.load() {
         Ok(plugins) => {
             for r in plugins.refused() {
                 eprintln!("df-plugin-host: {r}");
             }
-            match plugins.register_into(&ctx) {
+            match plugins.register_into(ctx) {
                 Ok(registration) => {
                     for r in &registration.refused {
                         eprintln!("df-plugin-host: {r}");
@@ -62,7 +75,7 @@ pub fn session_with_plugins(
         Err(e @ HostError::NotFound { .. }) => eprintln!("df-plugin-host: warning: {e}"),
         Err(e) => eprintln!("df-plugin-host: {e}"),
     }
-    Ok(ctx)
+    Ok(())
 }
 
 /// Splits `sql` into statements and runs them in order, printing each result: plugin
@@ -99,8 +112,27 @@ pub async fn run_statements(ctx: &Arc<SessionContext>, sql: &str, format: Format
     Ok(())
 }
 
+/// A session whose queries run on the Ballista cluster at `url`, with the bundles loaded.
+async fn cluster_session_with_plugins(
+    url: &str,
+    settings: &Settings,
+    dirs: &[PathBuf],
+    policy: Option<ConflictPolicy>,
+) -> Result<Arc<SessionContext>, HostError> {
+    let config = SessionConfig::new().with_information_schema(true);
+    let ctx = df_plugin_host::distributed::client::remote_session(url, config).await?;
+    register_plugins(&ctx, settings, dirs, policy)?;
+    Ok(ctx)
+}
+
 pub async fn run(args: SqlArgs) -> ExitCode {
-    let ctx = match session_with_plugins(&args.settings, &args.plugin_dirs, args.policy) {
+    let ctx = match &args.ballista {
+        Some(url) => {
+            cluster_session_with_plugins(url, &args.settings, &args.plugin_dirs, args.policy).await
+        }
+        None => session_with_plugins(&args.settings, &args.plugin_dirs, args.policy),
+    };
+    let ctx = match ctx {
         Ok(ctx) => ctx,
         Err(e) => {
             eprintln!("df-plugin-host: {e}");
