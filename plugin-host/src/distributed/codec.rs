@@ -141,10 +141,8 @@ impl PluginCodec {
     /// would be run whole by every task (see [`super::slice`]).
     fn encode_scan(&self, plan: &BundlePlan, sliced: bool, buf: &mut Vec<u8>) -> Result<()> {
         if !plan.is_scan() {
-            return Err(DataFusionError::NotImplemented(format!(
-                "writing into a bundle's table ({}) is not distributed: a commit is one \
-                 writer's step. Run the INSERT without --ballista (df-plugin-host sql), then \
-                 query the table on the cluster",
+            return Err(super::writes_stay_local(format_args!(
+                "a bundle's table ({})",
                 plan.name()
             )));
         }

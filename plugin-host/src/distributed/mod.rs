@@ -63,3 +63,12 @@ fn cluster_error(node: &str, e: impl std::fmt::Display) -> HostError {
         message: e.to_string(),
     }
 }
+
+/// Why a write into a bundle's table does not run on a cluster.
+fn writes_stay_local(table: impl std::fmt::Display) -> datafusion::error::DataFusionError {
+    datafusion::error::DataFusionError::NotImplemented(format!(
+        "writing into {table} is not distributed: a commit is one writer's step. Run the \
+         INSERT in one process (df-plugin-host sql without --ballista), then query the table \
+         on the cluster"
+    ))
+}

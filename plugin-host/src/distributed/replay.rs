@@ -24,6 +24,7 @@ use datafusion::datasource::TableType;
 use datafusion::error::Result;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_expr::EquivalenceProperties;
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
@@ -92,13 +93,26 @@ impl TableProvider for ReplayedTable {
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
         limit: Option<usize>,
-    ) -> Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+    ) -> Result<Arc<dyn ExecutionPlan>> {
         let table = self
             .table
             .get_or_try_init(|| self.node.table(&self.origin, state))
             .await?;
         // Ballista hands each task a slice of a stage's partitions; see `slice`.
         super::slice::sliced(table.scan(state, projection, filters, limit).await?)
+    }
+
+    async fn insert_into(
+        &self,
+        _state: &dyn Session,
+        _input: Arc<dyn ExecutionPlan>,
+        _insert_op: InsertOp,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let (kind, name) = self.origin.source.object();
+        Err(super::writes_stay_local(format_args!(
+            "a table of bundle {} (the {kind} '{name}')",
+            self.origin.bundle
+        )))
     }
 }
 

@@ -188,6 +188,30 @@ async fn plugin_queries_on_a_cluster_match_one_process() {
             cluster.logs()
         ),
     }
+    // Writes stay in one process, and say so (into a copy, should that ever change).
+    let client = cluster.client(dir.path()).await;
+    let table = tempfile::tempdir().expect("temp dir");
+    slt::copy_dir(
+        &Path::new(&root).join("delta-0.8.0-partitioned"),
+        table.path(),
+    )
+    .expect("copy the table");
+    let create = format!(
+        "CREATE EXTERNAL TABLE demo STORED AS DELTA LOCATION '{}'",
+        table.path().display()
+    );
+    query_csv(&client, &create).await.expect("create");
+    let insert = "INSERT INTO demo VALUES (9, '2022', '1', '1')";
+    let err = tokio::time::timeout(QUERY, query_csv(&client, insert))
+        .await
+        .expect("bounded")
+        .expect_err("writes are not distributed");
+    assert!(
+        err.to_string()
+            .contains("writing into a table of bundle 'delta' 0.1.0 (the table factory 'DELTA') is not distributed"),
+        "{err}"
+    );
+
     // The three-partition Delta scans ran as tasks that each replayed their own partitions.
     let replays: Vec<String> = cluster.nodes[1..]
         .iter()
