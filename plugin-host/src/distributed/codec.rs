@@ -393,3 +393,76 @@ impl PhysicalExtensionCodec for PluginCodec {
         PhysicalExtensionCodec::try_encode_udwf(&self.physical, node, buf)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use datafusion::functions::math::abs;
+
+    use super::*;
+    use crate::register::PluginRegistry;
+
+    fn codec() -> Arc<PluginCodec> {
+        let registry = Arc::new(PluginRegistry::default());
+        PluginCodec::new(ClusterNode::new(registry, "executor e1 at 127.0.0.1:1"))
+    }
+
+    fn envelope(bundle: &str, version: &str, name: &str) -> Vec<u8> {
+        let mut buf = Vec::new();
+        Envelope::Function {
+            bundle: BundleRef {
+                name: bundle.into(),
+                version: version.into(),
+            },
+            kind: FunctionKind::Scalar,
+            name: name.into(),
+        }
+        .write(&mut buf)
+        .unwrap();
+        buf
+    }
+
+    #[test]
+    fn only_plugin_payloads_are_envelopes() {
+        let buf = envelope("udfs", "0.1.0", "time_bucket");
+        assert!(buf.starts_with(MAGIC));
+        assert!(matches!(
+            Envelope::read(&buf),
+            Ok(Some(Envelope::Function { name, .. })) if name == "time_bucket"
+        ));
+        // A protobuf message (field 1, varint) and nothing at all are not ours.
+        assert!(matches!(Envelope::read(&[0x08, 0x01]), Ok(None)));
+        assert!(matches!(Envelope::read(&[]), Ok(None)));
+        let mut broken = MAGIC.to_vec();
+        broken.extend_from_slice(b"{not json");
+        assert!(Envelope::read(&broken).is_err());
+    }
+
+    #[test]
+    fn built_in_functions_travel_as_ballista_sends_them() {
+        let codec = codec();
+        let mut buf = Vec::new();
+        LogicalExtensionCodec::try_encode_udf(codec.as_ref(), &abs(), &mut buf).unwrap();
+        PhysicalExtensionCodec::try_encode_udf(codec.as_ref(), &abs(), &mut buf).unwrap();
+        assert!(buf.is_empty(), "a built-in is found by name on every node");
+    }
+
+    #[test]
+    fn a_node_without_the_bundle_names_it_and_itself() {
+        let codec = codec();
+        let buf = envelope("udfs", "0.1.0", "time_bucket");
+        let err = PhysicalExtensionCodec::try_decode_udf(codec.as_ref(), "time_bucket", &buf)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("executor e1 at 127.0.0.1:1 has no bundle 'udfs'")
+                && err.contains("the scalar function 'time_bucket'")
+                && err.contains("planned with udfs 0.1.0"),
+            "{err}"
+        );
+        // A table envelope where a function is expected is malformed, not a missing bundle.
+        let err = LogicalExtensionCodec::try_decode_udaf(codec.as_ref(), "time_bucket", &buf)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("malformed"), "{err}");
+    }
+}

@@ -43,3 +43,19 @@ pub fn host_port(s: &str) -> Option<(String, u16)> {
     let (host, port) = s.rsplit_once(':')?;
     Some((host.to_owned(), port.parse().ok()?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::host_port;
+
+    #[test]
+    fn splits_host_and_port_at_the_last_colon() {
+        assert_eq!(
+            host_port("127.0.0.1:50050"),
+            Some(("127.0.0.1".into(), 50050))
+        );
+        assert_eq!(host_port("[::1]:7"), Some(("[::1]".into(), 7)));
+        assert_eq!(host_port("localhost"), None);
+        assert_eq!(host_port("localhost:http"), None);
+    }
+}
