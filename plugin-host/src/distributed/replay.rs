@@ -14,9 +14,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::DataFusionError;
 use datafusion::common::tree_node::TreeNodeRecursion;
@@ -32,7 +30,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PhysicalExpr, PlanProperties,
 };
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use tokio::sync::OnceCell;
 
 use super::node::ClusterNode;
@@ -203,33 +201,8 @@ impl ReplayExec {
             partitions,
             "replaying the scan of the {kind} '{name}'"
         );
-        let stream = plan.execute(partition, context)?;
-        let expected = Arc::clone(&schema);
-        let conformed = stream.map(move |batch| conform(batch?, &expected));
-        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, conformed)))
+        plan.execute(partition, context)
     }
-}
-
-/// `batch` with the types the scan declared. deltalake's scan of a file group whose files were
-/// all pruned yields its batch with the unwrapped partition column types (`Utf8` where the
-/// scan declares `Dictionary(UInt16, Utf8)`); in one process nothing checks, but a shuffle
-/// writes with the declared schema and refuses the batch.
-fn conform(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
-    if batch.schema().fields() == schema.fields() {
-        return Ok(batch);
-    }
-    tracing::debug!(got = %batch.schema(), want = %schema, "casting a replayed scan's batch");
-    let columns = batch
-        .columns()
-        .iter()
-        .zip(schema.fields())
-        .map(|(column, field)| cast(column, field.data_type()))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    Ok(RecordBatch::try_new_with_options(
-        Arc::clone(schema),
-        columns,
-        &RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
-    )?)
 }
 
 /// A session with the task's settings, runtime and functions, for the bundle's scan.

@@ -82,6 +82,7 @@ enum Command {
     },
     /// Run a Ballista scheduler that plans queries with the bundles of its plugin directory.
     Scheduler {
+        /// A plugin directory or bundle file (repeatable); every node needs the same bundles.
         #[arg(long = "plugin-dir", value_name = "DIR")]
         plugin_dirs: Vec<PathBuf>,
         /// The address to listen on.
@@ -97,6 +98,7 @@ enum Command {
     /// Run a Ballista executor that runs plugin functions and scans with the bundles of its
     /// plugin directory.
     Executor {
+        /// A plugin directory or bundle file (repeatable); every node needs the same bundles.
         #[arg(long = "plugin-dir", value_name = "DIR")]
         plugin_dirs: Vec<PathBuf>,
         /// The scheduler to join, as HOST:PORT.
