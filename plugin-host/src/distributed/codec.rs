@@ -147,9 +147,8 @@ impl PluginCodec {
             )));
         }
         let Some(replay) = plan.replay() else {
-            return Err(DataFusionError::NotImplemented(format!(
-                "the bundle scan {} reads a table that only exists in the process that made \
-                 it, so it cannot run on a cluster",
+            return Err(DataFusionError::Internal(format!(
+                "the bundle scan {} carries no origin to replay",
                 plan.name()
             )));
         };
@@ -217,7 +216,7 @@ impl LogicalExtensionCodec for PluginCodec {
         buf: &mut Vec<u8>,
     ) -> Result<()> {
         let origin = match node.downcast_ref::<HostTableProvider>() {
-            Some(host) => host.origin().map(Arc::clone),
+            Some(host) => Some(Arc::clone(host.origin())),
             None => node
                 .downcast_ref::<ReplayedTable>()
                 .map(|t| Arc::new(t.origin().clone())),
@@ -227,12 +226,6 @@ impl LogicalExtensionCodec for PluginCodec {
                 origin: OriginWire::encode(&origin, self)?,
             }
             .write(buf),
-            None if node.is::<HostTableProvider>() => {
-                Err(DataFusionError::NotImplemented(format!(
-                    "the bundle table {table_ref} only exists in this process, so it cannot be \
-                 sent to a cluster"
-                )))
-            }
             None => self.logical.try_encode_table_provider(table_ref, node, buf),
         }
     }

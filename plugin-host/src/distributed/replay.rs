@@ -3,8 +3,8 @@
 //! [`ReplayedTable`] is a plugin table on the scheduler: it asks the scheduler's copy of the
 //! bundle for the same table the first time the scheduler plans a scan of it.
 //! [`ReplayExec`] is a plugin scan on an executor: each task asks the executor's copy of the
-//! bundle for the same table, plans the same scan (projection, filters, limit) with the task's
-//! session settings, and runs only its own partition. A bundle's scan splits its files across
+//! bundle for the same table, plans the same scan (projection, filters, limit) once with the
+//! task's session settings, and runs only its own partitions. A bundle's scan splits its files across
 //! partitions (a Delta table: one file group per partition), so the tasks of one scan read
 //! disjoint files. The scheduler's partition count travels with the scan; a replay that comes
 //! out different (the table changed, or the executor's bundle plans differently) fails
@@ -114,20 +114,27 @@ impl TableProvider for ReplayedTable {
     }
 }
 
-/// A plugin scan decoded on an executor; each task replays it and runs its own partition.
+/// A plugin scan decoded on an executor; each task replays it and runs its own partitions.
 pub struct ReplayExec {
+    replay: Arc<Replay>,
+    properties: Arc<PlanProperties>,
+}
+
+/// What a task replays, and the scan it planned: one plan per decoded task plan, however many
+/// partitions the task runs (each plan of a Delta scan reads the table's log).
+struct Replay {
     node: Arc<ClusterNode>,
     origin: Origin,
     filters: Vec<Expr>,
     wire: ScanWire,
-    properties: Arc<PlanProperties>,
+    planned: OnceCell<Arc<dyn ExecutionPlan>>,
 }
 
 impl fmt::Debug for ReplayExec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReplayExec")
-            .field("origin", &self.origin)
-            .field("partitions", &self.wire.partitions)
+            .field("origin", &self.replay.origin)
+            .field("partitions", &self.replay.wire.partitions)
             .finish()
     }
 }
@@ -146,62 +153,80 @@ impl ReplayExec {
             Boundedness::Bounded,
         );
         Ok(Self {
-            node,
-            origin,
-            filters,
-            wire,
+            replay: Arc::new(Replay {
+                node,
+                origin,
+                filters,
+                wire,
+                planned: OnceCell::new(),
+            }),
             properties: Arc::new(properties),
         })
     }
 
     pub fn wire(&self) -> &ScanWire {
-        &self.wire
+        &self.replay.wire
     }
+}
 
-    /// Plans the scan again with this node's bundle and runs `partition` of it.
-    async fn replay(
-        node: Arc<ClusterNode>,
-        origin: Origin,
-        filters: Vec<Expr>,
-        wire: ScanWire,
+impl Replay {
+    /// Plans the scan again with this node's bundle (once) and runs `partition` of it.
+    async fn run(
+        self: Arc<Self>,
         schema: SchemaRef,
         partition: usize,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        let session = task_session(&context);
-        let table = node.table(&origin, &session).await?;
-        let plan = table
-            .scan(&session, wire.projection.as_ref(), &filters, wire.limit)
+        let plan = self
+            .planned
+            .get_or_try_init(|| self.plan(&schema, &context))
             .await?;
-        let (kind, name) = origin.source.object();
+        let (kind, name) = self.origin.source.object();
+        tracing::debug!(
+            node = self.node.label(),
+            partition,
+            partitions = self.wire.partitions,
+            "replaying the scan of the {kind} '{name}'"
+        );
+        plan.execute(partition, context)
+    }
+
+    async fn plan(
+        &self,
+        schema: &SchemaRef,
+        context: &TaskContext,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let session = task_session(context);
+        let table = self.node.table(&self.origin, &session).await?;
+        let wire = &self.wire;
+        let plan = table
+            .scan(
+                &session,
+                wire.projection.as_ref(),
+                &self.filters,
+                wire.limit,
+            )
+            .await?;
+        let (kind, name) = self.origin.source.object();
+        let (node, bundle) = (self.node.label(), &self.origin.bundle);
         let partitions = plan.properties().partitioning.partition_count();
         if partitions != wire.partitions {
             return Err(DataFusionError::Execution(format!(
-                "on {}, the scan of the {kind} '{name}' from bundle {} has {partitions} \
-                 partitions, but the scheduler planned {}: the table changed since the query \
-                 was planned, or the nodes' settings differ. Run the query again",
-                node.label(),
-                origin.bundle,
+                "on {node}, the scan of the {kind} '{name}' from bundle {bundle} has \
+                 {partitions} partitions, but the scheduler planned {}: the table changed \
+                 since the query was planned, or the nodes' settings differ. Run the query \
+                 again",
                 wire.partitions
             )));
         }
         if plan.schema().fields() != schema.fields() {
             return Err(DataFusionError::Execution(format!(
-                "on {}, the scan of the {kind} '{name}' from bundle {} returns columns {}, \
-                 but the scheduler planned {}",
-                node.label(),
-                origin.bundle,
-                plan.schema(),
-                schema
+                "on {node}, the scan of the {kind} '{name}' from bundle {bundle} returns \
+                 columns {}, but the scheduler planned {schema}",
+                plan.schema()
             )));
         }
-        tracing::debug!(
-            node = node.label(),
-            partition,
-            partitions,
-            "replaying the scan of the {kind} '{name}'"
-        );
-        plan.execute(partition, context)
+        Ok(plan)
     }
 }
 
@@ -227,11 +252,11 @@ fn task_session(context: &TaskContext) -> SessionState {
 
 impl DisplayAs for ReplayExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        let (kind, name) = self.origin.source.object();
+        let (kind, name) = self.replay.origin.source.object();
         write!(
             f,
             "ReplayExec: {kind}={name}, bundle={}, partitions={}",
-            self.origin.bundle, self.wire.partitions
+            self.replay.origin.bundle, self.replay.wire.partitions
         )
     }
 }
@@ -269,15 +294,7 @@ impl ExecutionPlan for ReplayExec {
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
         let schema = self.schema();
-        let replay = Self::replay(
-            Arc::clone(&self.node),
-            self.origin.clone(),
-            self.filters.clone(),
-            self.wire.clone(),
-            Arc::clone(&schema),
-            partition,
-            context,
-        );
+        let replay = Arc::clone(&self.replay).run(Arc::clone(&schema), partition, context);
         let stream = futures::stream::once(replay).try_flatten();
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
     }

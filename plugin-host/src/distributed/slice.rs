@@ -156,7 +156,7 @@ impl ExecutionPlan for ClusterScanExec {
 pub fn sliced(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
     let replayable = plan
         .downcast_ref::<BundlePlan>()
-        .is_some_and(|b| b.is_scan() && b.replay().is_some());
+        .is_some_and(|b| b.replay().is_some());
     if !replayable {
         return Ok(plan);
     }

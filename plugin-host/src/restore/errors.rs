@@ -188,7 +188,7 @@ impl TableFunctionImpl for NativeTableFunction {
                 args: args.exprs().to_vec(),
             },
         };
-        natively(provider).map(|p| super::plans::HostTableProvider::wrap(p, Some(origin)))
+        natively(provider).map(|p| super::plans::HostTableProvider::wrap(p, origin))
     }
 }
 

@@ -228,7 +228,7 @@ pub fn apply(meta: &BundleMetadata, objects: BundleObjects) -> Result<BundleObje
             };
             (
                 name.clone(),
-                plans::HostTableProvider::wrap(Arc::clone(p), Some(origin)),
+                plans::HostTableProvider::wrap(Arc::clone(p), origin),
             )
         })
         .collect();

@@ -55,20 +55,20 @@ use crate::session::WithTaskCtx;
 #[derive(Debug)]
 pub struct HostTableProvider {
     inner: Arc<dyn TableProvider>,
-    origin: Option<Arc<Origin>>,
+    origin: Arc<Origin>,
 }
 
 impl HostTableProvider {
-    pub fn wrap(inner: Arc<dyn TableProvider>, origin: Option<Origin>) -> Arc<dyn TableProvider> {
+    pub fn wrap(inner: Arc<dyn TableProvider>, origin: Origin) -> Arc<dyn TableProvider> {
         Arc::new(Self {
             inner,
-            origin: origin.map(Arc::new),
+            origin: Arc::new(origin),
         })
     }
 
-    /// How the bundle made this table (`None`: it cannot be made again elsewhere).
-    pub fn origin(&self) -> Option<&Arc<Origin>> {
-        self.origin.as_ref()
+    /// How the bundle made this table.
+    pub fn origin(&self) -> &Arc<Origin> {
+        &self.origin
     }
 }
 
@@ -96,12 +96,12 @@ impl TableProvider for HostTableProvider {
             }
             None => self.inner.scan(state, projection, filters, limit).await?,
         };
-        let replay = self.origin.as_ref().map(|origin| ScanReplay {
-            origin: Arc::clone(origin),
+        let replay = ScanReplay {
+            origin: Arc::clone(&self.origin),
             projection: projection.cloned(),
             filters: filters.to_vec(),
             limit,
-        });
+        };
         Ok(BundlePlan::leaf(plan, replay))
     }
 
@@ -154,7 +154,7 @@ impl TableProviderFactory for HostTableProviderFactory {
         };
         Ok(HostTableProvider::wrap(
             self.inner.create(state, cmd).await?,
-            Some(origin),
+            origin,
         ))
     }
 }
@@ -169,24 +169,20 @@ pub struct BundlePlan {
     inner: Arc<dyn ExecutionPlan>,
     children: Vec<Arc<dyn ExecutionPlan>>,
     host: Option<HostRuntime>,
-    /// For a scan of a table with an [`Origin`]: how to plan the same scan elsewhere.
+    /// For a scan: how to plan the same scan elsewhere (see [`crate::distributed`]).
     replay: Option<ScanReplay>,
 }
 
 impl BundlePlan {
     /// A bundle subtree the host treats as one node.
-    pub fn leaf(
-        inner: Arc<dyn ExecutionPlan>,
-        replay: Option<ScanReplay>,
-    ) -> Arc<dyn ExecutionPlan> {
+    pub fn leaf(inner: Arc<dyn ExecutionPlan>, replay: ScanReplay) -> Arc<dyn ExecutionPlan> {
         Arc::new(Self {
             inner,
             children: Vec::new(),
             host: None,
-            replay,
+            replay: Some(replay),
         })
     }
-
     /// A bundle node whose children the host may optimize.
     pub fn wrap(
         inner: Arc<dyn ExecutionPlan>,
@@ -215,8 +211,7 @@ impl BundlePlan {
         self.children.is_empty()
     }
 
-    /// How to plan this scan on another node: `Ok(None)` for a scan of a table that cannot
-    /// be made again elsewhere, an error for a node that is not a scan (a write).
+    /// How to plan this scan on another node (`None` for a node that is not a scan).
     pub fn replay(&self) -> Option<&ScanReplay> {
         self.replay.as_ref()
     }
