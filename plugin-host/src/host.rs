@@ -238,7 +238,8 @@ pub struct LoadedBundle {
     module: BundleModuleRef,
     /// The ABI 1.1 entry point (`None` for a 1.0 bundle).
     with_planners: Option<df_plugin_api::ffi::InitWithPlanners>,
-    scalar_kernel: Option<df_plugin_api::ffi::scalar_kernel::ScalarKernelFn>,
+    /// The ABI 1.2 / 1.3 entry points past datafusion-ffi's per-call conversions.
+    lean: root_module::LeanPaths,
     pub(crate) slot: Arc<SessionSlot>,
     pub(crate) objects: BundleObjects,
     pub(crate) record: BundleRecord,
@@ -472,15 +473,14 @@ impl PluginHost {
         t.time(Step::Handshake, &name, || handshake::check(lib, &meta))?;
         let module = t.time(Step::RootModule, &name, || root_module::load(lib, &meta))?;
         let with_planners = root_module::init_with_planners(lib, &meta)?;
-        let scalar_kernel = root_module::scalar_kernel(lib, &meta)?;
+        let lean = root_module::lean_paths(lib, &meta)?;
         let slot = SessionSlot::new();
         let options = self.options.get(&name).cloned().unwrap_or_default();
         let init = t.time(Step::RootModule, &name, || {
             root_module::init(module, with_planners, &meta, &slot, &options)
         })?;
         let objects = t.time(Step::Truthfulness, &name, || {
-            let objects =
-                BundleObjects::from_ffi(&init.exports, init.planners.as_ref(), scalar_kernel);
+            let objects = BundleObjects::from_ffi(&init.exports, init.planners.as_ref(), lean);
             truth::check(&meta, &objects)?;
             restore::apply(&meta, objects)
         })?;
@@ -495,7 +495,7 @@ impl PluginHost {
             trust: status,
             module,
             with_planners,
-            scalar_kernel,
+            lean,
             slot,
             objects,
             record: record.clone(),
@@ -518,8 +518,7 @@ impl PluginHost {
             &slot,
             &options,
         )?;
-        let objects =
-            BundleObjects::from_ffi(&init.exports, init.planners.as_ref(), bundle.scalar_kernel);
+        let objects = BundleObjects::from_ffi(&init.exports, init.planners.as_ref(), bundle.lean);
         truth::check(&bundle.metadata, &objects)?;
         Ok((slot, restore::apply(&bundle.metadata, objects)?))
     }

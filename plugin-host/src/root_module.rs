@@ -10,6 +10,7 @@ use datafusion::execution::TaskContextProvider;
 use datafusion_ffi::execution::FFI_TaskContextProvider;
 use datafusion_ffi::proto::logical_extension_codec::FFI_LogicalExtensionCodec;
 use datafusion_proto::logical_plan::DefaultLogicalExtensionCodec;
+use df_plugin_api::ffi::plan_runner::{PLAN_RUNNER_SYMBOL, PlanRunnerFn};
 use df_plugin_api::ffi::scalar_kernel::{SCALAR_KERNEL_SYMBOL, ScalarKernelFn};
 use df_plugin_api::ffi::{
     BundleModuleRef, FFI_Bundle, FFI_BundleExports, FFI_HostContext, FFI_LogSink,
@@ -74,14 +75,25 @@ pub fn init_with_planners(
     unsafe { entry_point(lib, meta, 1, INIT_WITH_PLANNERS_SYMBOL) }
 }
 
-/// The ABI 1.2 entry point that gives each scalar function its lean per-batch path
-/// (`None` for older bundles, whose functions keep datafusion-ffi's path).
-pub fn scalar_kernel(
-    lib: &Library,
-    meta: &BundleMetadata,
-) -> Result<Option<ScalarKernelFn>, Refusal> {
-    // SAFETY: a bundle of ABI 1.2 or later exports this symbol with this type.
-    unsafe { entry_point(lib, meta, 2, SCALAR_KERNEL_SYMBOL) }
+/// A bundle's lean paths past datafusion-ffi's per-call conversions (`None`: a bundle of an
+/// older ABI minor, whose objects keep datafusion-ffi's path).
+#[derive(Clone, Copy, Default)]
+pub struct LeanPaths {
+    /// ABI 1.2: the per-batch path of each scalar function.
+    pub scalar_kernel: Option<ScalarKernelFn>,
+    /// ABI 1.3: executing the bundle's plans with a bound configuration and lean streams.
+    pub plan_runner: Option<PlanRunnerFn>,
+}
+
+/// The entry points of a bundle's lean paths its ABI minor promises.
+pub fn lean_paths(lib: &Library, meta: &BundleMetadata) -> Result<LeanPaths, Refusal> {
+    // SAFETY: bundles of ABI 1.2 and 1.3 or later export these symbols with these types.
+    unsafe {
+        Ok(LeanPaths {
+            scalar_kernel: entry_point(lib, meta, 2, SCALAR_KERNEL_SYMBOL)?,
+            plan_runner: entry_point(lib, meta, 3, PLAN_RUNNER_SYMBOL)?,
+        })
+    }
 }
 
 /// The function `symbol` that every bundle of ABI minor `since` or later exports; `None` for
@@ -106,8 +118,9 @@ unsafe fn entry_point<F: Copy>(
             &meta.path,
             Step::RootModule,
             format!(
-                "the bundle's record says plugin ABI {}.{}, but it does not export `{symbol}`",
-                meta.info.abi_major, meta.info.abi_minor
+                "the bundle's record says plugin ABI {}.{}, but it does not export `{symbol}`, \
+                 which every bundle of plugin ABI {}.{since} or later exports",
+                meta.info.abi_major, meta.info.abi_minor, meta.info.abi_major
             ),
             "export the bundle with df_plugin_api::export_bundle!",
         )

@@ -12,14 +12,16 @@ use datafusion::logical_expr::{
     AggregateUDF, AggregateUDFImpl, ScalarUDF, ScalarUDFImpl, WindowUDF, WindowUDFImpl,
 };
 use datafusion_ffi::util::FFI_Option;
+use df_plugin_api::ffi::plan_runner::ForeignPlanRunner;
 use df_plugin_api::ffi::planner::{FFI_ExprPlanner, FFI_RelationPlanner, FFI_TypePlanner};
-use df_plugin_api::ffi::scalar_kernel::{ForeignScalarKernel, ScalarKernelFn};
+use df_plugin_api::ffi::scalar_kernel::ForeignScalarKernel;
 use df_plugin_api::ffi::signature::FunctionSignature;
 use df_plugin_api::ffi::{FFI_BundleExports, FFI_BundlePlanners};
 use df_plugin_api::record::{Capabilities, Capability};
 
 use crate::error::{Mismatch, Refusal, Step};
 use crate::metadata::BundleMetadata;
+use crate::root_module::LeanPaths;
 
 /// The real signatures a bundle sent for its functions, by kind and name.
 pub type Signatures = HashMap<(Capability, String), (FunctionSignature, TypeSignature)>;
@@ -42,19 +44,22 @@ pub struct BundleObjects {
     pub type_planners: Vec<FFI_TypePlanner>,
     /// The lean per-batch path of each scalar function, by name (ABI 1.2 bundles).
     pub scalar_kernels: HashMap<String, Arc<ForeignScalarKernel>>,
+    /// Executes the bundle's scans with a bound configuration and lean streams (ABI 1.3).
+    pub plan_runner: Option<Arc<ForeignPlanRunner>>,
 }
 
 impl BundleObjects {
     /// Converts the FFI structs into host objects. No call crosses the boundary except the
     /// name and signature queries datafusion-ffi makes while wrapping.
-    /// `scalar_kernel` is the bundle's ABI 1.2 entry point, asked for the kernel of each
-    /// scalar function.
+    /// `lean` are the bundle's ABI 1.2 / 1.3 entry points; the scalar kernel one is asked for
+    /// the kernel of each scalar function.
     pub fn from_ffi(
         exports: &FFI_BundleExports,
         planners: Option<&FFI_BundlePlanners>,
-        scalar_kernel: Option<ScalarKernelFn>,
+        lean: LeanPaths,
     ) -> Self {
-        let scalar_kernels = scalar_kernel
+        let scalar_kernels = lean
+            .scalar_kernel
             .map(|kernel_of| {
                 exports
                     .scalar_udfs
@@ -70,6 +75,9 @@ impl BundleObjects {
             .unwrap_or_default();
         Self {
             scalar_kernels,
+            plan_runner: lean
+                .plan_runner
+                .map(|bind| Arc::new(ForeignPlanRunner::new(bind))),
             expr_planners: planners
                 .map(|p| p.expr_planners.iter().cloned().collect())
                 .unwrap_or_default(),

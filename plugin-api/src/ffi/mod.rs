@@ -6,11 +6,13 @@
 //! abi_stable (`StableAbi`); datafusion-ffi's own structs travel inside them as opaque fields,
 //! whose layout is guaranteed by the exact DataFusion version match of the compatibility step.
 
+pub mod batch_stream;
 pub mod contract;
 pub mod exports;
 pub mod host_context;
 pub mod log_sink;
 pub mod module;
+pub mod plan_runner;
 pub mod planner;
 pub mod scalar_kernel;
 pub mod signature;

@@ -458,6 +458,17 @@ macro_rules! export_bundle {
                 $crate::ffi::scalar_kernel::export_kernel(udf)
             }
 
+            /// ABI 1.3: executes this bundle's plans with a configuration bound once, through
+            /// lean streams (see `df_plugin_api::ffi::plan_runner::PLAN_RUNNER_SYMBOL`).
+            #[unsafe(no_mangle)]
+            pub extern "C" fn df_plugin_plan_runner(
+                config: $crate::__private::datafusion_ffi::config::FFI_ConfigOptions,
+            ) -> $crate::__private::datafusion_ffi::util::FFI_Result<
+                $crate::ffi::plan_runner::FFI_PlanRunner,
+            > {
+                $crate::ffi::plan_runner::export_plan_runner(config)
+            }
+
             fn root_module() -> $crate::ffi::BundleModuleRef {
                 $crate::ffi::BundleModule { init }.leak_into_prefix()
             }

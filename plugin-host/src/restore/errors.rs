@@ -18,6 +18,7 @@ use datafusion::datasource::TableProvider;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{Accumulator, EmitTo, GroupsAccumulator, PartitionEvaluator};
 use datafusion::scalar::ScalarValue;
+use df_plugin_api::ffi::plan_runner::ForeignPlanRunner;
 
 use crate::distributed::origin::{BundleRef, Origin, Source};
 
@@ -167,6 +168,7 @@ pub struct NativeTableFunction {
     pub inner: Arc<dyn TableFunctionImpl>,
     pub bundle: BundleRef,
     pub name: String,
+    pub runner: Option<Arc<ForeignPlanRunner>>,
 }
 
 impl TableFunctionImpl for NativeTableFunction {
@@ -188,7 +190,8 @@ impl TableFunctionImpl for NativeTableFunction {
                 args: args.exprs().to_vec(),
             },
         };
-        natively(provider).map(|p| super::plans::HostTableProvider::wrap(p, origin))
+        natively(provider)
+            .map(|p| super::plans::HostTableProvider::wrap(p, origin, self.runner.clone()))
     }
 }
 

@@ -214,6 +214,7 @@ pub fn apply(meta: &BundleMetadata, objects: BundleObjects) -> Result<BundleObje
                     inner: Arc::clone(f),
                     bundle: bundle.clone(),
                     name: name.clone(),
+                    runner: objects.plan_runner.clone(),
                 });
             (name.clone(), f)
         })
@@ -228,7 +229,7 @@ pub fn apply(meta: &BundleMetadata, objects: BundleObjects) -> Result<BundleObje
             };
             (
                 name.clone(),
-                plans::HostTableProvider::wrap(Arc::clone(p), origin),
+                plans::HostTableProvider::wrap(Arc::clone(p), origin, objects.plan_runner.clone()),
             )
         })
         .collect();
@@ -241,6 +242,7 @@ pub fn apply(meta: &BundleMetadata, objects: BundleObjects) -> Result<BundleObje
                     inner: Arc::clone(f),
                     bundle: bundle.clone(),
                     name: name.clone(),
+                    runner: objects.plan_runner.clone(),
                 });
             (name.clone(), f)
         })

@@ -43,7 +43,8 @@ use datafusion::physical_plan::statistics::{ChildStats, StatisticsArgs, Statisti
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PhysicalExpr, PlanProperties,
 };
-use datafusion_ffi::execution_plan::ForeignExecutionPlan;
+use datafusion_ffi::execution_plan::{FFI_ExecutionPlan, ForeignExecutionPlan};
+use df_plugin_api::ffi::plan_runner::ForeignPlanRunner;
 use futures::Stream;
 use tokio::runtime::Handle;
 
@@ -56,13 +57,20 @@ use crate::session::WithTaskCtx;
 pub struct HostTableProvider {
     inner: Arc<dyn TableProvider>,
     origin: Arc<Origin>,
+    /// The bundle's lean execution path (ABI 1.3), used for every scan of this table.
+    runner: Option<Arc<ForeignPlanRunner>>,
 }
 
 impl HostTableProvider {
-    pub fn wrap(inner: Arc<dyn TableProvider>, origin: Origin) -> Arc<dyn TableProvider> {
+    pub fn wrap(
+        inner: Arc<dyn TableProvider>,
+        origin: Origin,
+        runner: Option<Arc<ForeignPlanRunner>>,
+    ) -> Arc<dyn TableProvider> {
         Arc::new(Self {
             inner,
             origin: Arc::new(origin),
+            runner,
         })
     }
 
@@ -102,7 +110,7 @@ impl TableProvider for HostTableProvider {
             filters: filters.to_vec(),
             limit,
         };
-        Ok(BundlePlan::leaf(plan, replay))
+        Ok(BundlePlan::leaf(plan, replay, self.runner.clone()))
     }
 
     fn supports_filters_pushdown(
@@ -136,6 +144,7 @@ pub struct HostTableProviderFactory {
     pub inner: Arc<dyn TableProviderFactory>,
     pub bundle: BundleRef,
     pub name: String,
+    pub runner: Option<Arc<ForeignPlanRunner>>,
 }
 
 #[async_trait]
@@ -155,6 +164,7 @@ impl TableProviderFactory for HostTableProviderFactory {
         Ok(HostTableProvider::wrap(
             self.inner.create(state, cmd).await?,
             origin,
+            self.runner.clone(),
         ))
     }
 }
@@ -171,16 +181,30 @@ pub struct BundlePlan {
     host: Option<HostRuntime>,
     /// For a scan: how to plan the same scan elsewhere (see [`crate::distributed`]).
     replay: Option<ScanReplay>,
+    /// For a scan of an ABI 1.3 bundle: its runner, and the bundle's own struct of `inner`
+    /// (taken once), which the runner executes without datafusion-ffi's task context and
+    /// per-batch schema.
+    lean: Option<(Arc<ForeignPlanRunner>, FFI_ExecutionPlan)>,
 }
 
 impl BundlePlan {
-    /// A bundle subtree the host treats as one node.
-    pub fn leaf(inner: Arc<dyn ExecutionPlan>, replay: ScanReplay) -> Arc<dyn ExecutionPlan> {
+    /// A bundle subtree the host treats as one node, executed through `runner` when the
+    /// bundle has one.
+    pub fn leaf(
+        inner: Arc<dyn ExecutionPlan>,
+        replay: ScanReplay,
+        runner: Option<Arc<ForeignPlanRunner>>,
+    ) -> Arc<dyn ExecutionPlan> {
+        // `new` on a foreign plan hands back (a clone of) the bundle's struct it wraps.
+        let lean = runner
+            .filter(|_| inner.is::<ForeignExecutionPlan>())
+            .map(|runner| (runner, FFI_ExecutionPlan::new(Arc::clone(&inner), None)));
         Arc::new(Self {
             inner,
             children: Vec::new(),
             host: None,
             replay: Some(replay),
+            lean,
         })
     }
     /// A bundle node whose children the host may optimize.
@@ -204,6 +228,7 @@ impl BundlePlan {
             children,
             host,
             replay: None,
+            lean: None,
         })
     }
 
@@ -294,6 +319,9 @@ impl ExecutionPlan for BundlePlan {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
+        if let Some((runner, plan)) = &self.lean {
+            return runner.execute(plan, partition, &context);
+        }
         if self.is_leaf() {
             // A scan's stream looks up no function (see `scan_session`).
             return self

@@ -1,5 +1,6 @@
 //! The `df-plugin-host` binary, as a user runs it.
 
+use df_plugin_api::record::{ABI_MAJOR, ABI_MINOR};
 use std::process::Output;
 
 use df_plugin_conformance::bundles::profile_dir;
@@ -93,7 +94,7 @@ fn inspect_json_shows_versions_capabilities_objects_and_verdict() {
     let r = &json[0];
     assert_eq!(r["name"], "udfs");
     assert_eq!(r["version"], "0.1.0");
-    assert_eq!(r["plugin_abi"], "1.2");
+    assert_eq!(r["plugin_abi"], format!("{ABI_MAJOR}.{ABI_MINOR}"));
     assert_eq!(r["datafusion_version"], datafusion::DATAFUSION_VERSION);
     assert_eq!(r["datafusion_ffi_major"], 55);
     assert_eq!(r["arrow_major"], 59);

@@ -174,8 +174,18 @@ async fn a_bundle_without_its_scalar_kernel_entry_point() {
         )
     });
     let r = refused_at(dir.path(), Step::RootModule).await;
-    assert!(r.reason.contains("plugin ABI 1.2"), "{r}");
+    assert!(r.reason.contains("plugin ABI 1.2 or later"), "{r}");
     assert!(r.reason.contains("df_plugin_scalar_kernel"), "{r}");
+}
+
+#[tokio::test]
+async fn a_bundle_without_its_plan_runner_entry_point() {
+    let (dir, _) = crafted("corpus-panicking", |s, d| {
+        craft::without_symbol(s, d, df_plugin_api::ffi::plan_runner::PLAN_RUNNER_SYMBOL)
+    });
+    let r = refused_at(dir.path(), Step::RootModule).await;
+    assert!(r.reason.contains("plugin ABI 1.3 or later"), "{r}");
+    assert!(r.reason.contains("df_plugin_plan_runner"), "{r}");
 }
 
 #[tokio::test]
