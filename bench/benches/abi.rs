@@ -1,16 +1,18 @@
 //! The benchmark table: `cargo bench --workspace --bench abi [-- OPTIONS]`.
 //!
 //! Options: `--only GROUP` (repeatable: scalar, aggregate, window, table function, delta,
-//! planning, load, size), `--reps N`, `--rows N`, `--json FILE` (default
-//! `target/bench-abi.json`), `--markdown FILE` (default `target/bench-abi.md`).
+//! planning, load, size), `--reps N`, `--rows N`, `--side native|bundle` (run one side of the
+//! query workloads only, for `perf record`), `--json FILE` (default `target/bench-abi.json`),
+//! `--markdown FILE` (default `target/bench-abi.md`).
 //!
-//! Builds the release bundles first (`cargo build --release --workspace ...`), then prints the
+//! Builds the release bundles first (`cargo build --release --workspace --lib --bins --bench abi`,
+//! the selection this binary was built with, so nothing but the cdylibs is linked), then prints the
 //! markdown table and writes it and the JSON. Exits with 0 even when a target is missed: the
 //! misses are listed, a benchmark is not a test.
 
 use std::path::{Path, PathBuf};
 
-use df_plugin_bench::{Config, load, run};
+use df_plugin_bench::{Config, load, run, workloads};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -40,6 +42,15 @@ fn main() {
             "--only" => config.only.push(value()),
             "--reps" => config.reps = number(value()),
             "--rows" => config.rows = number(value()),
+            "--side" => {
+                let side = value();
+                config.side = Some(
+                    workloads::SIDES
+                        .iter()
+                        .position(|s| *s == side)
+                        .unwrap_or_else(|| usage(&format!("--side: native or bundle, not {side}"))),
+                );
+            }
             "--json" => json = PathBuf::from(value()),
             "--markdown" => markdown = PathBuf::from(value()),
             other => usage(&format!("unknown option {other}")),
@@ -62,7 +73,7 @@ fn main() {
 
 fn usage(problem: &str) -> ! {
     eprintln!(
-        "{problem}\nusage: cargo bench --workspace --bench abi [-- --only GROUP]... [--reps N] [--rows N] [--json FILE] [--markdown FILE]"
+        "{problem}\nusage: cargo bench --workspace --bench abi [-- --only GROUP]... [--reps N] [--rows N] [--side native|bundle] [--json FILE] [--markdown FILE]"
     );
     std::process::exit(2)
 }

@@ -58,6 +58,13 @@ pub struct Config {
     pub only: Vec<String>,
     /// Where generated data (the Delta table) is kept between runs.
     pub data_dir: PathBuf,
+    /// The target selection this process was built with, which the bundles are built with
+    /// too (see [`df_plugin_conformance::bundles::built_with`]).
+    pub cargo_targets: &'static [&'static str],
+    /// Run only this side of each query workload (0 native, 1 bundle; see
+    /// [`workloads::SIDES`]), so that a profiler sees one side alone; rows then carry that
+    /// side's time and no ratio.
+    pub side: Option<usize>,
 }
 
 impl Config {
@@ -75,6 +82,8 @@ impl Config {
             load_child: None,
             only: Vec::new(),
             data_dir: workspace.join("target").join("bench-data"),
+            cargo_targets: &["--lib", "--bins", "--bench", "abi"],
+            side: None,
         }
     }
 
@@ -89,6 +98,7 @@ impl Config {
             planning_samples: 1,
             load_runs: 1,
             data_dir: data_dir.to_path_buf(),
+            cargo_targets: df_plugin_conformance::bundles::TEST_TARGETS,
             ..Self::full(workspace)
         }
     }
@@ -101,7 +111,8 @@ impl Config {
 
 /// Runs every selected workload and returns the report.
 pub fn run(config: &Config) -> Report {
-    let bundles = df_plugin_conformance::bundles::built(&config.workspace);
+    let bundles =
+        df_plugin_conformance::bundles::built_with(&config.workspace, config.cargo_targets);
     let mut report = Report::new(machine::Machine::describe(), config);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -111,7 +122,7 @@ pub fn run(config: &Config) -> Report {
     for workload in workloads::all(config) {
         if config.selected(workload.group) {
             eprintln!("{} / {}", workload.group, workload.name);
-            report.push(workload.measure(&sessions, config.reps, &runtime));
+            report.push(workload.measure(&sessions, config, &runtime));
         }
     }
     if config.selected("planning") {

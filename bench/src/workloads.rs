@@ -3,9 +3,12 @@
 use std::time::Duration;
 
 use crate::measure::{drain, interleaved, time};
-use crate::report::Row;
+use crate::report::{Row, Target};
 use crate::sessions::Sessions;
 use crate::{Config, delta_table};
+
+/// The two sides of a query workload, by index.
+pub const SIDES: [&str; 2] = ["native", "bundle"];
 
 /// One query workload and the ratio it must reach.
 pub struct Workload {
@@ -89,27 +92,36 @@ pub fn all(config: &Config) -> Vec<Workload> {
 
 impl Workload {
     /// Runs the query natively and from the bundle, interleaved; both must return as many rows.
+    /// With `config.side` set, runs that side only (for a profiler) and reports its time.
     pub fn measure(
         &self,
         sessions: &Sessions,
-        reps: usize,
+        config: &Config,
         runtime: &tokio::runtime::Runtime,
     ) -> Row {
         let ctx = [&sessions.native, &sessions.bundle];
         let mut counts = [None, None];
-        let medians = interleaved(2, reps, |side| {
+        let medians = interleaved(2, config.reps, |side| {
+            if config.side.is_some_and(|only| only != side) {
+                return Duration::ZERO;
+            }
             let (rows, took) = time(|| runtime.block_on(drain(ctx[side], &self.sql)));
-            let rows = rows
-                .unwrap_or_else(|e| panic!("{} ({}): {e}", self.sql, ["native", "bundle"][side]));
+            let rows = rows.unwrap_or_else(|e| panic!("{} ({}): {e}", self.sql, SIDES[side]));
             counts[side] = Some(rows);
             took
         });
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        if let Some(side) = config.side {
+            let name = format!("{} [{} only]", self.name, SIDES[side]);
+            let mut row = Row::value(self.group, &name, "ms", ms(medians[side]), Target::None);
+            row.rows = counts[side];
+            return row;
+        }
         assert_eq!(
             counts[0], counts[1],
             "{}: the native and the bundle session disagree on the row count",
             self.sql
         );
-        let ms = |d: Duration| d.as_secs_f64() * 1e3;
         let mut row = Row::ratio(
             self.group,
             self.name,

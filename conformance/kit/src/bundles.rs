@@ -21,9 +21,22 @@ pub fn profile_dir() -> PathBuf {
         .to_path_buf()
 }
 
+/// The target selection of `cargo test --workspace`, for [`built_with`].
+pub const TEST_TARGETS: &[&str] = &["--lib", "--bins", "--tests", "--examples"];
+
 /// Builds every bundle of the workspace at `workspace`, once per process, and returns the
 /// directory holding them. Panics with cargo's output when the build fails.
 pub fn built(workspace: &Path) -> &'static PathBuf {
+    built_with(workspace, TEST_TARGETS)
+}
+
+/// [`built`] for a process cargo built with another target selection than `cargo test`.
+///
+/// `targets` must select the process's own target besides `--lib` (a benchmark passes
+/// `["--lib", "--bins", "--bench", "NAME"]`): cargo then resolves features as it did for the
+/// process, and links only the cdylibs instead of every test binary again in release mode.
+/// The first call per process decides the selection.
+pub fn built_with(workspace: &Path, targets: &[&str]) -> &'static PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
         let dir = profile_dir();
@@ -34,14 +47,9 @@ pub fn built(workspace: &Path) -> &'static PathBuf {
             .unwrap_or_else(|_| workspace.to_path_buf());
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.current_dir(&workspace).args([
-            "build",
-            "--workspace",
-            "--lib",
-            "--bins",
-            "--tests",
-            "--examples",
-        ]);
+        cmd.current_dir(&workspace)
+            .args(["build", "--workspace"])
+            .args(targets);
         // A test process inherits what cargo sets for tests (`LD_LIBRARY_PATH` with the native
         // library dirs of *this* package's dependencies, `OUT_DIR`, `CARGO_PKG_*`, ...). Build
         // scripts that watch such variables would rerun and rebuild DataFusion each time
