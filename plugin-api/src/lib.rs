@@ -17,7 +17,9 @@
 //! The plugin ABI is `ABI_MAJOR.ABI_MINOR` ([`record::ABI_MAJOR`], [`record::ABI_MINOR`]). A host
 //! loads a bundle when the majors are equal and the bundle's minor is not newer than its own.
 //! Minors only append: fields at the end of the record, fields at the end of the root module's
-//! prefix type, capability bits. Anything else is a new major.
+//! prefix type, entry points, capability bits, and fields at the end of this project's FFI
+//! structs, which a host reads only from bundles of the minor that added them (1.4's
+//! `FFI_PlanRunner::scan`). Anything else is a new major.
 //!
 //! Bundles must also be built against exactly the same DataFusion version as the host
 //! (datafusion-ffi's structs carry no version of their own and its config keys and protobuf

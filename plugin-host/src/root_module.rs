@@ -83,6 +83,8 @@ pub struct LeanPaths {
     pub scalar_kernel: Option<ScalarKernelFn>,
     /// ABI 1.3: executing the bundle's plans with a bound configuration and lean streams.
     pub plan_runner: Option<PlanRunnerFn>,
+    /// ABI 1.4: the runners also plan scans ([`df_plugin_api::ffi::plan_runner::FFI_PlanRunner::scan`]).
+    pub runner_scans: bool,
 }
 
 /// The entry points of a bundle's lean paths its ABI minor promises.
@@ -92,6 +94,7 @@ pub fn lean_paths(lib: &Library, meta: &BundleMetadata) -> Result<LeanPaths, Ref
         Ok(LeanPaths {
             scalar_kernel: entry_point(lib, meta, 2, SCALAR_KERNEL_SYMBOL)?,
             plan_runner: entry_point(lib, meta, 3, PLAN_RUNNER_SYMBOL)?,
+            runner_scans: meta.info.abi_minor >= 4,
         })
     }
 }

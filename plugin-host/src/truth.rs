@@ -77,7 +77,7 @@ impl BundleObjects {
             scalar_kernels,
             plan_runner: lean
                 .plan_runner
-                .map(|bind| Arc::new(ForeignPlanRunner::new(bind))),
+                .map(|bind| Arc::new(ForeignPlanRunner::new(bind, lean.runner_scans))),
             expr_planners: planners
                 .map(|p| p.expr_planners.iter().cloned().collect())
                 .unwrap_or_default(),

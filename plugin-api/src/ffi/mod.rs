@@ -7,6 +7,7 @@
 //! whose layout is guaranteed by the exact DataFusion version match of the compatibility step.
 
 pub mod batch_stream;
+pub mod bound;
 pub mod contract;
 pub mod exports;
 pub mod host_context;

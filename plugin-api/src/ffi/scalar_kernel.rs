@@ -19,7 +19,7 @@
 //! datafusion-ffi's struct for everything else (name, signature, return field, coercion).
 
 use std::ffi::c_void;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, make_array};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
@@ -34,6 +34,7 @@ use datafusion_ffi::udf::FFI_ScalarUDF;
 use datafusion_ffi::util::{FFI_Option, FFI_Result};
 use stabby::vec::Vec as SVec;
 
+use super::bound::BoundCache;
 use super::planner::ffi_guard;
 
 /// ABI 1.2: `extern "C" fn(&FFI_ScalarUDF) -> FFI_Option<FFI_ScalarKernel>`. The host passes
@@ -43,9 +44,6 @@ pub const SCALAR_KERNEL_SYMBOL: &str = "df_plugin_scalar_kernel";
 
 /// The type of [`SCALAR_KERNEL_SYMBOL`].
 pub type ScalarKernelFn = extern "C" fn(udf: &FFI_ScalarUDF) -> FFI_Option<FFI_ScalarKernel>;
-
-/// How many bound calls a [`ForeignScalarKernel`] keeps (one per concurrent query shape).
-const BOUND_CALLS: usize = 16;
 
 /// A value crossing in a call: an array, or a scalar as a one-row array.
 #[repr(C)]
@@ -292,16 +290,15 @@ impl Drop for FFI_ScalarKernel {
     }
 }
 
-/// A call bound for one configuration and one set of fields. The `Arc`s are kept, so their
-/// addresses identify them for as long as the entry lives.
-struct BoundCall {
+/// What a call was bound for: one configuration and one set of fields. The `Arc`s are kept,
+/// so their addresses identify them for as long as the entry lives.
+struct CallKey {
     config: Arc<ConfigOptions>,
     arg_fields: Vec<FieldRef>,
     return_field: FieldRef,
-    call: Arc<FFI_ScalarCall>,
 }
 
-impl BoundCall {
+impl CallKey {
     fn matches(&self, args: &ScalarFunctionArgs) -> bool {
         Arc::ptr_eq(&self.config, &args.config_options)
             && self.return_field == args.return_field
@@ -314,59 +311,48 @@ impl BoundCall {
 #[derive(Debug)]
 pub struct ForeignScalarKernel {
     kernel: FFI_ScalarKernel,
-    bound: Mutex<Vec<BoundCall>>,
-}
-
-impl std::fmt::Debug for BoundCall {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BoundCall")
-            .field("arg_fields", &self.arg_fields)
-            .finish_non_exhaustive()
-    }
+    bound: BoundCache<CallKey, Arc<FFI_ScalarCall>>,
 }
 
 impl ForeignScalarKernel {
     pub fn new(kernel: FFI_ScalarKernel) -> Self {
         Self {
             kernel,
-            bound: Mutex::new(Vec::new()),
+            bound: BoundCache::new(),
         }
     }
 
     fn bound_call(&self, args: &ScalarFunctionArgs) -> Result<Arc<FFI_ScalarCall>> {
-        let mut bound = self.bound.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(b) = bound.iter().find(|b| b.matches(args)) {
-            return Ok(Arc::clone(&b.call));
-        }
-        let export = |f: &FieldRef| -> Result<WrappedSchema> {
-            Ok(WrappedSchema(FFI_ArrowSchema::try_from(f.as_ref())?))
-        };
-        let arg_fields: SVec<WrappedSchema> =
-            args.arg_fields.iter().map(export).collect::<Result<_>>()?;
-        let config = FFI_ConfigOptions::from(args.config_options.as_ref());
-        // SAFETY: `bind` belongs to the image that made the kernel.
-        let call = unsafe {
-            (self.kernel.bind)(
-                &self.kernel,
-                arg_fields,
-                export(&args.return_field)?,
-                config,
-            )
-        };
-        let call = match call {
-            FFI_Result::Ok(call) => Arc::new(call),
-            FFI_Result::Err(e) => return Err(DataFusionError::Ffi(e.to_string())),
-        };
-        if bound.len() == BOUND_CALLS {
-            bound.remove(0);
-        }
-        bound.push(BoundCall {
-            config: Arc::clone(&args.config_options),
-            arg_fields: args.arg_fields.clone(),
-            return_field: Arc::clone(&args.return_field),
-            call: Arc::clone(&call),
-        });
-        Ok(call)
+        self.bound.get_or_bind(
+            |key| key.matches(args),
+            || {
+                let export = |f: &FieldRef| -> Result<WrappedSchema> {
+                    Ok(WrappedSchema(FFI_ArrowSchema::try_from(f.as_ref())?))
+                };
+                let arg_fields: SVec<WrappedSchema> =
+                    args.arg_fields.iter().map(export).collect::<Result<_>>()?;
+                let config = FFI_ConfigOptions::from(args.config_options.as_ref());
+                // SAFETY: `bind` belongs to the image that made the kernel.
+                let call = unsafe {
+                    (self.kernel.bind)(
+                        &self.kernel,
+                        arg_fields,
+                        export(&args.return_field)?,
+                        config,
+                    )
+                };
+                let call = match call {
+                    FFI_Result::Ok(call) => Arc::new(call),
+                    FFI_Result::Err(e) => return Err(DataFusionError::Ffi(e.to_string())),
+                };
+                let key = CallKey {
+                    config: Arc::clone(&args.config_options),
+                    arg_fields: args.arg_fields.clone(),
+                    return_field: Arc::clone(&args.return_field),
+                };
+                Ok((key, call))
+            },
+        )
     }
 
     /// Invokes the function on one batch.

@@ -459,7 +459,8 @@ macro_rules! export_bundle {
             }
 
             /// ABI 1.3: executes this bundle's plans with a configuration bound once, through
-            /// lean streams (see `df_plugin_api::ffi::plan_runner::PLAN_RUNNER_SYMBOL`).
+            /// lean streams; 1.4: plans its scans too (see
+            /// `df_plugin_api::ffi::plan_runner::PLAN_RUNNER_SYMBOL`).
             #[unsafe(no_mangle)]
             pub extern "C" fn df_plugin_plan_runner(
                 config: $crate::__private::datafusion_ffi::config::FFI_ConfigOptions,

@@ -44,6 +44,7 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PhysicalExpr, PlanProperties,
 };
 use datafusion_ffi::execution_plan::{FFI_ExecutionPlan, ForeignExecutionPlan};
+use datafusion_ffi::table_provider::ForeignTableProvider;
 use df_plugin_api::ffi::plan_runner::ForeignPlanRunner;
 use futures::Stream;
 use tokio::runtime::Handle;
@@ -57,7 +58,8 @@ use crate::session::WithTaskCtx;
 pub struct HostTableProvider {
     inner: Arc<dyn TableProvider>,
     origin: Arc<Origin>,
-    /// The bundle's lean execution path (ABI 1.3), used for every scan of this table.
+    /// The bundle's lean path: it executes every scan of this table (ABI 1.3) and plans the
+    /// scans whose filters call only DataFusion's built-ins (ABI 1.4).
     runner: Option<Arc<ForeignPlanRunner>>,
 }
 
@@ -97,12 +99,26 @@ impl TableProvider for HostTableProvider {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let plan = match super::scan_session::for_exprs(state, filters) {
-            Some(slim) => {
-                let scan = self.inner.scan(&slim, projection, filters, limit);
-                WithTaskCtx::new(slim.task_ctx(), scan).await?
+        let lean = match (
+            &self.runner,
+            self.inner.downcast_ref::<ForeignTableProvider>(),
+        ) {
+            (Some(runner), Some(provider)) => {
+                runner
+                    .scan(&provider.0, state, projection, filters, limit)
+                    .await?
             }
-            None => self.inner.scan(state, projection, filters, limit).await?,
+            _ => None,
+        };
+        let plan = match lean {
+            Some(plan) => <Arc<dyn ExecutionPlan>>::try_from(&plan)?,
+            None => match super::scan_session::for_exprs(state, filters) {
+                Some(slim) => {
+                    let scan = self.inner.scan(&slim, projection, filters, limit);
+                    WithTaskCtx::new(slim.task_ctx(), scan).await?
+                }
+                None => self.inner.scan(state, projection, filters, limit).await?,
+            },
         };
         let replay = ScanReplay {
             origin: Arc::clone(&self.origin),

@@ -188,6 +188,19 @@ async fn a_bundle_without_its_plan_runner_entry_point() {
     assert!(r.reason.contains("df_plugin_plan_runner"), "{r}");
 }
 
+/// The runners of an ABI 1.3 bundle have no `scan`: the host plans its scans with
+/// datafusion-ffi's `scan` (and executes them through the runner, as before).
+#[tokio::test]
+async fn an_abi_1_3_bundle_plans_its_scans_through_datafusion_ffi() {
+    let (dir, _) = crafted("df-plugin-udfs", |s, d| {
+        craft::with_record(s, d, |r| r.abi_minor = 3)
+    });
+    let ctx = session();
+    crate::util::register(host(dir.path()).strict(true), &ctx);
+    let sql = "SELECT count(*) AS n, sum(bucket_start) AS s FROM time_buckets(0, 600, 60)";
+    assert_eq!(query_csv(&ctx, sql).await.unwrap(), "n,s\n10,2700\n");
+}
+
 #[tokio::test]
 async fn a_bundle_whose_init_panics() {
     let dir = plugin_dir(&["corpus-panicking"]);

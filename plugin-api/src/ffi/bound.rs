@@ -1,0 +1,116 @@
+//! The host's cache of what a lean path bound in the bundle.
+//!
+//! A lean path converts once what datafusion-ffi converts on every call (the configuration,
+//! argument fields) into an object the bundle keeps, and the host reuses that object for as
+//! long as the key it was bound for comes back: a query's batches and partitions share one
+//! configuration `Arc`. Keys hold their `Arc`s, so pointer identity cannot be reused by a new
+//! value while an entry lives.
+
+use std::fmt;
+use std::sync::Mutex;
+
+use datafusion::error::Result;
+
+/// How many bound objects a cache keeps (about one per live session configuration or query
+/// shape); the oldest goes first.
+pub const BOUND_ENTRIES: usize = 16;
+
+/// Objects bound per key, the newest [`BOUND_ENTRIES`] kept.
+pub struct BoundCache<K, V> {
+    entries: Mutex<Vec<(K, V)>>,
+}
+
+impl<K, V: Clone> BoundCache<K, V> {
+    pub fn new() -> Self {
+        Self {
+            entries: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The object of the first key `matches` accepts; otherwise the one `bind` makes, kept
+    /// under the key `bind` returns with it.
+    pub fn get_or_bind(
+        &self,
+        matches: impl Fn(&K) -> bool,
+        bind: impl FnOnce() -> Result<(K, V)>,
+    ) -> Result<V> {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, value)) = entries.iter().find(|(key, _)| matches(key)) {
+            return Ok(value.clone());
+        }
+        let (key, value) = bind()?;
+        if entries.len() >= BOUND_ENTRIES {
+            entries.remove(0);
+        }
+        entries.push((key, value.clone()));
+        Ok(value)
+    }
+}
+
+impl<K, V: Clone> Default for BoundCache<K, V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K, V> fmt::Debug for BoundCache<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let entries = self.entries.lock().map_or(0, |e| e.len());
+        f.debug_struct("BoundCache")
+            .field("entries", &entries)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binds_a_key_once_and_drops_the_oldest_when_full() {
+        let cache = BoundCache::<usize, usize>::new();
+        let mut binds = 0;
+        for round in 0..2 {
+            for k in 0..BOUND_ENTRIES {
+                let v = cache
+                    .get_or_bind(
+                        |key| *key == k,
+                        || {
+                            binds += 1;
+                            Ok((k, k * 10))
+                        },
+                    )
+                    .expect("binds");
+                assert_eq!(v, k * 10, "round {round}");
+            }
+        }
+        assert_eq!(binds, BOUND_ENTRIES, "the second round found every key");
+        // One more key pushes key 0 out; asking for 0 binds it again.
+        cache
+            .get_or_bind(|k| *k == BOUND_ENTRIES, || Ok((BOUND_ENTRIES, 0)))
+            .expect("binds");
+        let mut rebound = false;
+        cache
+            .get_or_bind(
+                |k| *k == 0,
+                || {
+                    rebound = true;
+                    Ok((0, 0))
+                },
+            )
+            .expect("binds");
+        assert!(rebound);
+    }
+
+    #[test]
+    fn a_failed_bind_keeps_nothing() {
+        let cache = BoundCache::<usize, usize>::new();
+        let e = cache.get_or_bind(
+            |_| true,
+            || Err(datafusion::error::DataFusionError::Execution("no".into())),
+        );
+        assert!(e.is_err());
+        let v = cache.get_or_bind(|_| true, || Ok((1, 2))).expect("binds");
+        assert_eq!(v, 2);
+    }
+}
