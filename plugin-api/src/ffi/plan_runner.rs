@@ -22,7 +22,9 @@
 //! `SessionState` with the bound configuration and the bundle's runtime environment, and each
 //! scan sends only the provider, projection, limit, start time and filters. That session has
 //! no functions, so a scan whose filters call one keeps datafusion-ffi's path (see
-//! [`calls_no_function`]).
+//! [`calls_no_function`]). It has the host's configuration but not the host session's table
+//! options (`SET format.*`); neither has the session the toolkit's `bundle_state` builds on
+//! datafusion-ffi's path, so a toolkit provider sees the same session on both paths.
 
 use std::collections::HashMap;
 use std::ffi::c_void;
@@ -422,12 +424,13 @@ fn calls_no_function(filters: &[Expr]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use datafusion::arrow::array::{Int64Array, RecordBatch};
-    use datafusion::arrow::datatypes::{DataType, Field, Schema};
-    use datafusion::datasource::MemTable;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
     use datafusion::datasource::memory::MemorySourceConfig;
+    use datafusion::datasource::{MemTable, TableType};
     use datafusion::execution::{TaskContext, TaskContextProvider};
     use datafusion::functions::expr_fn::abs;
     use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
@@ -481,10 +484,8 @@ mod tests {
         assert_eq!(BINDS.load(Ordering::SeqCst) - before, 1);
     }
 
-    /// A two-row-group in-memory table of columns `v` and `w`, exported as a bundle exports
-    /// its tables, and the session datafusion-ffi's own `scan` would ask for its functions
-    /// (the caller keeps it alive).
-    fn exported_table() -> (FFI_TableProvider, Arc<dyn TaskContextProvider>) {
+    /// A three-row in-memory table of columns `v` and `w`.
+    fn table() -> MemTable {
         let schema = Arc::new(Schema::new(vec![
             Field::new("v", DataType::Int64, false),
             Field::new("w", DataType::Int64, false),
@@ -497,10 +498,84 @@ mod tests {
             ],
         )
         .expect("a valid batch");
-        let table = MemTable::try_new(schema, vec![vec![batch]]).expect("a table");
+        MemTable::try_new(schema, vec![vec![batch]]).expect("a table")
+    }
+
+    /// `provider` exported as a bundle exports its tables, and the session datafusion-ffi's
+    /// own `scan` would ask for its functions (the caller keeps it alive).
+    fn exported(
+        provider: Arc<dyn TableProvider>,
+    ) -> (FFI_TableProvider, Arc<dyn TaskContextProvider>) {
         let ctx: Arc<dyn TaskContextProvider> = Arc::new(SessionContext::new());
-        let table = FFI_TableProvider::new(Arc::new(table), true, None, &ctx, None);
-        (table, ctx)
+        (
+            FFI_TableProvider::new(provider, true, None, &ctx, None),
+            ctx,
+        )
+    }
+
+    fn exported_table() -> (FFI_TableProvider, Arc<dyn TaskContextProvider>) {
+        exported(Arc::new(table()))
+    }
+
+    /// What a [`Recording`] provider's scan was given: filters, limit, query start (ns).
+    type Seen = (Vec<Expr>, Option<usize>, Option<i64>);
+
+    /// A table that records what its scan is given.
+    #[derive(Debug)]
+    struct Recording {
+        inner: MemTable,
+        seen: Mutex<Option<Seen>>,
+    }
+
+    #[async_trait::async_trait]
+    impl TableProvider for Recording {
+        fn schema(&self) -> SchemaRef {
+            self.inner.schema()
+        }
+
+        fn table_type(&self) -> TableType {
+            TableType::Base
+        }
+
+        async fn scan(
+            &self,
+            state: &dyn Session,
+            projection: Option<&Vec<usize>>,
+            filters: &[Expr],
+            limit: Option<usize>,
+        ) -> Result<Arc<dyn ExecutionPlan>> {
+            let start = state
+                .execution_props()
+                .query_execution_start_time
+                .and_then(|t| t.timestamp_nanos_opt());
+            *self.seen.lock().expect("not poisoned") = Some((filters.to_vec(), limit, start));
+            self.inner.scan(state, projection, filters, limit).await
+        }
+    }
+
+    #[tokio::test]
+    async fn the_provider_gets_the_filters_limit_and_start_time_the_host_sent() {
+        let recording = Arc::new(Recording {
+            inner: table(),
+            seen: Mutex::default(),
+        });
+        let (ffi, _ctx) = exported(Arc::clone(&recording) as Arc<dyn TableProvider>);
+        let runner = ForeignPlanRunner::new(bind_uncounted, true);
+        let mut state = SessionContext::new().state();
+        let start = 1_700_000_000_123_456_789;
+        state.execution_props_mut().query_execution_start_time =
+            timestamp_ns_to_datetime(start).map(|t| t.and_utc());
+        let filters = vec![
+            col("v").gt(lit(1)).and(col("w").lt_eq(lit(30i64))),
+            cast(col("w"), DataType::Utf8).in_list(vec![lit("10"), lit("30")], true),
+        ];
+        let taken = runner
+            .scan(&ffi, &state, None, &filters, Some(2))
+            .await
+            .expect("plans");
+        assert!(taken.is_some(), "the runner takes the scan");
+        let seen = recording.seen.lock().expect("not poisoned").take();
+        assert_eq!(seen, Some((filters, Some(2), Some(start))));
     }
 
     #[tokio::test]

@@ -59,7 +59,7 @@ pub struct HostTableProvider {
     inner: Arc<dyn TableProvider>,
     origin: Arc<Origin>,
     /// The bundle's lean path: it executes every scan of this table (ABI 1.3) and plans the
-    /// scans whose filters call only DataFusion's built-ins (ABI 1.4).
+    /// scans whose filters call no function (ABI 1.4).
     runner: Option<Arc<ForeignPlanRunner>>,
 }
 
