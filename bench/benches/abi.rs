@@ -2,7 +2,8 @@
 //!
 //! Options: `--only GROUP` (repeatable: scalar, aggregate, window, table function, delta,
 //! planning, load, size), `--reps N`, `--rows N`, `--side native|bundle` (run one side of the
-//! query workloads only, for `perf record`), `--json FILE` (default `target/bench-abi.json`),
+//! query workloads only, for `perf record`), `--abi-minor N` (load the bundles as if built for
+//! plugin ABI 1.N, to measure what a later minor's lean path buys), `--json FILE` (default `target/bench-abi.json`),
 //! `--markdown FILE` (default `target/bench-abi.md`).
 //!
 //! Builds the release bundles first (`cargo build --release --workspace --lib --bins --bench abi`,
@@ -51,6 +52,12 @@ fn main() {
                         .unwrap_or_else(|| usage(&format!("--side: native or bundle, not {side}"))),
                 );
             }
+            "--abi-minor" => {
+                let minor = value();
+                config.abi_minor = Some(minor.parse().unwrap_or_else(|_| {
+                    usage(&format!("--abi-minor: a plugin ABI minor, not {minor}"))
+                }));
+            }
             "--json" => json = PathBuf::from(value()),
             "--markdown" => markdown = PathBuf::from(value()),
             other => usage(&format!("unknown option {other}")),
@@ -73,7 +80,7 @@ fn main() {
 
 fn usage(problem: &str) -> ! {
     eprintln!(
-        "{problem}\nusage: cargo bench --workspace --bench abi [-- --only GROUP]... [--reps N] [--rows N] [--side native|bundle] [--json FILE] [--markdown FILE]"
+        "{problem}\nusage: cargo bench --workspace --bench abi [-- --only GROUP]... [--reps N] [--rows N] [--side native|bundle] [--abi-minor N] [--json FILE] [--markdown FILE]"
     );
     std::process::exit(2)
 }

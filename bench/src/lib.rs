@@ -65,6 +65,10 @@ pub struct Config {
     /// [`workloads::SIDES`]), so that a profiler sees one side alone; rows then carry that
     /// side's time and no ratio.
     pub side: Option<usize>,
+    /// Load the bundles as if built for plugin ABI `1.N`: copies whose records say that minor,
+    /// so the host takes the paths of that minor (datafusion-ffi's where a later minor added a
+    /// lean one). Measures what each lean path buys, with the same code on both sides.
+    pub abi_minor: Option<u16>,
 }
 
 impl Config {
@@ -84,6 +88,7 @@ impl Config {
             data_dir: workspace.join("target").join("bench-data"),
             cargo_targets: &["--lib", "--bins", "--bench", "abi"],
             side: None,
+            abi_minor: None,
         }
     }
 

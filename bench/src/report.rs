@@ -105,6 +105,9 @@ pub struct Report {
     pub machine: Machine,
     sizes: Sizes,
     pub rows: Vec<Row>,
+    /// The plugin ABI minor the bundles were re-stamped to (`--abi-minor`), if they were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    as_abi_minor: Option<u16>,
 }
 
 impl Report {
@@ -119,6 +122,7 @@ impl Report {
                 reps: config.reps,
             },
             rows: Vec::new(),
+            as_abi_minor: config.abi_minor,
         }
     }
 
@@ -166,6 +170,11 @@ impl Report {
             s.delta_rows,
             s.reps
         );
+        if let Some(minor) = self.as_abi_minor {
+            out.push_str(&format!(
+                "Bundles loaded as plugin ABI 1.{minor} (`--abi-minor`): the host took that minor's paths.\n\n"
+            ));
+        }
         out.push_str("| group | workload | native / plain | bundle | score | target | |\n");
         out.push_str("|---|---|---:|---:|---:|---|---|\n");
         for r in &self.rows {

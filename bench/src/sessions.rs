@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::prelude::SessionContext;
-use df_plugin_conformance::bundles;
+use df_plugin_conformance::{bundles, craft};
 use df_plugin_host::{PluginHost, Plugins};
 use tempfile::TempDir;
 
@@ -31,7 +31,10 @@ impl Sessions {
     /// Loads the bundles from `built` (strictly: a refused bundle fails the run), builds the
     /// sessions and registers the generated tables into each.
     pub fn new(built: &Path, config: &Config, runtime: &tokio::runtime::Runtime) -> Self {
-        let plugin_dir = bundles::plugin_dir(built, &BUNDLES);
+        let plugin_dir = match config.abi_minor {
+            None => bundles::plugin_dir(built, &BUNDLES),
+            Some(minor) => as_abi_minor(built, minor),
+        };
         let plugins = PluginHost::builder()
             .search_path(plugin_dir.path())
             .ignore_env(true)
@@ -81,4 +84,17 @@ impl Sessions {
             _plugin_dir: plugin_dir,
         }
     }
+}
+
+/// A plugin directory of copies of the bundles in `built` whose records say plugin ABI
+/// `1.minor` (see [`Config::abi_minor`]).
+fn as_abi_minor(built: &Path, minor: u16) -> TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for name in BUNDLES {
+        let src = bundles::bundle_file(built, name);
+        let dst = dir.path().join(src.file_name().expect("file name"));
+        craft::with_record(&src, &dst, |r| r.abi_minor = minor)
+            .unwrap_or_else(|e| panic!("re-stamping {}: {e}", src.display()));
+    }
+    dir
 }

@@ -10,6 +10,7 @@ use datafusion::execution::TaskContextProvider;
 use datafusion_ffi::execution::FFI_TaskContextProvider;
 use datafusion_ffi::proto::logical_extension_codec::FFI_LogicalExtensionCodec;
 use datafusion_proto::logical_plan::DefaultLogicalExtensionCodec;
+use df_plugin_api::ffi::groups_accumulator::{GROUPS_ACCUMULATOR_SYMBOL, GroupsAccumulatorFn};
 use df_plugin_api::ffi::plan_runner::{PLAN_RUNNER_SYMBOL, PlanRunnerFn};
 use df_plugin_api::ffi::scalar_kernel::{SCALAR_KERNEL_SYMBOL, ScalarKernelFn};
 use df_plugin_api::ffi::{
@@ -85,16 +86,19 @@ pub struct LeanPaths {
     pub plan_runner: Option<PlanRunnerFn>,
     /// ABI 1.4: the runners also plan scans ([`df_plugin_api::ffi::plan_runner::FFI_PlanRunner::scan`]).
     pub runner_scans: bool,
+    /// ABI 1.5: the per-batch path of the groups accumulators its aggregate functions make.
+    pub groups_accumulator: Option<GroupsAccumulatorFn>,
 }
 
 /// The entry points of a bundle's lean paths its ABI minor promises.
 pub fn lean_paths(lib: &Library, meta: &BundleMetadata) -> Result<LeanPaths, Refusal> {
-    // SAFETY: bundles of ABI 1.2 and 1.3 or later export these symbols with these types.
+    // SAFETY: bundles of ABI 1.2, 1.3 and 1.5 or later export these symbols with these types.
     unsafe {
         Ok(LeanPaths {
             scalar_kernel: entry_point(lib, meta, 2, SCALAR_KERNEL_SYMBOL)?,
             plan_runner: entry_point(lib, meta, 3, PLAN_RUNNER_SYMBOL)?,
             runner_scans: meta.info.abi_minor >= 4,
+            groups_accumulator: entry_point(lib, meta, 5, GROUPS_ACCUMULATOR_SYMBOL)?,
         })
     }
 }

@@ -12,6 +12,7 @@ use datafusion::logical_expr::{
     AggregateUDF, AggregateUDFImpl, ScalarUDF, ScalarUDFImpl, WindowUDF, WindowUDFImpl,
 };
 use datafusion_ffi::util::FFI_Option;
+use df_plugin_api::ffi::groups_accumulator::GroupsAccumulatorFn;
 use df_plugin_api::ffi::plan_runner::ForeignPlanRunner;
 use df_plugin_api::ffi::planner::{FFI_ExprPlanner, FFI_RelationPlanner, FFI_TypePlanner};
 use df_plugin_api::ffi::scalar_kernel::ForeignScalarKernel;
@@ -46,12 +47,15 @@ pub struct BundleObjects {
     pub scalar_kernels: HashMap<String, Arc<ForeignScalarKernel>>,
     /// Executes the bundle's scans with a bound configuration and lean streams (ABI 1.3).
     pub plan_runner: Option<Arc<ForeignPlanRunner>>,
+    /// Gives the groups accumulators of the bundle's aggregate functions their lean per-batch
+    /// path (ABI 1.5).
+    pub groups_accumulator: Option<GroupsAccumulatorFn>,
 }
 
 impl BundleObjects {
     /// Converts the FFI structs into host objects. No call crosses the boundary except the
     /// name and signature queries datafusion-ffi makes while wrapping.
-    /// `lean` are the bundle's ABI 1.2 / 1.3 entry points; the scalar kernel one is asked for
+    /// `lean` are the bundle's ABI 1.2+ entry points; the scalar kernel one is asked for
     /// the kernel of each scalar function.
     pub fn from_ffi(
         exports: &FFI_BundleExports,
@@ -78,6 +82,7 @@ impl BundleObjects {
             plan_runner: lean
                 .plan_runner
                 .map(|bind| Arc::new(ForeignPlanRunner::new(bind, lean.runner_scans))),
+            groups_accumulator: lean.groups_accumulator,
             expr_planners: planners
                 .map(|p| p.expr_planners.iter().cloned().collect())
                 .unwrap_or_default(),

@@ -10,6 +10,7 @@ pub mod batch_stream;
 pub mod bound;
 pub mod contract;
 pub mod exports;
+pub mod groups_accumulator;
 pub mod host_context;
 pub mod log_sink;
 pub mod module;

@@ -470,6 +470,23 @@ macro_rules! export_bundle {
                 $crate::ffi::plan_runner::export_plan_runner(config)
             }
 
+            /// ABI 1.5: the lean per-batch path of a groups accumulator this bundle's
+            /// aggregate functions made (see
+            /// `df_plugin_api::ffi::groups_accumulator::GROUPS_ACCUMULATOR_SYMBOL`).
+            ///
+            /// # Safety
+            /// `accumulator` points to a datafusion-ffi `FFI_GroupsAccumulator`, which this
+            /// call moves out.
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn df_plugin_groups_accumulator(
+                accumulator: *mut ::std::ffi::c_void,
+            ) -> $crate::__private::datafusion_ffi::util::FFI_Result<
+                $crate::ffi::groups_accumulator::FFI_LeanGroupsAccumulator,
+            > {
+                // SAFETY: the caller's contract.
+                unsafe { $crate::ffi::groups_accumulator::export_groups_accumulator(accumulator) }
+            }
+
             fn root_module() -> $crate::ffi::BundleModuleRef {
                 $crate::ffi::BundleModule { init }.leak_into_prefix()
             }

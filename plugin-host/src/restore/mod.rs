@@ -36,6 +36,7 @@ use datafusion::logical_expr::{
     ExpressionPlacement, GroupsAccumulator, PartitionEvaluator, ReturnFieldArgs,
     ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, WindowUDF, WindowUDFImpl,
 };
+use df_plugin_api::ffi::groups_accumulator::{ForeignLeanGroupsAccumulator, GroupsAccumulatorFn};
 use df_plugin_api::ffi::scalar_kernel::ForeignScalarKernel;
 use df_plugin_api::ffi::signature::FunctionSignature;
 use df_plugin_api::manifest::ObjectDecl;
@@ -180,7 +181,13 @@ pub fn apply(meta: &BundleMetadata, objects: BundleObjects) -> Result<BundleObje
         sigs,
         &mut mismatches,
         |u| (u.name(), u.signature()),
-        |inner, restored| AggregateUDF::new_from_impl(RestoredAggregateUDF { inner, restored }),
+        |inner, restored| {
+            AggregateUDF::new_from_impl(RestoredAggregateUDF {
+                inner,
+                restored,
+                lean: LeanGroups(objects.groups_accumulator),
+            })
+        },
     );
     let window_udfs = restore_all(
         &objects.window_udfs,
@@ -358,11 +365,38 @@ impl std::fmt::Display for PluginFunction<'_> {
     }
 }
 
-/// A foreign aggregate UDF with its documentation, parameter names and `return_type` restored.
+/// A foreign aggregate UDF with its documentation, parameter names and `return_type` restored,
+/// whose groups accumulators take its bundle's lean path when it has one (ABI 1.5,
+/// [`ForeignLeanGroupsAccumulator`]).
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct RestoredAggregateUDF {
     inner: AggregateUDF,
     restored: Restored,
+    lean: LeanGroups,
+}
+
+/// A bundle's groups accumulator entry point, compared and hashed by address.
+#[derive(Debug, Clone, Copy)]
+struct LeanGroups(Option<GroupsAccumulatorFn>);
+
+impl LeanGroups {
+    fn id(&self) -> Option<usize> {
+        self.0.map(|f| f as usize)
+    }
+}
+
+impl PartialEq for LeanGroups {
+    fn eq(&self, other: &Self) -> bool {
+        self.id() == other.id()
+    }
+}
+
+impl Eq for LeanGroups {}
+
+impl std::hash::Hash for LeanGroups {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.id().hash(state);
+    }
 }
 
 impl AggregateUDFImpl for RestoredAggregateUDF {
@@ -404,6 +438,10 @@ impl AggregateUDFImpl for RestoredAggregateUDF {
         args: AccumulatorArgs,
     ) -> Result<Box<dyn GroupsAccumulator>> {
         let acc = natively(self.inner.inner().create_groups_accumulator(args))?;
+        let acc: Box<dyn GroupsAccumulator> = match self.lean.0 {
+            Some(lean_of) => Box::new(natively(ForeignLeanGroupsAccumulator::new(lean_of, acc))?),
+            None => acc,
+        };
         Ok(Box::new(NativeGroupsAccumulator(acc)))
     }
     fn create_sliding_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
@@ -420,6 +458,7 @@ impl AggregateUDFImpl for RestoredAggregateUDF {
             Arc::new(Self {
                 inner: AggregateUDF::new_from_shared_impl(imp),
                 restored: self.restored.clone(),
+                lean: self.lean,
             }) as Arc<dyn AggregateUDFImpl>
         }))
     }

@@ -188,6 +188,40 @@ async fn a_bundle_without_its_plan_runner_entry_point() {
     assert!(r.reason.contains("df_plugin_plan_runner"), "{r}");
 }
 
+#[tokio::test]
+async fn a_bundle_without_its_groups_accumulator_entry_point() {
+    let (dir, _) = crafted("corpus-panicking", |s, d| {
+        craft::without_symbol(
+            s,
+            d,
+            df_plugin_api::ffi::groups_accumulator::GROUPS_ACCUMULATOR_SYMBOL,
+        )
+    });
+    let r = refused_at(dir.path(), Step::RootModule).await;
+    assert!(r.reason.contains("plugin ABI 1.5 or later"), "{r}");
+    assert!(r.reason.contains("df_plugin_groups_accumulator"), "{r}");
+}
+
+/// An ABI 1.4 bundle has no lean groups accumulators: its aggregate functions run through
+/// datafusion-ffi's, with the same results and errors.
+#[tokio::test]
+async fn an_abi_1_4_bundle_runs_its_groups_accumulators_through_datafusion_ffi() {
+    let (dir, _) = crafted("df-plugin-udfs", |s, d| {
+        craft::with_record(s, d, |r| r.abi_minor = 4)
+    });
+    let ctx = session();
+    crate::util::register(host(dir.path()).strict(true), &ctx);
+    let sql = "SELECT k, geo_mean(v) AS g FROM (VALUES (1, 2.0), (1, 8.0), (2, 1.0)) t(k, v) \
+               GROUP BY k ORDER BY k";
+    assert_eq!(query_csv(&ctx, sql).await.unwrap(), "k,g\n1,4.0\n2,1.0\n");
+    let sql = "SELECT k, geo_mean(v) FROM (VALUES (1, 2.0), (2, -1.0)) t(k, v) GROUP BY k";
+    let e = query_csv(&ctx, sql).await.unwrap_err().to_string();
+    assert!(
+        e.contains("geo_mean is defined for positive values only, got -1"),
+        "{e}"
+    );
+}
+
 /// The runners of an ABI 1.3 bundle have no `scan`: the host plans its scans with
 /// datafusion-ffi's `scan` (and executes them through the runner, as before).
 #[tokio::test]
