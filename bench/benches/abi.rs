@@ -3,8 +3,8 @@
 //! Options: `--only GROUP` (repeatable: scalar, aggregate, window, table function, delta,
 //! planning, load, size), `--reps N`, `--rows N`, `--side native|bundle` (run one side of the
 //! query workloads only, for `perf record`), `--abi-minor N` (load the bundles as if built for
-//! plugin ABI 1.N, to measure what a later minor's lean path buys), `--json FILE` (default `target/bench-abi.json`),
-//! `--markdown FILE` (default `target/bench-abi.md`).
+//! plugin ABI 1.N, to measure what a later minor's lean path buys), `--json FILE` (default
+//! `target/bench-abi.json`), `--markdown FILE` (default `target/bench-abi.md`).
 //!
 //! Builds the release bundles first (`cargo build --release --workspace --lib --bins --bench abi`,
 //! the selection this binary was built with, so nothing but the cdylibs is linked), then prints the
