@@ -3,8 +3,11 @@
 //! Options: `--only GROUP` (repeatable: scalar, aggregate, window, table function, delta,
 //! planning, load, size), `--reps N`, `--rows N`, `--side native|bundle` (run one side of the
 //! query workloads only, for `perf record`), `--abi-minor N` (load the bundles as if built for
-//! plugin ABI 1.N, to measure what a later minor's lean path buys), `--json FILE` (default
-//! `target/bench-abi.json`), `--markdown FILE` (default `target/bench-abi.md`).
+//! plugin ABI 1.N, to measure what a later minor's lean path buys), `--batch-size N` (rows per
+//! batch in every session: per-batch costs grow as it shrinks, per-row costs do not),
+//! `--explain` (print each workload's physical plan on both sides first), `--a-a` (the native
+//! objects on both sides: the scores are then the harness's noise on this machine), `--json
+//! FILE` (default `target/bench-abi.json`), `--markdown FILE` (default `target/bench-abi.md`).
 //!
 //! Builds the release bundles first (`cargo build --release --workspace --lib --bins --bench abi`,
 //! the selection this binary was built with, so nothing but the cdylibs is linked), then prints the
@@ -58,6 +61,9 @@ fn main() {
                     usage(&format!("--abi-minor: a plugin ABI minor, not {minor}"))
                 }));
             }
+            "--explain" => config.explain = true,
+            "--a-a" => config.a_a = true,
+            "--batch-size" => config.batch_size = Some(number(value())),
             "--json" => json = PathBuf::from(value()),
             "--markdown" => markdown = PathBuf::from(value()),
             other => usage(&format!("unknown option {other}")),
@@ -80,7 +86,7 @@ fn main() {
 
 fn usage(problem: &str) -> ! {
     eprintln!(
-        "{problem}\nusage: cargo bench --workspace --bench abi [-- --only GROUP]... [--reps N] [--rows N] [--side native|bundle] [--abi-minor N] [--json FILE] [--markdown FILE]"
+        "{problem}\nusage: cargo bench --workspace --bench abi [-- --only GROUP]... [--reps N] [--rows N] [--side native|bundle] [--abi-minor N] [--batch-size N] [--explain] [--a-a] [--json FILE] [--markdown FILE]"
     );
     std::process::exit(2)
 }

@@ -69,6 +69,17 @@ pub struct Config {
     /// so the host takes the paths of that minor (datafusion-ffi's where a later minor added a
     /// lean one). Measures what each lean path buys, with the same code on both sides.
     pub abi_minor: Option<u16>,
+    /// Rows per batch in every session (DataFusion's default, 8192, when `None`). Costs that
+    /// come per batch grow as it shrinks and costs that come per row do not: running a
+    /// workload at two sizes tells the two apart.
+    pub batch_size: Option<usize>,
+    /// Print each selected query workload's physical plan on both sides before measuring it,
+    /// to check that the two sides run the same plan around the crossing.
+    pub explain: bool,
+    /// An A/A run: register the objects natively in the "bundle" session as well, so that
+    /// both sides run the same code and the scores show the noise of the harness on this
+    /// machine, the floor under which a ratio says nothing about the ABI.
+    pub a_a: bool,
 }
 
 impl Config {
@@ -80,7 +91,7 @@ impl Config {
             many_groups: 1_000_000,
             window_partitions: 1_000,
             delta_rows: 5_000_000,
-            reps: 7,
+            reps: 11,
             planning_samples: 41,
             load_runs: 15,
             load_child: None,
@@ -89,6 +100,9 @@ impl Config {
             cargo_targets: &["--lib", "--bins", "--bench", "abi"],
             side: None,
             abi_minor: None,
+            batch_size: None,
+            explain: false,
+            a_a: false,
         }
     }
 
@@ -127,6 +141,9 @@ pub fn run(config: &Config) -> Report {
     for workload in workloads::all(config) {
         if config.selected(workload.group) {
             eprintln!("{} / {}", workload.group, workload.name);
+            if config.explain {
+                eprintln!("{}", workload.explain(&sessions, &runtime));
+            }
             report.push(workload.measure(&sessions, config, &runtime));
         }
     }

@@ -17,15 +17,39 @@ pub async fn drain(ctx: &SessionContext, sql: &str) -> Result<usize> {
     Ok(rows)
 }
 
+/// The measured times of every round, per side (`by_side[side][round]`).
+#[derive(Debug)]
+pub struct Rounds {
+    by_side: Vec<Vec<Duration>>,
+}
+
+impl Rounds {
+    /// The median time of `side`.
+    pub fn median(&self, side: usize) -> Duration {
+        median(self.by_side[side].clone())
+    }
+
+    /// The median time of every side.
+    pub fn medians(&self) -> Vec<Duration> {
+        (0..self.by_side.len()).map(|s| self.median(s)).collect()
+    }
+
+    /// `a`'s time over `b`'s, round by round. A round runs the sides back to back, so a slow
+    /// spell of a shared machine weighs on both terms of its ratio instead of on one side.
+    pub fn ratios(&self, a: usize, b: usize) -> Vec<f64> {
+        self.by_side[a]
+            .iter()
+            .zip(&self.by_side[b])
+            .map(|(a, b)| a.as_secs_f64() / b.as_secs_f64())
+            .collect()
+    }
+}
+
 /// Runs each of `sides` `reps + 1` times, interleaved (ABAB..., then BABA..., so that neither
-/// side always goes first), drops the first (warm-up) run of each and returns the median of
-/// the others per side. `run` returns the time of one run of side `i`.
-pub fn interleaved(
-    sides: usize,
-    reps: usize,
-    mut run: impl FnMut(usize) -> Duration,
-) -> Vec<Duration> {
-    let mut samples = vec![Vec::with_capacity(reps); sides];
+/// side always goes first), and drops the first (warm-up) round. `run` returns the time of one
+/// run of side `i`.
+pub fn interleaved(sides: usize, reps: usize, mut run: impl FnMut(usize) -> Duration) -> Rounds {
+    let mut by_side = vec![Vec::with_capacity(reps); sides];
     for round in 0..=reps {
         let order: Vec<usize> = if round % 2 == 0 {
             (0..sides).collect()
@@ -35,11 +59,11 @@ pub fn interleaved(
         for side in order {
             let took = run(side);
             if round > 0 {
-                samples[side].push(took);
+                by_side[side].push(took);
             }
         }
     }
-    samples.into_iter().map(median).collect()
+    Rounds { by_side }
 }
 
 /// The median of `samples` (the upper one of an even count); zero for none.
@@ -53,4 +77,29 @@ pub fn time<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     let start = Instant::now();
     let out = f();
     (out, start.elapsed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounds_pair_the_sides_run_for_run_after_the_warm_up() {
+        let mut calls = Vec::new();
+        let rounds = interleaved(2, 3, |side| {
+            calls.push(side);
+            // Side 0 takes 2 ms, side 1 takes 1 ms more in every later run.
+            Duration::from_millis(2 + side as u64 * calls.len() as u64)
+        });
+        // ABAB, then BABA: neither side always goes first.
+        assert_eq!(calls, [0, 1, 1, 0, 0, 1, 1, 0]);
+        assert_eq!(rounds.by_side[0].len(), 3, "the warm-up round is dropped");
+        let ratios = rounds.ratios(0, 1);
+        assert_eq!(ratios.len(), 3);
+        // Round 1 ran B third (5 ms), round 2 sixth (8 ms), round 3 seventh (9 ms).
+        for (got, want) in ratios.iter().zip([2.0 / 5.0, 2.0 / 8.0, 2.0 / 9.0]) {
+            assert!((got - want).abs() < 1e-9, "{ratios:?}");
+        }
+        assert_eq!(rounds.median(0), Duration::from_millis(2));
+    }
 }

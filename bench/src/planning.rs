@@ -64,6 +64,7 @@ fn race(
         }
         start.elapsed() / BATCH as u32
     })
+    .medians()
     .into_iter()
     .map(|d| d.as_secs_f64() * 1e6)
     .collect()

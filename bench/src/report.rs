@@ -41,6 +41,37 @@ pub struct Row {
     pub target: Target,
     /// Rows the query produced (both sides must agree), where it is a query.
     pub rows: Option<usize>,
+    /// The round-by-round native/bundle ratios of a query workload; its median is the score.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spread: Option<Spread>,
+}
+
+/// The median and quartiles of a workload's round-by-round ratios (native time / bundle time
+/// of one round). Scoring by the median of paired ratios instead of the ratio of the two
+/// medians cancels the machine's slow spells, which on a shared 2-core machine move a
+/// workload's time by more than the crossing costs; the quartiles say how far one round
+/// strays.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Spread {
+    pub median: f64,
+    pub q1: f64,
+    pub q3: f64,
+}
+
+impl Spread {
+    /// `None` for no ratios.
+    pub fn of(mut ratios: Vec<f64>) -> Option<Self> {
+        if ratios.is_empty() {
+            return None;
+        }
+        ratios.sort_by(f64::total_cmp);
+        let at = |q: f64| ratios[((ratios.len() - 1) as f64 * q).round() as usize];
+        Some(Self {
+            median: at(0.5),
+            q1: at(0.25),
+            q3: at(0.75),
+        })
+    }
 }
 
 impl Row {
@@ -54,6 +85,7 @@ impl Row {
             measured: bundle_ms,
             target: Target::MinRatio { min },
             rows: None,
+            spread: None,
         }
     }
 
@@ -67,11 +99,16 @@ impl Row {
             measured: value,
             target,
             rows: None,
+            spread: None,
         }
     }
 
-    /// The score the target is about: native/bundle for ratios, the overhead for overheads.
+    /// The score the target is about: native/bundle for ratios (the median round's, where the
+    /// rounds were kept), the overhead for overheads.
     pub fn score(&self) -> Option<f64> {
+        if let Some(spread) = self.spread {
+            return Some(spread.median);
+        }
         let base = self.baseline?;
         match self.target {
             Target::MaxOverhead { .. } => Some((self.measured - base) / base),
@@ -108,6 +145,12 @@ pub struct Report {
     /// The plugin ABI minor the bundles were re-stamped to (`--abi-minor`), if they were.
     #[serde(skip_serializing_if = "Option::is_none")]
     as_abi_minor: Option<u16>,
+    /// Both sessions had the objects linked in natively (`--a-a`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    a_a: bool,
+    /// Rows per batch when not DataFusion's default (`--batch-size`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batch_size: Option<usize>,
 }
 
 impl Report {
@@ -123,6 +166,8 @@ impl Report {
             },
             rows: Vec::new(),
             as_abi_minor: config.abi_minor,
+            batch_size: config.batch_size,
+            a_a: config.a_a,
         }
     }
 
@@ -158,7 +203,7 @@ impl Report {
         let m = &self.machine;
         let s = &self.sizes;
         let mut out = format!(
-            "Machine: {} ({} cores, {} GiB), {}, {}.\nSizes: {} rows, {} groups, {} window partitions, a {}-row Delta table; median of {} runs per side, interleaved.\n\n",
+            "Machine: {} ({} cores, {} GiB), {}, {}.\nSizes: {} rows, {} groups, {} window partitions, a {}-row Delta table; {} rounds, each running both sides back to back (interleaved); times are each side's median, a query's score is the median round's native/bundle ratio with the interquartile range of the rounds' ratios in brackets.\n\n",
             m.cpu,
             m.cores,
             m.memory_gib,
@@ -175,6 +220,14 @@ impl Report {
                 "Bundles loaded as plugin ABI 1.{minor} (`--abi-minor`): the host took that minor's paths.\n\n"
             ));
         }
+        if self.a_a {
+            out.push_str("A/A run (`--a-a`): the \"bundle\" session has the objects linked in natively too, so the scores show this machine's noise, not the ABI.\n\n");
+        }
+        if let Some(rows) = self.batch_size {
+            out.push_str(&format!(
+                "Batches of {rows} rows (`--batch-size`), not DataFusion's default.\n\n"
+            ));
+        }
         out.push_str("| group | workload | native / plain | bundle | score | target | |\n");
         out.push_str("|---|---|---:|---:|---:|---|---|\n");
         for r in &self.rows {
@@ -187,7 +240,10 @@ impl Report {
             };
             let score = match (r.score(), r.target) {
                 (Some(s), Target::MaxOverhead { .. }) => format!("{:+.1} %", s * 100.0),
-                (Some(s), _) => format!("{s:.3}"),
+                (Some(s), _) => match r.spread {
+                    Some(q) => format!("{s:.3} ({:.2}–{:.2})", q.q1, q.q3),
+                    None => format!("{s:.3}"),
+                },
                 (None, _) => "—".into(),
             };
             let met = match r.met() {
@@ -207,5 +263,26 @@ impl Report {
             ));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spread_is_the_median_and_quartiles_of_the_ratios() {
+        let q = Spread::of(vec![1.2, 0.8, 1.0, 0.9, 1.1]).expect("ratios");
+        assert_eq!((q.q1, q.median, q.q3), (0.9, 1.0, 1.1));
+        assert!(Spread::of(Vec::new()).is_none());
+    }
+
+    #[test]
+    fn a_query_row_is_scored_by_its_median_round() {
+        // The medians' ratio is 1.0; the rounds say the bundle was slower in most of them.
+        let mut row = Row::ratio("g", "w", 10.0, 10.0, 0.97);
+        row.spread = Spread::of(vec![0.9, 0.92, 1.3]);
+        assert_eq!(row.score(), Some(0.92));
+        assert_eq!(row.met(), Some(false));
     }
 }

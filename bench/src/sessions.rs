@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{SessionConfig, SessionContext};
 use df_plugin_conformance::{bundles, craft};
 use df_plugin_host::{PluginHost, Plugins};
 use tempfile::TempDir;
@@ -45,15 +45,24 @@ impl Sessions {
             .load()
             .expect("every bundle loads");
 
-        let native = Arc::new(SessionContext::new());
-        df_plugin_udfs::register_natively(&native);
-        df_plugin_delta::register_natively(&native);
-        df_plugin_planners::register_natively(&native);
-        let bundle = Arc::new(SessionContext::new());
-        plugins
-            .register_into(&bundle)
-            .expect("every bundle registers");
-        let plain = Arc::new(SessionContext::new());
+        let session = || {
+            let session_config = SessionConfig::new();
+            SessionContext::new_with_config(match config.batch_size {
+                Some(rows) => session_config.with_batch_size(rows),
+                None => session_config,
+            })
+        };
+        let native = Arc::new(session());
+        register_natively(&native);
+        let bundle = Arc::new(session());
+        if config.a_a {
+            register_natively(&bundle);
+        } else {
+            plugins
+                .register_into(&bundle)
+                .expect("every bundle registers");
+        }
+        let plain = Arc::new(session());
 
         let partitions = native.state().config().target_partitions();
         let events = Arc::new(crate::data::events(
@@ -84,6 +93,13 @@ impl Sessions {
             _plugin_dir: plugin_dir,
         }
     }
+}
+
+/// The bundles' objects, linked in.
+fn register_natively(ctx: &SessionContext) {
+    df_plugin_udfs::register_natively(ctx);
+    df_plugin_delta::register_natively(ctx);
+    df_plugin_planners::register_natively(ctx);
 }
 
 /// A plugin directory of copies of the bundles in `built` whose records say plugin ABI

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::measure::{drain, interleaved, time};
-use crate::report::{Row, Target};
+use crate::report::{Row, Spread, Target};
 use crate::sessions::Sessions;
 use crate::{Config, delta_table};
 
@@ -91,6 +91,31 @@ pub fn all(config: &Config) -> Vec<Workload> {
 }
 
 impl Workload {
+    /// The physical plan of the query on each side (`--explain`).
+    pub fn explain(&self, sessions: &Sessions, runtime: &tokio::runtime::Runtime) -> String {
+        let ctx = [&sessions.native, &sessions.bundle];
+        let mut out = String::new();
+        for (side, ctx) in SIDES.iter().zip(ctx) {
+            let plan = runtime.block_on(async {
+                let plan = ctx.sql(&self.sql).await?.create_physical_plan().await?;
+                Ok::<_, datafusion::error::DataFusionError>(
+                    datafusion::physical_plan::displayable(plan.as_ref())
+                        .indent(true)
+                        .to_string(),
+                )
+            });
+            let plan = plan.unwrap_or_else(|e| format!("cannot plan: {e}\n"));
+            out.push_str(&format!("{side}:\n"));
+            // A scan's line lists every file: its start says enough.
+            for line in plan.lines() {
+                let cut = line.char_indices().nth(160).map_or(line.len(), |(i, _)| i);
+                let more = if cut < line.len() { " ..." } else { "" };
+                out.push_str(&format!("{}{more}\n", &line[..cut]));
+            }
+        }
+        out
+    }
+
     /// Runs the query natively and from the bundle, interleaved; both must return as many rows.
     /// With `config.side` set, runs that side only (for a profiler) and reports its time.
     pub fn measure(
@@ -101,7 +126,7 @@ impl Workload {
     ) -> Row {
         let ctx = [&sessions.native, &sessions.bundle];
         let mut counts = [None, None];
-        let medians = interleaved(2, config.reps, |side| {
+        let rounds = interleaved(2, config.reps, |side| {
             if config.side.is_some_and(|only| only != side) {
                 return Duration::ZERO;
             }
@@ -113,7 +138,13 @@ impl Workload {
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         if let Some(side) = config.side {
             let name = format!("{} [{} only]", self.name, SIDES[side]);
-            let mut row = Row::value(self.group, &name, "ms", ms(medians[side]), Target::None);
+            let mut row = Row::value(
+                self.group,
+                &name,
+                "ms",
+                ms(rounds.median(side)),
+                Target::None,
+            );
             row.rows = counts[side];
             return row;
         }
@@ -125,10 +156,11 @@ impl Workload {
         let mut row = Row::ratio(
             self.group,
             self.name,
-            ms(medians[0]),
-            ms(medians[1]),
+            ms(rounds.median(0)),
+            ms(rounds.median(1)),
             self.min_ratio,
         );
+        row.spread = Spread::of(rounds.ratios(0, 1));
         row.rows = counts[0];
         row
     }

@@ -39,6 +39,19 @@ fn every_workload_runs_at_tiny_sizes() {
             row.name
         );
     }
+    for row in report
+        .rows
+        .iter()
+        .filter(|r| r.unit == "ms" && r.baseline.is_some())
+    {
+        let spread = row.spread.expect("a query row keeps its rounds' ratios");
+        assert!(
+            spread.q1 <= spread.median && spread.median <= spread.q3,
+            "{} / {}: {spread:?}",
+            row.group,
+            row.name
+        );
+    }
     let table_function = report
         .rows
         .iter()
