@@ -17,8 +17,8 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::datasource::empty::EmptyTable;
 use datafusion::prelude::SessionContext;
 
-use crate::measure::interleaved;
-use crate::report::{Row, Target};
+use crate::measure::{Rounds, interleaved};
+use crate::report::{Row, Spread, Target};
 use crate::sessions::Sessions;
 
 /// Plans per sample.
@@ -48,13 +48,13 @@ pub fn twenty_joins() -> String {
     sql
 }
 
-/// Median µs to plan `sql` once in each of `sessions`.
+/// The time to plan `sql` once in each of `sessions`, per round.
 fn race(
     sessions: &[&SessionContext],
     sql: &str,
     samples: usize,
     rt: &tokio::runtime::Runtime,
-) -> Vec<f64> {
+) -> Rounds {
     let states: Vec<_> = sessions.iter().map(|s| s.state()).collect();
     interleaved(states.len(), samples, |i| {
         let start = Instant::now();
@@ -64,10 +64,12 @@ fn race(
         }
         start.elapsed() / BATCH as u32
     })
-    .medians()
-    .into_iter()
-    .map(|d| d.as_secs_f64() * 1e6)
-    .collect()
+}
+
+/// The median µs of each side of `rounds`.
+fn median_us(rounds: &Rounds) -> Vec<f64> {
+    let us = |d: std::time::Duration| d.as_secs_f64() * 1e6;
+    rounds.medians().into_iter().map(us).collect()
 }
 
 pub fn measure(sessions: &Sessions, samples: usize, rt: &tokio::runtime::Runtime) -> Vec<Row> {
@@ -75,9 +77,12 @@ pub fn measure(sessions: &Sessions, samples: usize, rt: &tokio::runtime::Runtime
     for ctx in [plain, native, bundle] {
         tables(ctx);
     }
-    let t = race(&[plain, bundle], &twenty_joins(), samples, rt);
+    let rounds = race(&[plain, bundle], &twenty_joins(), samples, rt);
+    let t = median_us(&rounds);
+    let overheads = rounds.ratios(1, 0).into_iter().map(|r| r - 1.0).collect();
     let mut rows = vec![Row {
         baseline: Some(t[0]),
+        spread: Spread::of(overheads),
         ..Row::value(
             "planning",
             "20 joins: no plugins vs 3 bundles loaded",
@@ -101,7 +106,7 @@ pub fn measure(sessions: &Sessions, samples: usize, rt: &tokio::runtime::Runtime
         ),
     ];
     for (name, sql) in hooks {
-        let t = race(&[native, bundle], sql, samples, rt);
+        let t = median_us(&race(&[native, bundle], sql, samples, rt));
         rows.push(Row {
             baseline: Some(t[0]),
             ..Row::value("planning", name, "µs", t[1], Target::None)

@@ -41,16 +41,17 @@ pub struct Row {
     pub target: Target,
     /// Rows the query produced (both sides must agree), where it is a query.
     pub rows: Option<usize>,
-    /// The round-by-round native/bundle ratios of a query workload; its median is the score.
+    /// The row's score round by round (native/bundle time for a query, the bundles' planning
+    /// overhead for planning); its median is the row's score.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spread: Option<Spread>,
 }
 
-/// The median and quartiles of a workload's round-by-round ratios (native time / bundle time
-/// of one round). Scoring by the median of paired ratios instead of the ratio of the two
-/// medians cancels the machine's slow spells, which on a shared 2-core machine move a
-/// workload's time by more than the crossing costs; the quartiles say how far one round
-/// strays.
+/// The median and quartiles of a comparison's round-by-round scores (native time / bundle
+/// time of one round, or one round's overhead). Scoring by the median of paired rounds
+/// instead of comparing the two medians cancels the machine's slow spells, which on a shared
+/// 2-core machine move a workload's time by more than the crossing costs; the quartiles say
+/// how far one round strays.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Spread {
     pub median: f64,
@@ -103,8 +104,8 @@ impl Row {
         }
     }
 
-    /// The score the target is about: native/bundle for ratios (the median round's, where the
-    /// rounds were kept), the overhead for overheads.
+    /// The score the target is about: native/bundle for ratios, the overhead for overheads;
+    /// the median round's where the rounds were kept.
     pub fn score(&self) -> Option<f64> {
         if let Some(spread) = self.spread {
             return Some(spread.median);
@@ -239,7 +240,15 @@ impl Report {
                 unit => format!("{v:.2} {unit}"),
             };
             let score = match (r.score(), r.target) {
-                (Some(s), Target::MaxOverhead { .. }) => format!("{:+.1} %", s * 100.0),
+                (Some(s), Target::MaxOverhead { .. }) => match r.spread {
+                    Some(q) => format!(
+                        "{:+.1} % ({:+.1} to {:+.1})",
+                        s * 100.0,
+                        q.q1 * 100.0,
+                        q.q3 * 100.0
+                    ),
+                    None => format!("{:+.1} %", s * 100.0),
+                },
                 (Some(s), _) => match r.spread {
                     Some(q) => format!("{s:.3} ({:.2}–{:.2})", q.q1, q.q3),
                     None => format!("{s:.3}"),
