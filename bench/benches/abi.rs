@@ -63,7 +63,10 @@ fn main() {
             }
             "--explain" => config.explain = true,
             "--a-a" => config.a_a = true,
-            "--batch-size" => config.batch_size = Some(number(value())),
+            "--batch-size" => match number(value()) {
+                0 => usage("--batch-size: at least one row per batch"),
+                rows => config.batch_size = Some(rows),
+            },
             "--json" => json = PathBuf::from(value()),
             "--markdown" => markdown = PathBuf::from(value()),
             other => usage(&format!("unknown option {other}")),

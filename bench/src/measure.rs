@@ -88,7 +88,7 @@ mod tests {
         let mut calls = Vec::new();
         let rounds = interleaved(2, 3, |side| {
             calls.push(side);
-            // Side 0 takes 2 ms, side 1 takes 1 ms more in every later run.
+            // Side 0 takes 2 ms; side 1 takes 2 ms plus 1 ms per call made so far.
             Duration::from_millis(2 + side as u64 * calls.len() as u64)
         });
         // ABAB, then BABA: neither side always goes first.
