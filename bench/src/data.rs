@@ -2,8 +2,10 @@
 //! and the bundle session.
 //!
 //! Deterministic (a fixed linear congruential sequence), so that every run measures the same
-//! bytes; batches of DataFusion's default batch size, spread over as many partitions as the
-//! sessions have.
+//! bytes; batches of the sessions' batch size, spread over as many partitions as the sessions
+//! have. An in-memory scan hands its batches on as they are stored, so the stored size is the
+//! size every operator above it sees: `--batch-size` must reach this table too, or it would
+//! change nothing for the workloads over it.
 
 use std::sync::Arc;
 
@@ -13,7 +15,8 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::datasource::MemTable;
 
-/// The rows per generated batch: DataFusion's default `batch_size`.
+/// The rows per generated batch unless `--batch-size` says otherwise: DataFusion's default
+/// `batch_size`.
 pub const BATCH_ROWS: usize = 8192;
 
 /// Distinct URLs in the `url` column (the views point into one shared buffer of them).
@@ -82,16 +85,23 @@ fn url_pool(rng: &mut Lcg) -> Vec<String> {
         .collect()
 }
 
-/// The `events` table: `rows` rows in batches of [`BATCH_ROWS`] over `partitions` partitions.
-pub fn events(rows: usize, many_groups: usize, users: usize, partitions: usize) -> MemTable {
+/// The `events` table: `rows` rows in batches of `batch_rows` over `partitions` partitions.
+pub fn events(
+    rows: usize,
+    batch_rows: usize,
+    many_groups: usize,
+    users: usize,
+    partitions: usize,
+) -> MemTable {
+    let batch_rows = batch_rows.max(1);
     let mut rng = Lcg::new(42);
     let urls = url_pool(&mut rng);
     let schema = events_schema();
     let partitions = partitions.max(1);
     let mut parts: Vec<Vec<RecordBatch>> = vec![Vec::new(); partitions];
     let mut ts = 1_700_000_000i64;
-    for (i, start) in (0..rows).step_by(BATCH_ROWS).enumerate() {
-        let n = BATCH_ROWS.min(rows - start);
+    for (i, start) in (0..rows).step_by(batch_rows).enumerate() {
+        let n = batch_rows.min(rows - start);
         let mut url = StringViewBuilder::with_capacity(n).with_deduplicate_strings();
         let mut cols: [Vec<i64>; 5] = std::array::from_fn(|_| Vec::with_capacity(n));
         let mut v = Vec::with_capacity(n);

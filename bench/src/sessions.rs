@@ -67,6 +67,7 @@ impl Sessions {
         let partitions = native.state().config().target_partitions();
         let events = Arc::new(crate::data::events(
             config.rows,
+            config.batch_size.unwrap_or(crate::data::BATCH_ROWS),
             config.many_groups,
             config.window_partitions,
             partitions,
