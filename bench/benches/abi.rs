@@ -1,12 +1,14 @@
 //! The benchmark table: `cargo bench --workspace --bench abi [-- OPTIONS]`.
 //!
 //! Options: `--only GROUP` (repeatable: scalar, aggregate, window, table function, delta,
-//! planning, load, size), `--reps N`, `--rows N`, `--side native|bundle` (run one side of the
+//! planning, load, size; or part of a query workload's name), `--reps N`, `--rows N`, `--side native|bundle` (run one side of the
 //! query workloads only, for `perf record`), `--abi-minor N` (load the bundles as if built for
 //! plugin ABI 1.N, to measure what a later minor's lean path buys), `--batch-size N` (rows per
 //! batch in every session: per-batch costs grow as it shrinks, per-row costs do not),
 //! `--explain` (print each workload's physical plan on both sides first), `--a-a` (the native
-//! objects on both sides: the scores are then the harness's noise on this machine), `--json
+//! objects on both sides: the scores are then the harness's noise on this machine),
+//! `--timeline FILE` (write each query run's time window, to split a `perf record` of the run
+//! by side with `split-perf`; see `df_plugin_bench::profile`), `--json
 //! FILE` (default `target/bench-abi.json`), `--markdown FILE` (default `target/bench-abi.md`).
 //!
 //! Builds the release bundles first (`cargo build --release --workspace --lib --bins --bench abi`,
@@ -16,12 +18,16 @@
 
 use std::path::{Path, PathBuf};
 
-use df_plugin_bench::{Config, load, run, workloads};
+use df_plugin_bench::{Config, load, profile, run, workloads};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some(load::CHILD) {
         load::child(&args[1..]);
+        return;
+    }
+    if args.first().map(String::as_str) == Some(profile::SPLIT) {
+        split_perf(&args[1..]);
         return;
     }
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -67,6 +73,7 @@ fn main() {
                 0 => usage("--batch-size: at least one row per batch"),
                 rows => config.batch_size = Some(rows),
             },
+            "--timeline" => config.timeline = Some(PathBuf::from(value())),
             "--json" => json = PathBuf::from(value()),
             "--markdown" => markdown = PathBuf::from(value()),
             other => usage(&format!("unknown option {other}")),
@@ -87,9 +94,29 @@ fn main() {
     }
 }
 
+/// `split-perf TIMELINE [TOP]`: a `perf script` on standard input, split by the run windows of
+/// a `--timeline` file (see [`profile`]).
+fn split_perf(args: &[String]) {
+    let Some(path) = args.first() else {
+        usage("split-perf needs the timeline a --timeline run wrote");
+    };
+    let top = match args.get(1) {
+        None => 40,
+        Some(n) => n
+            .parse()
+            .unwrap_or_else(|_| usage(&format!("split-perf: not a number of rows: {n}"))),
+    };
+    let timeline = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| usage(&format!("cannot read the timeline {path}: {e}")));
+    match profile::split(&timeline, std::io::stdin().lock(), top) {
+        Ok(table) => print!("{table}"),
+        Err(e) => usage(&e),
+    }
+}
+
 fn usage(problem: &str) -> ! {
     eprintln!(
-        "{problem}\nusage: cargo bench --workspace --bench abi [-- --only GROUP]... [--reps N] [--rows N] [--side native|bundle] [--abi-minor N] [--batch-size N] [--explain] [--a-a] [--json FILE] [--markdown FILE]"
+        "{problem}\nusage: cargo bench --workspace --bench abi [-- --only GROUP]... [--reps N] [--rows N] [--side native|bundle] [--abi-minor N] [--batch-size N] [--explain] [--a-a] [--timeline FILE] [--json FILE] [--markdown FILE]\n       <bench binary> split-perf TIMELINE [TOP] < perf-script-output"
     );
     std::process::exit(2)
 }

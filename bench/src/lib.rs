@@ -21,6 +21,7 @@ pub mod load;
 pub mod machine;
 pub mod measure;
 pub mod planning;
+pub mod profile;
 pub mod report;
 pub mod sessions;
 pub mod sizes;
@@ -80,6 +81,9 @@ pub struct Config {
     /// both sides run the same code and the scores show the noise of the harness on this
     /// machine, the floor under which a ratio says nothing about the ABI.
     pub a_a: bool,
+    /// Write every query run's window here (`--timeline FILE`), so that a `perf record` of the
+    /// interleaved run can be split by side ([`profile`]).
+    pub timeline: Option<PathBuf>,
 }
 
 impl Config {
@@ -103,6 +107,7 @@ impl Config {
             batch_size: None,
             explain: false,
             a_a: false,
+            timeline: None,
         }
     }
 
@@ -122,9 +127,10 @@ impl Config {
         }
     }
 
-    /// Whether the workload group `group` is selected.
-    pub fn selected(&self, group: &str) -> bool {
-        self.only.is_empty() || self.only.iter().any(|o| group.contains(o.as_str()))
+    /// Whether `what` is selected: a group, or a query workload's name (so that `--only
+    /// 'time_bucket(ts, w)'` runs that query alone, e.g. under a profiler).
+    pub fn selected(&self, what: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|o| what.contains(o.as_str()))
     }
 }
 
@@ -138,13 +144,14 @@ pub fn run(config: &Config) -> Report {
         .build()
         .expect("a tokio runtime");
     let sessions = sessions::Sessions::new(bundles, config, &runtime);
+    let mut timeline = profile::Timeline::open(config.timeline.as_deref());
     for workload in workloads::all(config) {
-        if config.selected(workload.group) {
+        if config.selected(workload.group) || config.selected(workload.name) {
             eprintln!("{} / {}", workload.group, workload.name);
             if config.explain {
                 eprintln!("{}", workload.explain(&sessions, &runtime));
             }
-            report.push(workload.measure(&sessions, config, &runtime));
+            report.push(workload.measure(&sessions, config, &runtime, &mut timeline));
         }
     }
     if config.selected("planning") {

@@ -1,4 +1,7 @@
 //! Timing: queries run to the last batch without being kept, sides interleaved, medians.
+//!
+//! Each run is timed by the wall clock, which the score is about, and by the process's CPU
+//! time (every thread), which says whether a gap is work done or time spent waiting.
 
 use std::time::{Duration, Instant};
 
@@ -17,16 +20,28 @@ pub async fn drain(ctx: &SessionContext, sql: &str) -> Result<usize> {
     Ok(rows)
 }
 
+/// What one run took: wall-clock time and the CPU time of the whole process.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Took {
+    pub wall: Duration,
+    pub cpu: Duration,
+}
+
 /// The measured times of every round, per side (`by_side[side][round]`).
 #[derive(Debug)]
 pub struct Rounds {
-    by_side: Vec<Vec<Duration>>,
+    by_side: Vec<Vec<Took>>,
 }
 
 impl Rounds {
-    /// The median time of `side`.
+    /// The median wall time of `side`.
     pub fn median(&self, side: usize) -> Duration {
-        median(self.by_side[side].clone())
+        median(self.by_side[side].iter().map(|t| t.wall).collect())
+    }
+
+    /// The median CPU time of `side`.
+    pub fn cpu_median(&self, side: usize) -> Duration {
+        median(self.by_side[side].iter().map(|t| t.cpu).collect())
     }
 
     /// The median time of every side.
@@ -34,21 +49,21 @@ impl Rounds {
         (0..self.by_side.len()).map(|s| self.median(s)).collect()
     }
 
-    /// `a`'s time over `b`'s, round by round. A round runs the sides back to back, so a slow
-    /// spell of a shared machine weighs on both terms of its ratio instead of on one side.
+    /// `a`'s wall time over `b`'s, round by round. A round runs the sides back to back, so a
+    /// slow spell of a shared machine weighs on both terms of its ratio instead of on one side.
     pub fn ratios(&self, a: usize, b: usize) -> Vec<f64> {
         self.by_side[a]
             .iter()
             .zip(&self.by_side[b])
-            .map(|(a, b)| a.as_secs_f64() / b.as_secs_f64())
+            .map(|(a, b)| a.wall.as_secs_f64() / b.wall.as_secs_f64())
             .collect()
     }
 }
 
 /// Runs each of `sides` `reps + 1` times, interleaved (ABAB..., then BABA..., so that neither
-/// side always goes first), and drops the first (warm-up) round. `run` returns the time of one
-/// run of side `i`.
-pub fn interleaved(sides: usize, reps: usize, mut run: impl FnMut(usize) -> Duration) -> Rounds {
+/// side always goes first), and drops the first (warm-up) round. `run` returns what one run of
+/// side `i` took.
+pub fn interleaved(sides: usize, reps: usize, mut run: impl FnMut(usize) -> Took) -> Rounds {
     let mut by_side = vec![Vec::with_capacity(reps); sides];
     for round in 0..=reps {
         let order: Vec<usize> = if round % 2 == 0 {
@@ -72,11 +87,38 @@ pub fn median(mut samples: Vec<Duration>) -> Duration {
     samples.get(samples.len() / 2).copied().unwrap_or_default()
 }
 
-/// Times `f`.
-pub fn time<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+/// Times `f` by the wall clock and by the process's CPU time.
+pub fn time<T>(f: impl FnOnce() -> T) -> (T, Took) {
+    let cpu = process_cpu();
     let start = Instant::now();
     let out = f();
-    (out, start.elapsed())
+    let wall = start.elapsed();
+    let cpu = process_cpu().saturating_sub(cpu);
+    (out, Took { wall, cpu })
+}
+
+/// The CPU time every thread of this process has used so far (zero where the clock is
+/// missing: the CPU columns then say nothing, the scores are unaffected).
+pub fn process_cpu() -> Duration {
+    clock(libc::CLOCK_PROCESS_CPUTIME_ID)
+}
+
+/// Nanoseconds on `CLOCK_MONOTONIC`, the clock `perf record -k CLOCK_MONOTONIC` stamps its
+/// samples with: run windows in it let a profile of an interleaved run be split by side.
+pub fn monotonic_ns() -> u64 {
+    clock(libc::CLOCK_MONOTONIC).as_nanos() as u64
+}
+
+fn clock(id: libc::clockid_t) -> Duration {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid, writable timespec; the call writes nothing else.
+    if unsafe { libc::clock_gettime(id, &mut t) } != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
 #[cfg(test)]
@@ -88,8 +130,13 @@ mod tests {
         let mut calls = Vec::new();
         let rounds = interleaved(2, 3, |side| {
             calls.push(side);
-            // Side 0 takes 2 ms; side 1 takes 2 ms plus 1 ms per call made so far.
-            Duration::from_millis(2 + side as u64 * calls.len() as u64)
+            // Side 0 takes 2 ms; side 1 takes 2 ms plus 1 ms per call made so far, and twice
+            // that of CPU time.
+            let wall = Duration::from_millis(2 + side as u64 * calls.len() as u64);
+            Took {
+                wall,
+                cpu: wall * 2,
+            }
         });
         // ABAB, then BABA: neither side always goes first.
         assert_eq!(calls, [0, 1, 1, 0, 0, 1, 1, 0]);
@@ -101,5 +148,20 @@ mod tests {
             assert!((got - want).abs() < 1e-9, "{ratios:?}");
         }
         assert_eq!(rounds.median(0), Duration::from_millis(2));
+        assert_eq!(rounds.cpu_median(1), Duration::from_millis(16));
+    }
+
+    #[test]
+    fn the_process_cpu_clock_counts_work() {
+        let before = process_cpu();
+        let (_, took) = time(|| {
+            (0..5_000_000u64).fold(0u64, |a, x| std::hint::black_box(a ^ x.wrapping_mul(31)))
+        });
+        assert!(process_cpu() > before, "the CPU clock advanced");
+        assert!(
+            took.cpu > Duration::ZERO && took.wall > Duration::ZERO,
+            "{took:?}"
+        );
+        assert!(monotonic_ns() > 0);
     }
 }

@@ -11,13 +11,12 @@
 //! the query [`BATCH`] times; the sessions alternate sample by sample.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::datasource::empty::EmptyTable;
 use datafusion::prelude::SessionContext;
 
-use crate::measure::{Rounds, interleaved};
+use crate::measure::{Rounds, Took, interleaved, time};
 use crate::report::{Row, Spread, Target};
 use crate::sessions::Sessions;
 
@@ -57,12 +56,16 @@ fn race(
 ) -> Rounds {
     let states: Vec<_> = sessions.iter().map(|s| s.state()).collect();
     interleaved(states.len(), samples, |i| {
-        let start = Instant::now();
-        for _ in 0..BATCH {
-            rt.block_on(states[i].create_logical_plan(sql))
-                .unwrap_or_else(|e| panic!("planning {sql}: {e}"));
+        let ((), took) = time(|| {
+            for _ in 0..BATCH {
+                rt.block_on(states[i].create_logical_plan(sql))
+                    .unwrap_or_else(|e| panic!("planning {sql}: {e}"));
+            }
+        });
+        Took {
+            wall: took.wall / BATCH as u32,
+            cpu: took.cpu / BATCH as u32,
         }
-        start.elapsed() / BATCH as u32
     })
 }
 

@@ -45,6 +45,11 @@ pub struct Row {
     /// overhead for planning); its median is the row's score.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spread: Option<Spread>,
+    /// A query's median CPU time per side (native, bundle), every thread of the process: more
+    /// CPU on the bundle side is work the crossing added, the same CPU for more wall time is
+    /// waiting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_ms: Option<[f64; 2]>,
 }
 
 /// The median and quartiles of a comparison's round-by-round scores (native time / bundle
@@ -87,6 +92,7 @@ impl Row {
             target: Target::MinRatio { min },
             rows: None,
             spread: None,
+            cpu_ms: None,
         }
     }
 
@@ -101,6 +107,7 @@ impl Row {
             target,
             rows: None,
             spread: None,
+            cpu_ms: None,
         }
     }
 

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use crate::measure::{drain, interleaved, time};
+use crate::measure::{Took, drain, interleaved, monotonic_ns, time};
+use crate::profile::Timeline;
 use crate::report::{Row, Spread, Target};
 use crate::sessions::Sessions;
 use crate::{Config, delta_table};
@@ -123,19 +124,27 @@ impl Workload {
         sessions: &Sessions,
         config: &Config,
         runtime: &tokio::runtime::Runtime,
+        timeline: &mut Timeline,
     ) -> Row {
         let ctx = [&sessions.native, &sessions.bundle];
         let mut counts = [None, None];
         let rounds = interleaved(2, config.reps, |side| {
             if config.side.is_some_and(|only| only != side) {
-                return Duration::ZERO;
+                return Took::default();
             }
+            let start = monotonic_ns();
             let (rows, took) = time(|| runtime.block_on(drain(ctx[side], &self.sql)));
+            timeline.record(self.name, side, start, monotonic_ns());
             let rows = rows.unwrap_or_else(|e| panic!("{} ({}): {e}", self.sql, SIDES[side]));
             counts[side] = Some(rows);
             took
         });
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let cpu = [0, 1].map(|side| ms(rounds.cpu_median(side)));
+        eprintln!(
+            "  median CPU time (all threads): native {:.1} ms, bundle {:.1} ms",
+            cpu[0], cpu[1]
+        );
         if let Some(side) = config.side {
             let name = format!("{} [{} only]", self.name, SIDES[side]);
             let mut row = Row::value(
@@ -161,6 +170,7 @@ impl Workload {
             self.min_ratio,
         );
         row.spread = Spread::of(rounds.ratios(0, 1));
+        row.cpu_ms = Some(cpu);
         row.rows = counts[0];
         row
     }
