@@ -5,9 +5,12 @@
 //! long as the key it was bound for comes back: a query's batches and partitions share one
 //! configuration `Arc`. Keys hold their `Arc`s, so pointer identity cannot be reused by a new
 //! value while an entry lives.
+//!
+//! Every batch of every partition looks its object up, on as many threads as there are
+//! partitions, so a hit takes only a read lock and partitions do not queue behind each other.
 
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::RwLock;
 
 use datafusion::error::Result;
 
@@ -17,26 +20,36 @@ pub const BOUND_ENTRIES: usize = 16;
 
 /// Objects bound per key, the newest [`BOUND_ENTRIES`] kept.
 pub struct BoundCache<K, V> {
-    entries: Mutex<Vec<(K, V)>>,
+    entries: RwLock<Vec<(K, V)>>,
 }
 
 impl<K, V: Clone> BoundCache<K, V> {
     pub fn new() -> Self {
         Self {
-            entries: Mutex::new(Vec::new()),
+            entries: RwLock::new(Vec::new()),
         }
     }
 
     /// The object of the first key `matches` accepts; otherwise the one `bind` makes, kept
-    /// under the key `bind` returns with it.
+    /// under the key `bind` returns with it. `bind` runs under the write lock, so a key is
+    /// bound once however many threads miss it together.
     pub fn get_or_bind(
         &self,
         matches: impl Fn(&K) -> bool,
         bind: impl FnOnce() -> Result<(K, V)>,
     ) -> Result<V> {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, value)) = entries.iter().find(|(key, _)| matches(key)) {
-            return Ok(value.clone());
+        let find = |entries: &[(K, V)]| {
+            entries
+                .iter()
+                .find(|(key, _)| matches(key))
+                .map(|(_, value)| value.clone())
+        };
+        if let Some(value) = find(&self.entries.read().unwrap_or_else(|e| e.into_inner())) {
+            return Ok(value);
+        }
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(value) = find(&entries) {
+            return Ok(value);
         }
         let (key, value) = bind()?;
         if entries.len() >= BOUND_ENTRIES {
@@ -55,7 +68,7 @@ impl<K, V: Clone> Default for BoundCache<K, V> {
 
 impl<K, V> fmt::Debug for BoundCache<K, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let entries = self.entries.lock().map_or(0, |e| e.len());
+        let entries = self.entries.read().map_or(0, |e| e.len());
         f.debug_struct("BoundCache")
             .field("entries", &entries)
             .finish()
@@ -100,6 +113,32 @@ mod tests {
             )
             .expect("binds");
         assert!(rebound);
+    }
+
+    #[test]
+    fn threads_that_miss_together_bind_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let cache = BoundCache::<usize, usize>::new();
+        let binds = AtomicUsize::new(0);
+        let barrier = std::sync::Barrier::new(8);
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    barrier.wait();
+                    for _ in 0..1000 {
+                        let v = cache.get_or_bind(
+                            |k| *k == 7,
+                            || {
+                                binds.fetch_add(1, Ordering::SeqCst);
+                                Ok((7, 70))
+                            },
+                        );
+                        assert_eq!(v.expect("binds"), 70);
+                    }
+                });
+            }
+        });
+        assert_eq!(binds.load(Ordering::SeqCst), 1);
     }
 
     #[test]
