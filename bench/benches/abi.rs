@@ -1,15 +1,18 @@
 //! The benchmark table: `cargo bench --workspace --bench abi [-- OPTIONS]`.
 //!
 //! Options: `--only GROUP` (repeatable: scalar, aggregate, window, table function, delta,
-//! planning, load, size; or part of a query workload's name), `--reps N`, `--rows N`, `--side native|bundle` (run one side of the
-//! query workloads only, for `perf record`), `--abi-minor N` (load the bundles as if built for
-//! plugin ABI 1.N, to measure what a later minor's lean path buys), `--batch-size N` (rows per
-//! batch in every session: per-batch costs grow as it shrinks, per-row costs do not),
-//! `--explain` (print each workload's physical plan on both sides first), `--a-a` (the native
-//! objects on both sides: the scores are then the harness's noise on this machine),
-//! `--timeline FILE` (write each query run's time window, to split a `perf record` of the run
-//! by side with `split-perf`; see `df_plugin_bench::profile`), `--json
-//! FILE` (default `target/bench-abi.json`), `--markdown FILE` (default `target/bench-abi.md`).
+//! planning, load, size; or part of a query workload's name), `--reps N`, `--rows N`, `--side
+//! native|bundle` (run one side of the query workloads only; its times vary between processes
+//! by more than the gaps, so profile an interleaved run with `--timeline` instead), `--abi-minor
+//! N` (load the bundles as if built for plugin ABI 1.N, to measure what a later minor's lean
+//! path buys), `--batch-size N` (rows per batch in every session and in the generated table:
+//! per-batch costs grow as it shrinks, per-row costs do not), `--explain` (print each workload's
+//! physical plan on both sides first), `--a-a` (the native objects on both sides: the scores
+//! are then the harness's noise on this machine), `--timeline FILE` (write each query run's
+//! time window, to split a `perf record` of the run by side with `split-perf`; see
+//! `df_plugin_bench::profile`), `--json FILE` (default `target/bench-abi.json`), `--markdown
+//! FILE` (default `target/bench-abi.md`). Relative output paths are taken from the workspace
+//! root (cargo runs a bench in `bench/`).
 //!
 //! Builds the release bundles first (`cargo build --release --workspace --lib --bins --bench abi`,
 //! the selection this binary was built with, so nothing but the cdylibs is linked), then prints the
@@ -73,17 +76,21 @@ fn main() {
                 0 => usage("--batch-size: at least one row per batch"),
                 rows => config.batch_size = Some(rows),
             },
-            "--timeline" => config.timeline = Some(PathBuf::from(value())),
-            "--json" => json = PathBuf::from(value()),
-            "--markdown" => markdown = PathBuf::from(value()),
+            "--timeline" => config.timeline = Some(output(workspace, value())),
+            "--json" => json = output(workspace, value()),
+            "--markdown" => markdown = output(workspace, value()),
             other => usage(&format!("unknown option {other}")),
         }
     }
     let report = run(&config);
     let table = report.to_markdown();
     println!("\n{table}");
-    std::fs::write(&markdown, &table).expect("write the markdown table");
-    std::fs::write(&json, report.to_json()).expect("write the JSON");
+    for (path, text) in [(&markdown, table.clone()), (&json, report.to_json())] {
+        if let Err(e) = std::fs::write(path, text) {
+            eprintln!("cannot write {}: {e}", path.display());
+            std::process::exit(1);
+        }
+    }
     println!("written to {} and {}", markdown.display(), json.display());
     let missed = report.missed();
     if !missed.is_empty() {
@@ -91,6 +98,20 @@ fn main() {
         for r in missed {
             println!("- {} / {}", r.group, r.name);
         }
+    }
+}
+
+/// An output file's path: a relative one is taken from the workspace root, because cargo runs
+/// a bench in its package's directory (`bench/`), not where it was started. Its directory must
+/// exist: a run takes minutes, so the mistake is refused before it.
+fn output(workspace: &Path, path: String) -> PathBuf {
+    let path = workspace.join(path);
+    match path.parent() {
+        Some(dir) if dir.is_dir() => path,
+        _ => usage(&format!(
+            "{}: no such directory to write into",
+            path.display()
+        )),
     }
 }
 

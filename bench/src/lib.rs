@@ -63,8 +63,9 @@ pub struct Config {
     /// too (see [`df_plugin_conformance::bundles::built_with`]).
     pub cargo_targets: &'static [&'static str],
     /// Run only this side of each query workload (0 native, 1 bundle; see
-    /// [`workloads::SIDES`]), so that a profiler sees one side alone; rows then carry that
-    /// side's time and no ratio.
+    /// [`workloads::SIDES`]); rows then carry that side's time and no ratio. Not the way to
+    /// profile a gap: one process's times differ from the next one's by more than the gaps
+    /// (see [`profile`] for splitting an interleaved run instead).
     pub side: Option<usize>,
     /// Load the bundles as if built for plugin ABI `1.N`: copies whose records say that minor,
     /// so the host takes the paths of that minor (datafusion-ffi's where a later minor added a

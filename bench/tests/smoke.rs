@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use df_plugin_bench::{Config, run};
+use df_plugin_bench::{Config, run, workloads};
 
 #[test]
 fn every_workload_runs_at_tiny_sizes() {
@@ -11,7 +11,9 @@ fn every_workload_runs_at_tiny_sizes() {
         .parent()
         .expect("workspace root");
     let data = tempfile::tempdir().expect("temp dir");
-    let config = Config::smoke(workspace, data.path());
+    let mut config = Config::smoke(workspace, data.path());
+    let timeline = data.path().join("runs.tsv");
+    config.timeline = Some(timeline.clone());
     let report = run(&config);
 
     let groups = [
@@ -44,6 +46,13 @@ fn every_workload_runs_at_tiny_sizes() {
         .iter()
         .filter(|r| r.unit == "ms" && r.baseline.is_some())
     {
+        let cpu = row.cpu_ms.expect("a query row has its CPU times");
+        assert!(
+            cpu[0] > 0.0 && cpu[1] > 0.0,
+            "{} / {}: {cpu:?}",
+            row.group,
+            row.name
+        );
         let spread = row.spread.expect("a query row keeps its rounds' ratios");
         assert!(
             spread.q1 <= spread.median && spread.median <= spread.q3,
@@ -58,6 +67,10 @@ fn every_workload_runs_at_tiny_sizes() {
         .find(|r| r.group == "table function")
         .expect("a row");
     assert_eq!(table_function.rows, Some(config.rows));
+    // Every query run's window, warm-up included, for splitting a profile by side.
+    let windows = std::fs::read_to_string(&timeline).expect("the timeline was written");
+    let queries = workloads::all(&config).len();
+    assert_eq!(windows.lines().count(), queries * 2 * (config.reps + 1));
     let json: serde_json::Value = serde_json::from_str(&report.to_json()).expect("valid JSON");
     assert_eq!(
         json["rows"].as_array().map(Vec::len),
