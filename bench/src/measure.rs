@@ -98,7 +98,7 @@ pub fn time<T>(f: impl FnOnce() -> T) -> (T, Took) {
 }
 
 /// The CPU time every thread of this process has used so far (zero where the clock is
-/// missing: the CPU columns then say nothing, the scores are unaffected).
+/// missing: the CPU times then say nothing, the scores are unaffected).
 pub fn process_cpu() -> Duration {
     clock(libc::CLOCK_PROCESS_CPUTIME_ID)
 }

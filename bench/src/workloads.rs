@@ -141,10 +141,13 @@ impl Workload {
         });
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         let cpu = [0, 1].map(|side| ms(rounds.cpu_median(side)));
-        eprintln!(
-            "  median CPU time (all threads): native {:.1} ms, bundle {:.1} ms",
-            cpu[0], cpu[1]
-        );
+        let ran = [0, 1]
+            .into_iter()
+            .filter(|s| config.side.is_none_or(|only| only == *s));
+        let cpu_line: Vec<String> = ran
+            .map(|s| format!("{} {:.1} ms", SIDES[s], cpu[s]))
+            .collect();
+        eprintln!("  median CPU time (all threads): {}", cpu_line.join(", "));
         if let Some(side) = config.side {
             let name = format!("{} [{} only]", self.name, SIDES[side]);
             let mut row = Row::value(
