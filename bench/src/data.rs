@@ -131,3 +131,32 @@ pub fn events(
     }
     MemTable::try_new(schema, parts).expect("a valid table")
 }
+
+#[cfg(test)]
+mod tests {
+    use datafusion::datasource::TableProvider;
+    use datafusion::prelude::SessionContext;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_table_stores_batches_of_the_asked_size() {
+        let table = Arc::new(events(10, 4, 3, 2, 2));
+        let ctx = SessionContext::new();
+        let plan = table
+            .scan(&ctx.state(), None, &[], None)
+            .await
+            .expect("a scan");
+        let mut sizes = Vec::new();
+        for partition in 0..2 {
+            let batches = datafusion::physical_plan::common::collect(
+                plan.execute(partition, ctx.task_ctx()).expect("a stream"),
+            )
+            .await
+            .expect("batches");
+            sizes.extend(batches.iter().map(|b| b.num_rows()));
+        }
+        // 10 rows in batches of 4, dealt round-robin over two partitions.
+        assert_eq!(sizes, [4, 2, 4]);
+    }
+}
