@@ -21,7 +21,7 @@ pub async fn drain(ctx: &SessionContext, sql: &str) -> Result<usize> {
 }
 
 /// What one run took: wall-clock time and the CPU time of the whole process.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Took {
     pub wall: Duration,
     pub cpu: Duration,

@@ -50,7 +50,7 @@ impl Timeline {
 }
 
 /// One run's window.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 struct Window {
     start: u64,
     end: u64,

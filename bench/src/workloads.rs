@@ -134,7 +134,8 @@ impl Workload {
             }
             let start = monotonic_ns();
             let (rows, took) = time(|| runtime.block_on(drain(ctx[side], &self.sql)));
-            timeline.record(self.name, side, start, monotonic_ns());
+            let end = start + took.wall.as_nanos() as u64;
+            timeline.record(self.name, side, start, end);
             let rows = rows.unwrap_or_else(|e| panic!("{} ({}): {e}", self.sql, SIDES[side]));
             counts[side] = Some(rows);
             took
