@@ -21,8 +21,10 @@ pub const ABI_MAJOR: u16 = 1;
 /// of scalar functions (`df_plugin_scalar_kernel`, see `ffi::scalar_kernel`); 1.3 the lean
 /// execution of a bundle's plans (`df_plugin_plan_runner`, see `ffi::plan_runner`); 1.4 the
 /// lean planning of its scans (`FFI_PlanRunner::scan`); 1.5 the lean per-batch path of groups
-/// accumulators (`df_plugin_groups_accumulator`, see `ffi::groups_accumulator`).
-pub const ABI_MINOR: u16 = 5;
+/// accumulators (`df_plugin_groups_accumulator`, see `ffi::groups_accumulator`); 1.6 scalar
+/// functions' fixed-width arrays crossing as their buffers (`df_plugin_scalar_kernel_buffers`,
+/// see `ffi::buffers`).
+pub const ABI_MINOR: u16 = 6;
 
 /// First bytes of every record; anything else is not a df-plugin record.
 pub const RECORD_MAGIC: [u8; 8] = *b"DFPLUGIN";

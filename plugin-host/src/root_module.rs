@@ -12,7 +12,9 @@ use datafusion_ffi::proto::logical_extension_codec::FFI_LogicalExtensionCodec;
 use datafusion_proto::logical_plan::DefaultLogicalExtensionCodec;
 use df_plugin_api::ffi::groups_accumulator::{GROUPS_ACCUMULATOR_SYMBOL, GroupsAccumulatorFn};
 use df_plugin_api::ffi::plan_runner::{PLAN_RUNNER_SYMBOL, PlanRunnerFn};
-use df_plugin_api::ffi::scalar_kernel::{SCALAR_KERNEL_SYMBOL, ScalarKernelFn};
+use df_plugin_api::ffi::scalar_kernel::{
+    FFI_ColumnarBuffers, SCALAR_KERNEL_BUFFERS_SYMBOL, SCALAR_KERNEL_SYMBOL, ScalarKernelFn,
+};
 use df_plugin_api::ffi::{
     BundleModuleRef, FFI_Bundle, FFI_BundleExports, FFI_HostContext, FFI_LogSink,
     INIT_WITH_PLANNERS_SYMBOL, InitWithPlanners, ROOT_MODULE_SYMBOL,
@@ -88,17 +90,22 @@ pub struct LeanPaths {
     pub runner_scans: bool,
     /// ABI 1.5: the per-batch path of the groups accumulators its aggregate functions make.
     pub groups_accumulator: Option<GroupsAccumulatorFn>,
+    /// ABI 1.6: the scalar functions' per-batch path with fixed-width arrays crossing as their
+    /// buffers (preferred over `scalar_kernel`).
+    pub scalar_kernel_buffers: Option<ScalarKernelFn<FFI_ColumnarBuffers>>,
 }
 
 /// The entry points of a bundle's lean paths its ABI minor promises.
 pub fn lean_paths(lib: &Library, meta: &BundleMetadata) -> Result<LeanPaths, Refusal> {
-    // SAFETY: bundles of ABI 1.2, 1.3 and 1.5 or later export these symbols with these types.
+    // SAFETY: bundles of ABI 1.2, 1.3, 1.5 and 1.6 or later export these symbols with these
+    // types.
     unsafe {
         Ok(LeanPaths {
             scalar_kernel: entry_point(lib, meta, 2, SCALAR_KERNEL_SYMBOL)?,
             plan_runner: entry_point(lib, meta, 3, PLAN_RUNNER_SYMBOL)?,
             runner_scans: meta.info.abi_minor >= 4,
             groups_accumulator: entry_point(lib, meta, 5, GROUPS_ACCUMULATOR_SYMBOL)?,
+            scalar_kernel_buffers: entry_point(lib, meta, 6, SCALAR_KERNEL_BUFFERS_SYMBOL)?,
         })
     }
 }

@@ -15,7 +15,7 @@ use datafusion_ffi::util::FFI_Option;
 use df_plugin_api::ffi::groups_accumulator::GroupsAccumulatorFn;
 use df_plugin_api::ffi::plan_runner::ForeignPlanRunner;
 use df_plugin_api::ffi::planner::{FFI_ExprPlanner, FFI_RelationPlanner, FFI_TypePlanner};
-use df_plugin_api::ffi::scalar_kernel::ForeignScalarKernel;
+use df_plugin_api::ffi::scalar_kernel::{ForeignScalarKernel, KernelValue, ScalarKernelFn};
 use df_plugin_api::ffi::signature::FunctionSignature;
 use df_plugin_api::ffi::{FFI_BundleExports, FFI_BundlePlanners};
 use df_plugin_api::record::{Capabilities, Capability};
@@ -43,7 +43,8 @@ pub struct BundleObjects {
     pub expr_planners: Vec<FFI_ExprPlanner>,
     pub relation_planners: Vec<FFI_RelationPlanner>,
     pub type_planners: Vec<FFI_TypePlanner>,
-    /// The lean per-batch path of each scalar function, by name (ABI 1.2 bundles).
+    /// The lean per-batch path of each scalar function, by name (ABI 1.2 bundles; 1.6 with
+    /// fixed-width arrays crossing as their buffers).
     pub scalar_kernels: HashMap<String, Arc<ForeignScalarKernel>>,
     /// Executes the bundle's scans with a bound configuration and lean streams (ABI 1.3).
     pub plan_runner: Option<Arc<ForeignPlanRunner>>,
@@ -62,21 +63,11 @@ impl BundleObjects {
         planners: Option<&FFI_BundlePlanners>,
         lean: LeanPaths,
     ) -> Self {
-        let scalar_kernels = lean
-            .scalar_kernel
-            .map(|kernel_of| {
-                exports
-                    .scalar_udfs
-                    .iter()
-                    .filter_map(|f| match kernel_of(f) {
-                        FFI_Option::Some(k) => {
-                            Some((f.name.to_string(), Arc::new(ForeignScalarKernel::new(k))))
-                        }
-                        FFI_Option::None => None,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let scalar_kernels = match (lean.scalar_kernel_buffers, lean.scalar_kernel) {
+            (Some(kernel_of), _) => scalar_kernels(exports, kernel_of),
+            (None, Some(kernel_of)) => scalar_kernels(exports, kernel_of),
+            (None, None) => HashMap::new(),
+        };
         Self {
             scalar_kernels,
             plan_runner: lean
@@ -193,6 +184,24 @@ impl BundleObjects {
         );
         out
     }
+}
+
+/// The kernel of each scalar function the bundle exported, by name (`kernel_of` answers
+/// `None` for a function it has no kernel for).
+fn scalar_kernels<V: KernelValue>(
+    exports: &FFI_BundleExports,
+    kernel_of: ScalarKernelFn<V>,
+) -> HashMap<String, Arc<ForeignScalarKernel>> {
+    exports
+        .scalar_udfs
+        .iter()
+        .filter_map(|f| match kernel_of(f) {
+            FFI_Option::Some(k) => {
+                Some((f.name.to_string(), Arc::new(ForeignScalarKernel::new(k))))
+            }
+            FFI_Option::None => None,
+        })
+        .collect()
 }
 
 /// Compares the objects with the manifest and the record's capability bits.

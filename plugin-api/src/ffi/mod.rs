@@ -8,6 +8,7 @@
 
 pub mod batch_stream;
 pub mod bound;
+pub mod buffers;
 pub mod contract;
 pub mod exports;
 pub mod groups_accumulator;

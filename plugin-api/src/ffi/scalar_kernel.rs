@@ -17,6 +17,12 @@
 //! A bundle exports one kernel per scalar function through [`SCALAR_KERNEL_SYMBOL`]; the host
 //! wraps it in a [`ForeignScalarKernel`], which caches the bound calls, and keeps using
 //! datafusion-ffi's struct for everything else (name, signature, return field, coercion).
+//!
+//! How a value crosses in a call is the kernel's type parameter ([`KernelValue`]): ABI 1.2
+//! sends arrays through the Arrow C data interface ([`FFI_ColumnarArg`]); ABI 1.6 sends
+//! fixed-width arrays as their buffers ([`FFI_ColumnarBuffers`], see [`super::buffers`]),
+//! through a second symbol, [`SCALAR_KERNEL_BUFFERS_SYMBOL`]. The structs have the same layout
+//! either way, so a 1.2–1.5 bundle keeps working.
 
 use std::ffi::c_void;
 use std::sync::Arc;
@@ -33,8 +39,10 @@ use datafusion_ffi::config::FFI_ConfigOptions;
 use datafusion_ffi::udf::FFI_ScalarUDF;
 use datafusion_ffi::util::{FFI_Option, FFI_Result};
 use stabby::vec::Vec as SVec;
+use std::fmt::Debug;
 
 use super::bound::BoundCache;
+use super::buffers::FFI_ArrayBuffers;
 use super::planner::ffi_guard;
 
 /// ABI 1.2: `extern "C" fn(&FFI_ScalarUDF) -> FFI_Option<FFI_ScalarKernel>`. The host passes
@@ -42,10 +50,46 @@ use super::planner::ffi_guard;
 /// of that very function (`None` for a struct it did not make).
 pub const SCALAR_KERNEL_SYMBOL: &str = "df_plugin_scalar_kernel";
 
-/// The type of [`SCALAR_KERNEL_SYMBOL`].
-pub type ScalarKernelFn = extern "C" fn(udf: &FFI_ScalarUDF) -> FFI_Option<FFI_ScalarKernel>;
+/// ABI 1.6: the same as [`SCALAR_KERNEL_SYMBOL`] with fixed-width arrays crossing as their
+/// buffers: `extern "C" fn(&FFI_ScalarUDF) -> FFI_Option<FFI_ScalarKernel<FFI_ColumnarBuffers>>`.
+pub const SCALAR_KERNEL_BUFFERS_SYMBOL: &str = "df_plugin_scalar_kernel_buffers";
 
-/// A value crossing in a call: an array, or a scalar as a one-row array.
+/// The type of [`SCALAR_KERNEL_SYMBOL`] (and, with [`FFI_ColumnarBuffers`], of
+/// [`SCALAR_KERNEL_BUFFERS_SYMBOL`]).
+pub type ScalarKernelFn<V = FFI_ColumnarArg> =
+    extern "C" fn(udf: &FFI_ScalarUDF) -> FFI_Option<FFI_ScalarKernel<V>>;
+
+/// How an argument or a result crosses in a call. A scalar crosses as a one-row array flagged
+/// as scalar, so the function sees a `ColumnarValue::Scalar` as it would natively.
+pub trait KernelValue: Debug + Sized + 'static {
+    /// Exports `value` to the other side.
+    fn export(value: &ColumnarValue) -> Result<Self>;
+
+    /// Imports a value the other side exported.
+    ///
+    /// # Safety
+    /// `self` was exported by [`KernelValue::export`] from a value of type `data_type`.
+    unsafe fn import(self, data_type: &DataType) -> Result<ColumnarValue>;
+}
+
+/// The array a value crosses as, and whether it stands for a scalar.
+fn as_array(value: &ColumnarValue) -> Result<(ArrayRef, bool)> {
+    Ok(match value {
+        ColumnarValue::Array(a) => (Arc::clone(a), false),
+        ColumnarValue::Scalar(s) => (s.to_array_of_size(1)?, true),
+    })
+}
+
+/// The value an imported array stands for.
+fn from_array(array: ArrayRef, scalar: bool) -> Result<ColumnarValue> {
+    Ok(if scalar {
+        ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
+    } else {
+        ColumnarValue::Array(array)
+    })
+}
+
+/// A value crossing in an ABI 1.2 call: its array through the Arrow C data interface.
 #[repr(C)]
 #[derive(Debug)]
 pub struct FFI_ColumnarArg {
@@ -53,29 +97,44 @@ pub struct FFI_ColumnarArg {
     pub scalar: bool,
 }
 
-impl FFI_ColumnarArg {
+impl KernelValue for FFI_ColumnarArg {
     fn export(value: &ColumnarValue) -> Result<Self> {
-        let (array, scalar) = match value {
-            ColumnarValue::Array(a) => (Arc::clone(a), false),
-            ColumnarValue::Scalar(s) => (s.to_array_of_size(1)?, true),
-        };
+        let (array, scalar) = as_array(value)?;
         Ok(Self {
             array: FFI_ArrowArray::new(&array.to_data()),
             scalar,
         })
     }
 
-    /// # Safety
-    /// `self.array` is a valid C data interface array of type `data_type`.
     unsafe fn import(self, data_type: &DataType) -> Result<ColumnarValue> {
         // SAFETY: the producer exported an array of the type both sides agreed on in `bind`.
         let data = unsafe { from_ffi_and_data_type(self.array, data_type.clone()) }?;
-        let array: ArrayRef = make_array(data);
-        Ok(if self.scalar {
-            ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
-        } else {
-            ColumnarValue::Array(array)
+        from_array(make_array(data), self.scalar)
+    }
+}
+
+/// A value crossing in an ABI 1.6 call: a fixed-width array as its buffers, any other array
+/// through the C data interface ([`FFI_ArrayBuffers`]).
+#[repr(C)]
+#[derive(Debug)]
+pub struct FFI_ColumnarBuffers {
+    pub array: FFI_ArrayBuffers,
+    pub scalar: bool,
+}
+
+impl KernelValue for FFI_ColumnarBuffers {
+    fn export(value: &ColumnarValue) -> Result<Self> {
+        let (array, scalar) = as_array(value)?;
+        Ok(Self {
+            array: FFI_ArrayBuffers::new(&array),
+            scalar,
         })
+    }
+
+    unsafe fn import(self, data_type: &DataType) -> Result<ColumnarValue> {
+        // SAFETY: the producer exported an array of the type both sides agreed on in `bind`.
+        let array = unsafe { self.array.import(data_type) }?;
+        from_array(array, self.scalar)
     }
 }
 
@@ -83,12 +142,8 @@ impl FFI_ColumnarArg {
 /// and return fields.
 #[repr(C)]
 #[derive(Debug)]
-pub struct FFI_ScalarCall {
-    pub invoke: unsafe extern "C" fn(
-        call: &Self,
-        args: SVec<FFI_ColumnarArg>,
-        num_rows: usize,
-    ) -> FFI_Result<FFI_ColumnarArg>,
+pub struct FFI_ScalarCall<V = FFI_ColumnarArg> {
+    pub invoke: unsafe extern "C" fn(call: &Self, args: SVec<V>, num_rows: usize) -> FFI_Result<V>,
     pub clone: unsafe extern "C" fn(call: &Self) -> Self,
     pub release: unsafe extern "C" fn(call: &mut Self),
     /// Internal data. Only the producer may access it.
@@ -97,8 +152,8 @@ pub struct FFI_ScalarCall {
     pub library_marker_id: extern "C" fn() -> usize,
 }
 
-unsafe impl Send for FFI_ScalarCall {}
-unsafe impl Sync for FFI_ScalarCall {}
+unsafe impl<V> Send for FFI_ScalarCall<V> {}
+unsafe impl<V> Sync for FFI_ScalarCall<V> {}
 
 struct ScalarCallPrivateData {
     udf: Arc<dyn ScalarUDFImpl>,
@@ -107,12 +162,12 @@ struct ScalarCallPrivateData {
     config: Arc<ConfigOptions>,
 }
 
-impl FFI_ScalarCall {
+impl<V: KernelValue> FFI_ScalarCall<V> {
     fn new(data: ScalarCallPrivateData) -> Self {
         Self {
-            invoke: invoke_fn_wrapper,
-            clone: call_clone_fn_wrapper,
-            release: call_release_fn_wrapper,
+            invoke: invoke_fn_wrapper::<V>,
+            clone: call_clone_fn_wrapper::<V>,
+            release: call_release_fn_wrapper::<V>,
             private_data: Box::into_raw(Box::new(data)) as *mut c_void,
             library_marker_id: super::library_marker_id,
         }
@@ -124,11 +179,11 @@ impl FFI_ScalarCall {
     }
 }
 
-unsafe extern "C" fn invoke_fn_wrapper(
-    call: &FFI_ScalarCall,
-    args: SVec<FFI_ColumnarArg>,
+unsafe extern "C" fn invoke_fn_wrapper<V: KernelValue>(
+    call: &FFI_ScalarCall<V>,
+    args: SVec<V>,
     num_rows: usize,
-) -> FFI_Result<FFI_ColumnarArg> {
+) -> FFI_Result<V> {
     let data = call.data();
     ffi_guard(
         || format!("scalar function '{}'", data.udf.name()),
@@ -154,12 +209,14 @@ unsafe extern "C" fn invoke_fn_wrapper(
                 return_field: Arc::clone(&data.return_field),
                 config_options: Arc::clone(&data.config),
             })?;
-            FFI_ColumnarArg::export(&value)
+            V::export(&value)
         },
     )
 }
 
-unsafe extern "C" fn call_clone_fn_wrapper(call: &FFI_ScalarCall) -> FFI_ScalarCall {
+unsafe extern "C" fn call_clone_fn_wrapper<V: KernelValue>(
+    call: &FFI_ScalarCall<V>,
+) -> FFI_ScalarCall<V> {
     let data = call.data();
     FFI_ScalarCall::new(ScalarCallPrivateData {
         udf: Arc::clone(&data.udf),
@@ -169,7 +226,7 @@ unsafe extern "C" fn call_clone_fn_wrapper(call: &FFI_ScalarCall) -> FFI_ScalarC
     })
 }
 
-unsafe extern "C" fn call_release_fn_wrapper(call: &mut FFI_ScalarCall) {
+unsafe extern "C" fn call_release_fn_wrapper<V>(call: &mut FFI_ScalarCall<V>) {
     if call.private_data.is_null() {
         return;
     }
@@ -178,7 +235,7 @@ unsafe extern "C" fn call_release_fn_wrapper(call: &mut FFI_ScalarCall) {
     call.private_data = std::ptr::null_mut();
 }
 
-impl Drop for FFI_ScalarCall {
+impl<V> Drop for FFI_ScalarCall<V> {
     fn drop(&mut self) {
         // SAFETY: `release` belongs to the image that made the struct.
         unsafe { (self.release)(self) }
@@ -188,14 +245,14 @@ impl Drop for FFI_ScalarCall {
 /// A stable struct for a scalar function's lean call path.
 #[repr(C)]
 #[derive(Debug)]
-pub struct FFI_ScalarKernel {
+pub struct FFI_ScalarKernel<V = FFI_ColumnarArg> {
     /// Binds the function to argument fields, a return field and a configuration.
     pub bind: unsafe extern "C" fn(
         kernel: &Self,
         arg_fields: SVec<WrappedSchema>,
         return_field: WrappedSchema,
         config: FFI_ConfigOptions,
-    ) -> FFI_Result<FFI_ScalarCall>,
+    ) -> FFI_Result<FFI_ScalarCall<V>>,
     pub clone: unsafe extern "C" fn(kernel: &Self) -> Self,
     pub release: unsafe extern "C" fn(kernel: &mut Self),
     /// Internal data. Only the producer may access it.
@@ -204,27 +261,28 @@ pub struct FFI_ScalarKernel {
     pub library_marker_id: extern "C" fn() -> usize,
 }
 
-unsafe impl Send for FFI_ScalarKernel {}
-unsafe impl Sync for FFI_ScalarKernel {}
+unsafe impl<V> Send for FFI_ScalarKernel<V> {}
+unsafe impl<V> Sync for FFI_ScalarKernel<V> {}
 
 struct ScalarKernelPrivateData {
     udf: Arc<dyn ScalarUDFImpl>,
 }
 
-impl FFI_ScalarKernel {
+impl<V: KernelValue> FFI_ScalarKernel<V> {
     /// The kernel of `udf` (the bundle's own, panic-guarded function).
     pub fn new(udf: Arc<dyn ScalarUDFImpl>) -> Self {
         Self {
-            bind: bind_fn_wrapper,
-            clone: kernel_clone_fn_wrapper,
-            release: kernel_release_fn_wrapper,
+            bind: bind_fn_wrapper::<V>,
+            clone: kernel_clone_fn_wrapper::<V>,
+            release: kernel_release_fn_wrapper::<V>,
             private_data: Box::into_raw(Box::new(ScalarKernelPrivateData { udf })) as *mut c_void,
             library_marker_id: super::library_marker_id,
         }
     }
 
     /// The kernel of a function this image exported (`None` for anybody else's struct). The
-    /// body of [`SCALAR_KERNEL_SYMBOL`], which [`crate::export_bundle!`] exports.
+    /// body of [`SCALAR_KERNEL_SYMBOL`] and [`SCALAR_KERNEL_BUFFERS_SYMBOL`], which
+    /// [`crate::export_bundle!`] exports.
     pub fn for_exported(udf: &FFI_ScalarUDF) -> Option<Self> {
         if (udf.library_marker_id)() != datafusion_ffi::get_library_marker_id() {
             return None;
@@ -243,12 +301,12 @@ fn import_field(schema: &WrappedSchema) -> Result<FieldRef> {
     Ok(Arc::new(Field::try_from(&schema.0)?))
 }
 
-unsafe extern "C" fn bind_fn_wrapper(
-    kernel: &FFI_ScalarKernel,
+unsafe extern "C" fn bind_fn_wrapper<V: KernelValue>(
+    kernel: &FFI_ScalarKernel<V>,
     arg_fields: SVec<WrappedSchema>,
     return_field: WrappedSchema,
     config: FFI_ConfigOptions,
-) -> FFI_Result<FFI_ScalarCall> {
+) -> FFI_Result<FFI_ScalarCall<V>> {
     let udf = &kernel.data().udf;
     ffi_guard(
         || format!("scalar function '{}'", udf.name()),
@@ -263,11 +321,13 @@ unsafe extern "C" fn bind_fn_wrapper(
     )
 }
 
-unsafe extern "C" fn kernel_clone_fn_wrapper(kernel: &FFI_ScalarKernel) -> FFI_ScalarKernel {
+unsafe extern "C" fn kernel_clone_fn_wrapper<V: KernelValue>(
+    kernel: &FFI_ScalarKernel<V>,
+) -> FFI_ScalarKernel<V> {
     FFI_ScalarKernel::new(Arc::clone(&kernel.data().udf))
 }
 
-unsafe extern "C" fn kernel_release_fn_wrapper(kernel: &mut FFI_ScalarKernel) {
+unsafe extern "C" fn kernel_release_fn_wrapper<V>(kernel: &mut FFI_ScalarKernel<V>) {
     if kernel.private_data.is_null() {
         return;
     }
@@ -276,14 +336,14 @@ unsafe extern "C" fn kernel_release_fn_wrapper(kernel: &mut FFI_ScalarKernel) {
     kernel.private_data = std::ptr::null_mut();
 }
 
-impl Clone for FFI_ScalarKernel {
+impl<V> Clone for FFI_ScalarKernel<V> {
     fn clone(&self) -> Self {
         // SAFETY: `clone` belongs to the image that made the struct.
         unsafe { (self.clone)(self) }
     }
 }
 
-impl Drop for FFI_ScalarKernel {
+impl<V> Drop for FFI_ScalarKernel<V> {
     fn drop(&mut self) {
         // SAFETY: `release` belongs to the image that made the struct.
         unsafe { (self.release)(self) }
@@ -310,19 +370,39 @@ impl CallKey {
 /// once per configuration and field set (a query's batches share both).
 #[derive(Debug)]
 pub struct ForeignScalarKernel {
-    kernel: FFI_ScalarKernel,
-    bound: BoundCache<CallKey, Arc<FFI_ScalarCall>>,
+    path: Box<dyn InvokeBatch>,
 }
 
 impl ForeignScalarKernel {
-    pub fn new(kernel: FFI_ScalarKernel) -> Self {
+    /// Wraps a kernel of either ABI: values cross as `V` says.
+    pub fn new<V: KernelValue>(kernel: FFI_ScalarKernel<V>) -> Self {
         Self {
-            kernel,
-            bound: BoundCache::new(),
+            path: Box::new(BoundKernel {
+                kernel,
+                bound: BoundCache::new(),
+            }),
         }
     }
 
-    fn bound_call(&self, args: &ScalarFunctionArgs) -> Result<Arc<FFI_ScalarCall>> {
+    /// Invokes the function on one batch.
+    pub fn invoke(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        self.path.invoke(args)
+    }
+}
+
+/// A kernel whose value type is known, behind [`ForeignScalarKernel`].
+trait InvokeBatch: Debug + Send + Sync {
+    fn invoke(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue>;
+}
+
+#[derive(Debug)]
+struct BoundKernel<V> {
+    kernel: FFI_ScalarKernel<V>,
+    bound: BoundCache<CallKey, Arc<FFI_ScalarCall<V>>>,
+}
+
+impl<V: KernelValue> BoundKernel<V> {
+    fn bound_call(&self, args: &ScalarFunctionArgs) -> Result<Arc<FFI_ScalarCall<V>>> {
         self.bound.get_or_bind(
             |key| key.matches(args),
             || {
@@ -354,15 +434,12 @@ impl ForeignScalarKernel {
             },
         )
     }
+}
 
-    /// Invokes the function on one batch.
-    pub fn invoke(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+impl<V: KernelValue> InvokeBatch for BoundKernel<V> {
+    fn invoke(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let call = self.bound_call(&args)?;
-        let values: SVec<FFI_ColumnarArg> = args
-            .args
-            .iter()
-            .map(FFI_ColumnarArg::export)
-            .collect::<Result<_>>()?;
+        let values: SVec<V> = args.args.iter().map(V::export).collect::<Result<_>>()?;
         // SAFETY: `invoke` belongs to the image that made the call.
         match unsafe { (call.invoke)(&call, values, args.number_rows) } {
             // SAFETY: the bundle exported a value of the return type bound in `bind`.
@@ -374,9 +451,94 @@ impl ForeignScalarKernel {
 
 /// Used by [`crate::export_bundle!`]: the kernel of a scalar function this bundle exported.
 #[doc(hidden)]
-pub fn export_kernel(udf: &FFI_ScalarUDF) -> FFI_Option<FFI_ScalarKernel> {
+pub fn export_kernel<V: KernelValue>(udf: &FFI_ScalarUDF) -> FFI_Option<FFI_ScalarKernel<V>> {
     match std::panic::catch_unwind(|| FFI_ScalarKernel::for_exported(udf)) {
         Ok(Some(kernel)) => FFI_Option::Some(kernel),
         _ => FFI_Option::None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{Float64Array, Int64Array, StringViewArray};
+    use datafusion::functions::{datetime, math, string};
+    use datafusion::logical_expr::{ReturnFieldArgs, ScalarUDF};
+
+    use super::*;
+
+    /// Calls `udf` natively and through a kernel whose values cross as `V`, as the host calls
+    /// a bundle's, and checks that both give the same value, array or scalar.
+    fn same_as_native<V: KernelValue>(udf: &ScalarUDF, args: Vec<ColumnarValue>, rows: usize) {
+        let arg_fields: Vec<FieldRef> = args
+            .iter()
+            .enumerate()
+            .map(|(i, a)| Arc::new(Field::new(format!("a{i}"), a.data_type(), true)))
+            .collect();
+        let scalars: Vec<Option<&ScalarValue>> = args
+            .iter()
+            .map(|a| match a {
+                ColumnarValue::Scalar(s) => Some(s),
+                ColumnarValue::Array(_) => None,
+            })
+            .collect();
+        let return_field = udf
+            .return_field_from_args(ReturnFieldArgs {
+                arg_fields: &arg_fields,
+                scalar_arguments: &scalars,
+            })
+            .expect("return field");
+        let args = ScalarFunctionArgs {
+            args: args.clone(),
+            arg_fields,
+            number_rows: rows,
+            return_field,
+            config_options: Arc::new(ConfigOptions::default()),
+        };
+        let native = udf.invoke_with_args(args.clone()).expect("native");
+        let kernel = ForeignScalarKernel::new(FFI_ScalarKernel::<V>::new(Arc::clone(udf.inner())));
+        let crossed = kernel.invoke(args).expect("through the kernel");
+        match (&native, &crossed) {
+            (ColumnarValue::Array(n), ColumnarValue::Array(c)) => assert_eq!(n, c),
+            (ColumnarValue::Scalar(n), ColumnarValue::Scalar(c)) => assert_eq!(n, c),
+            _ => panic!(
+                "{} gave {native:?} natively, {crossed:?} crossed",
+                udf.name()
+            ),
+        }
+    }
+
+    /// Arrays with nulls and offsets, scalar arguments and results, and arrays that cross
+    /// through the C data interface.
+    fn all_cases<V: KernelValue>() {
+        let ints = Int64Array::from(vec![Some(-3), None, Some(4), Some(-5), None]);
+        let ints = ColumnarValue::Array(Arc::new(ints.slice(1, 4)));
+        same_as_native::<V>(&math::abs(), vec![ints], 4);
+
+        let floats = Float64Array::from(vec![Some(1.5), None, Some(-2.0)]);
+        let floats = ColumnarValue::Array(Arc::new(floats));
+        let two = ColumnarValue::Scalar(ScalarValue::Float64(Some(2.0)));
+        same_as_native::<V>(&math::power(), vec![floats, two], 3);
+
+        let text = StringViewArray::from(vec![Some("abc"), None]);
+        let text = ColumnarValue::Array(Arc::new(text));
+        same_as_native::<V>(&string::upper(), vec![text], 2);
+
+        let scalar = ColumnarValue::Scalar(ScalarValue::from("Xy"));
+        same_as_native::<V>(&string::lower(), vec![scalar], 1);
+
+        let unit = ColumnarValue::Scalar(ScalarValue::from("day"));
+        let ts = ScalarValue::TimestampNanosecond(Some(1_700_000_000_000_000_000), None);
+        let ts = ColumnarValue::Array(ts.to_array_of_size(3).expect("timestamps"));
+        same_as_native::<V>(&datetime::date_trunc(), vec![unit, ts], 3);
+    }
+
+    #[test]
+    fn the_c_data_kernel_gives_the_native_results() {
+        all_cases::<FFI_ColumnarArg>();
+    }
+
+    #[test]
+    fn the_buffers_kernel_gives_the_native_results() {
+        all_cases::<FFI_ColumnarBuffers>();
     }
 }

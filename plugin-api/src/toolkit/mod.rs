@@ -458,6 +458,19 @@ macro_rules! export_bundle {
                 $crate::ffi::scalar_kernel::export_kernel(udf)
             }
 
+            /// ABI 1.6: the same path with fixed-width arrays crossing as their buffers (see
+            /// `df_plugin_api::ffi::scalar_kernel::SCALAR_KERNEL_BUFFERS_SYMBOL`).
+            #[unsafe(no_mangle)]
+            pub extern "C" fn df_plugin_scalar_kernel_buffers(
+                udf: &$crate::__private::datafusion_ffi::udf::FFI_ScalarUDF,
+            ) -> $crate::__private::datafusion_ffi::util::FFI_Option<
+                $crate::ffi::scalar_kernel::FFI_ScalarKernel<
+                    $crate::ffi::scalar_kernel::FFI_ColumnarBuffers,
+                >,
+            > {
+                $crate::ffi::scalar_kernel::export_kernel(udf)
+            }
+
             /// ABI 1.3: executes this bundle's plans with a configuration bound once, through
             /// lean streams; 1.4: plans its scans too (see
             /// `df_plugin_api::ffi::plan_runner::PLAN_RUNNER_SYMBOL`).

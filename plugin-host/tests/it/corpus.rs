@@ -179,6 +179,44 @@ async fn a_bundle_without_its_scalar_kernel_entry_point() {
 }
 
 #[tokio::test]
+async fn a_bundle_without_its_scalar_kernel_buffers_entry_point() {
+    let (dir, _) = crafted("corpus-panicking", |s, d| {
+        craft::without_symbol(
+            s,
+            d,
+            df_plugin_api::ffi::scalar_kernel::SCALAR_KERNEL_BUFFERS_SYMBOL,
+        )
+    });
+    let r = refused_at(dir.path(), Step::RootModule).await;
+    assert!(r.reason.contains("plugin ABI 1.6 or later"), "{r}");
+    assert!(r.reason.contains("df_plugin_scalar_kernel_buffers"), "{r}");
+}
+
+/// An ABI 1.5 bundle's scalar functions take the 1.2 kernel, whose arrays cross through the
+/// C data interface, with the same results and errors as the 1.6 kernel's buffers.
+#[tokio::test]
+async fn an_abi_1_5_bundle_runs_its_scalar_functions_through_the_c_data_kernel() {
+    let (old, _) = crafted("df-plugin-udfs", |s, d| {
+        craft::with_record(s, d, |r| r.abi_minor = 5)
+    });
+    let (_new, current) = crate::util::session_with(&["df-plugin-udfs"]);
+    let old_ctx = session();
+    crate::util::register(host(old.path()).strict(true), &old_ctx);
+    let sql = "SELECT time_bucket(ts, w) AS b, time_bucket(ts, 60) AS c, url_host(u) AS h \
+               FROM (VALUES (125, 60, 'https://a.example/x'), (NULL, 60, NULL), \
+               (3599, 3600, 'http://b.example:8080/')) t(ts, w, u)";
+    let want = "b,c,h\n120,120,a.example\n,,\n0,3540,b.example\n";
+    for ctx in [&old_ctx, &current] {
+        assert_eq!(query_csv(ctx, sql).await.unwrap(), want);
+        let e = query_csv(ctx, "SELECT time_bucket(10, 0)")
+            .await
+            .unwrap_err();
+        let e = e.to_string();
+        assert!(e.contains("the width must be a positive number"), "{e}");
+    }
+}
+
+#[tokio::test]
 async fn a_bundle_without_its_plan_runner_entry_point() {
     let (dir, _) = crafted("corpus-panicking", |s, d| {
         craft::without_symbol(s, d, df_plugin_api::ffi::plan_runner::PLAN_RUNNER_SYMBOL)
