@@ -25,6 +25,7 @@
 //! either way, so a 1.2–1.5 bundle keeps working.
 
 use std::ffi::c_void;
+use std::fmt::Debug;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, make_array};
@@ -39,7 +40,6 @@ use datafusion_ffi::config::FFI_ConfigOptions;
 use datafusion_ffi::udf::FFI_ScalarUDF;
 use datafusion_ffi::util::{FFI_Option, FFI_Result};
 use stabby::vec::Vec as SVec;
-use std::fmt::Debug;
 
 use super::bound::BoundCache;
 use super::buffers::FFI_ArrayBuffers;
