@@ -322,4 +322,32 @@ mod tests {
         }
         assert_eq!(Arc::strong_count(&ints), 1);
     }
+
+    /// A struct that breaks the contract in ways the consumer can see is refused before any
+    /// buffer is read, and still releases the producer's array.
+    #[test]
+    fn a_struct_without_its_buffers_is_an_error() {
+        let ints: ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 3]));
+        let strings: ArrayRef = Arc::new(StringViewArray::from(vec!["a", "b"]));
+        let mut no_values = FFI_ArrayBuffers::new(&ints);
+        no_values.values = std::ptr::null();
+        let mut misaligned = FFI_ArrayBuffers::new(&ints);
+        misaligned.values = misaligned.values.wrapping_add(1);
+        let mut no_array = FFI_ArrayBuffers::new(&strings);
+        no_array.cdata = FFI_ArrowArray::empty();
+        let cases = [
+            (no_values, DataType::Int64, "as no values"),
+            (misaligned, DataType::Int64, "as misaligned values"),
+            (no_array, DataType::Utf8View, "as no array"),
+        ];
+        for (broken, as_type, found) in cases {
+            // SAFETY: each check fails before a buffer is read.
+            let e = unsafe { broken.import(&as_type) }
+                .expect_err("a broken struct")
+                .to_string();
+            assert!(e.contains(found), "{e}");
+        }
+        assert_eq!(Arc::strong_count(&ints), 1);
+        assert_eq!(Arc::strong_count(&strings), 1);
+    }
 }
