@@ -112,16 +112,27 @@ impl Row {
     }
 
     /// The score the target is about: native/bundle for ratios, the overhead for overheads;
-    /// the median round's where the rounds were kept.
+    /// the median round's where the rounds were kept. A value with a baseline (a size and its
+    /// floor) is scored by how much it adds to the baseline; its target is still its value.
     pub fn score(&self) -> Option<f64> {
         if let Some(spread) = self.spread {
             return Some(spread.median);
         }
         let base = self.baseline?;
         match self.target {
-            Target::MaxOverhead { .. } => Some((self.measured - base) / base),
+            Target::MaxOverhead { .. } | Target::MaxValue { .. } => {
+                Some((self.measured - base) / base)
+            }
             _ => Some(base / self.measured),
         }
+    }
+
+    /// Whether [`Row::score`] is an excess over the baseline (shown in percent).
+    fn scored_as_excess(&self) -> bool {
+        matches!(
+            self.target,
+            Target::MaxOverhead { .. } | Target::MaxValue { .. }
+        )
     }
 
     /// Whether the row meets its target (`None` when it has none).
@@ -211,7 +222,7 @@ impl Report {
         let m = &self.machine;
         let s = &self.sizes;
         let mut out = format!(
-            "Machine: {} ({} cores, {} GiB), {}, {}.\nSizes: {} rows, {} groups, {} window partitions, a {}-row Delta table; {} rounds, each running both sides back to back (interleaved); times are each side's median, a query's score is the median round's native/bundle ratio with the interquartile range of the rounds' ratios in brackets.\n\n",
+            "Machine: {} ({} cores, {} GiB), {}, {}.\nSizes: {} rows, {} groups, {} window partitions, a {}-row Delta table; {} rounds, each running both sides back to back (interleaved); times are each side's median, a query's score is the median round's native/bundle ratio with the interquartile range of the rounds' ratios in brackets; a size's baseline is the smallest datafusion-ffi bundle built in the same run (`bench/floor/`), its score what the bundle adds to it.\n\n",
             m.cpu,
             m.cores,
             m.memory_gib,
@@ -246,8 +257,8 @@ impl Report {
                 "MB" => format!("{v:.1} MB"),
                 unit => format!("{v:.2} {unit}"),
             };
-            let score = match (r.score(), r.target) {
-                (Some(s), Target::MaxOverhead { .. }) => match r.spread {
+            let score = match r.score() {
+                Some(s) if r.scored_as_excess() => match r.spread {
                     Some(q) => format!(
                         "{:+.1} % ({:+.1} to {:+.1})",
                         s * 100.0,
@@ -256,11 +267,11 @@ impl Report {
                     ),
                     None => format!("{:+.1} %", s * 100.0),
                 },
-                (Some(s), _) => match r.spread {
+                Some(s) => match r.spread {
                     Some(q) => format!("{s:.3} ({:.2}–{:.2})", q.q1, q.q3),
                     None => format!("{s:.3}"),
                 },
-                (None, _) => "—".into(),
+                None => "—".into(),
             };
             let met = match r.met() {
                 Some(true) => "✓",
@@ -286,6 +297,19 @@ impl Report {
 mod tests {
     use super::*;
 
+    fn report_of(rows: Vec<Row>) -> Report {
+        let machine = Machine {
+            cpu: "cpu".into(),
+            cores: 2,
+            memory_gib: 24,
+            os: "os".into(),
+            rustc: "rustc".into(),
+        };
+        let mut report = Report::new(machine, &Config::full(std::path::Path::new(".")));
+        report.extend(rows);
+        report
+    }
+
     #[test]
     fn spread_is_the_median_and_quartiles_of_the_ratios() {
         let q = Spread::of(vec![1.2, 0.8, 1.0, 0.9, 1.1]).expect("ratios");
@@ -300,5 +324,21 @@ mod tests {
         row.spread = Spread::of(vec![0.9, 0.92, 1.3]);
         assert_eq!(row.score(), Some(0.92));
         assert_eq!(row.met(), Some(false));
+    }
+
+    #[test]
+    fn a_size_is_scored_by_its_excess_over_the_floor_and_held_to_its_value() {
+        let mut row = Row::value("size", "b", "MB", 50.0, Target::MaxValue { max: 60.0 });
+        assert_eq!(row.score(), None);
+        row.baseline = Some(40.0);
+        assert_eq!(row.score(), Some(0.25));
+        assert_eq!(row.met(), Some(true));
+        row.measured = 61.0;
+        assert_eq!(row.met(), Some(false));
+        let md = report_of(vec![row]).to_markdown();
+        assert!(
+            md.contains("| size | b | 40.0 MB | 61.0 MB | +52.5 % | ≤ 60 MB | ✗ |"),
+            "{md}"
+        );
     }
 }

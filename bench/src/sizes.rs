@@ -1,7 +1,14 @@
 //! Bundle file sizes: the release files as built, and stripped of their symbol tables (what a
 //! distribution ships; `strip` keeps the sections the host reads).
+//!
+//! A stripped size has a baseline like a query does: the *floor*, the smallest bundle
+//! datafusion-ffi allows, built in the same cargo run with the same features (`bench/floor/`).
+//! `size-floor-ffi` exports one built-in object of each datafusion-ffi kind and nothing else;
+//! `size-floor-delta` exports delta-rs's own `DeltaTableFactory` the same way. The floor is
+//! what any datafusion-ffi bundle of this DataFusion weighs; the difference is what this
+//! project adds.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use df_plugin_conformance::bundles;
@@ -12,38 +19,64 @@ use crate::sessions::BUNDLES;
 /// The largest stripped bundle the project accepts.
 pub const MAX_STRIPPED_MB: f64 = 40.0;
 
+/// The floor each bundle is compared with.
+fn floor_of(bundle: &str) -> &'static str {
+    if bundle.contains("delta") {
+        "size-floor-delta"
+    } else {
+        "size-floor-ffi"
+    }
+}
+
 pub fn measure(built: &Path) -> Vec<Row> {
     let scratch = tempfile::tempdir().expect("temp dir");
     let mut rows = Vec::new();
     for c in BUNDLES {
         let file = bundles::bundle_file(built, c);
-        let mb = |p: &Path| std::fs::metadata(p).map_or(0.0, |m| m.len() as f64 / 1e6);
+        let floor = bundles::bundle_file(built, floor_of(c));
+        let Some(as_built) = megabytes(&file) else {
+            eprintln!("{} is missing: its size is not measured", file.display());
+            continue;
+        };
         rows.push(Row::value(
             "size",
             &format!("{c}: as built"),
             "MB",
-            mb(&file),
+            as_built,
             Target::None,
         ));
-        let stripped = scratch.path().join(file.file_name().expect("file name"));
-        let status = Command::new("strip")
-            .arg("--strip-all")
-            .arg("-o")
-            .arg(&stripped)
-            .arg(&file)
-            .status();
-        match status {
-            Ok(s) if s.success() => rows.push(Row::value(
-                "size",
-                &format!("{c}: stripped"),
-                "MB",
-                mb(&stripped),
-                Target::MaxValue {
-                    max: MAX_STRIPPED_MB,
-                },
-            )),
-            _ => eprintln!("`strip` is not available: the stripped size of {c} is not measured"),
-        }
+        let Some(stripped) = strip(&file, scratch.path()) else {
+            eprintln!("`strip` is not available: the stripped size of {c} is not measured");
+            continue;
+        };
+        let mut row = Row::value(
+            "size",
+            &format!("{c}: stripped"),
+            "MB",
+            stripped,
+            Target::MaxValue {
+                max: MAX_STRIPPED_MB,
+            },
+        );
+        row.baseline = strip(&floor, scratch.path());
+        rows.push(row);
     }
     rows
+}
+
+fn megabytes(file: &Path) -> Option<f64> {
+    std::fs::metadata(file).ok().map(|m| m.len() as f64 / 1e6)
+}
+
+/// The size of `file` stripped into `scratch`, if `strip` runs.
+fn strip(file: &Path, scratch: &Path) -> Option<f64> {
+    let out: PathBuf = scratch.join(file.file_name()?);
+    let status = Command::new("strip")
+        .arg("--strip-all")
+        .arg("-o")
+        .arg(&out)
+        .arg(file)
+        .status()
+        .ok()?;
+    status.success().then(|| megabytes(&out)).flatten()
 }

@@ -61,6 +61,14 @@ fn every_workload_runs_at_tiny_sizes() {
             row.name
         );
     }
+    // Each bundle's size is set against the floor built in the same cargo run.
+    for row in report.rows.iter().filter(|r| r.name.ends_with("stripped")) {
+        assert!(
+            row.baseline.is_some_and(|floor| floor > 0.0),
+            "{}: no floor",
+            row.name
+        );
+    }
     let table_function = report
         .rows
         .iter()
