@@ -62,6 +62,9 @@ pub type ScalarKernelFn<V = FFI_ColumnarArg> =
 /// How an argument or a result crosses in a call. A scalar crosses as a one-row array flagged
 /// as scalar, so the function sees a `ColumnarValue::Scalar` as it would natively.
 pub trait KernelValue: Debug + Sized + 'static {
+    /// The plugin ABI minor that introduced this way of crossing (its kernel's symbol).
+    const ABI_MINOR: u16;
+
     /// Exports `value` to the other side.
     fn export(value: &ColumnarValue) -> Result<Self>;
 
@@ -98,6 +101,8 @@ pub struct FFI_ColumnarArg {
 }
 
 impl KernelValue for FFI_ColumnarArg {
+    const ABI_MINOR: u16 = 2;
+
     fn export(value: &ColumnarValue) -> Result<Self> {
         let (array, scalar) = as_array(value)?;
         Ok(Self {
@@ -123,6 +128,8 @@ pub struct FFI_ColumnarBuffers {
 }
 
 impl KernelValue for FFI_ColumnarBuffers {
+    const ABI_MINOR: u16 = 6;
+
     fn export(value: &ColumnarValue) -> Result<Self> {
         let (array, scalar) = as_array(value)?;
         Ok(Self {
@@ -388,11 +395,20 @@ impl ForeignScalarKernel {
     pub fn invoke(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         self.path.invoke(args)
     }
+
+    /// How this kernel's values cross, as the plugin ABI minor that introduced the way: 2,
+    /// through the Arrow C data interface ([`FFI_ColumnarArg`]); 6, fixed-width arrays as
+    /// their buffers ([`FFI_ColumnarBuffers`]). Says which path a host took for a bundle.
+    pub fn abi_minor(&self) -> u16 {
+        self.path.abi_minor()
+    }
 }
 
 /// A kernel whose value type is known, behind [`ForeignScalarKernel`].
 trait InvokeBatch: Debug + Send + Sync {
     fn invoke(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue>;
+
+    fn abi_minor(&self) -> u16;
 }
 
 #[derive(Debug)]
@@ -446,6 +462,10 @@ impl<V: KernelValue> InvokeBatch for BoundKernel<V> {
             FFI_Result::Ok(value) => unsafe { value.import(args.return_field.data_type()) },
             FFI_Result::Err(e) => Err(DataFusionError::Ffi(e.to_string())),
         }
+    }
+
+    fn abi_minor(&self) -> u16 {
+        V::ABI_MINOR
     }
 }
 

@@ -199,7 +199,20 @@ async fn an_abi_1_5_bundle_runs_its_scalar_functions_through_the_c_data_kernel()
     let (old, _) = crafted("df-plugin-udfs", |s, d| {
         craft::with_record(s, d, |r| r.abi_minor = 5)
     });
-    let (_new, current) = crate::util::session_with(&["df-plugin-udfs"]);
+    let (new, current) = crate::util::session_with(&["df-plugin-udfs"]);
+    // The host took each minor's kernel: the C data one for 1.5, the buffers one for 1.6.
+    for (dir, minor) in [(old.path(), 2), (new.path(), 6)] {
+        let plugins = load(dir);
+        let kernels = &plugins.bundles()[0].objects().scalar_kernels;
+        for name in ["time_bucket", "url_host"] {
+            assert_eq!(
+                kernels[name].abi_minor(),
+                minor,
+                "{name} in {}",
+                dir.display()
+            );
+        }
+    }
     let old_ctx = session();
     crate::util::register(host(old.path()).strict(true), &old_ctx);
     let sql = "SELECT time_bucket(ts, w) AS b, time_bucket(ts, 60) AS c, url_host(u) AS h \
