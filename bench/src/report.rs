@@ -119,12 +119,11 @@ impl Row {
             return Some(spread.median);
         }
         let base = self.baseline?;
-        match self.target {
-            Target::MaxOverhead { .. } | Target::MaxValue { .. } => {
-                Some((self.measured - base) / base)
-            }
-            _ => Some(base / self.measured),
-        }
+        Some(if self.scored_as_excess() {
+            (self.measured - base) / base
+        } else {
+            base / self.measured
+        })
     }
 
     /// Whether [`Row::score`] is an excess over the baseline (shown in percent).

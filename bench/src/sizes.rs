@@ -8,6 +8,7 @@
 //! what any datafusion-ffi bundle of this DataFusion weighs; the difference is what this
 //! project adds.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -31,9 +32,10 @@ fn floor_of(bundle: &str) -> &'static str {
 pub fn measure(built: &Path) -> Vec<Row> {
     let scratch = tempfile::tempdir().expect("temp dir");
     let mut rows = Vec::new();
+    // Bundles share a floor: each is stripped once.
+    let mut floors: HashMap<&str, Option<f64>> = HashMap::new();
     for c in BUNDLES {
         let file = bundles::bundle_file(built, c);
-        let floor = bundles::bundle_file(built, floor_of(c));
         let Some(as_built) = megabytes(&file) else {
             eprintln!("{} is missing: its size is not measured", file.display());
             continue;
@@ -58,7 +60,10 @@ pub fn measure(built: &Path) -> Vec<Row> {
                 max: MAX_STRIPPED_MB,
             },
         );
-        row.baseline = strip(&floor, scratch.path());
+        let floor = floor_of(c);
+        row.baseline = *floors
+            .entry(floor)
+            .or_insert_with(|| strip(&bundles::bundle_file(built, floor), scratch.path()));
         rows.push(row);
     }
     rows
