@@ -273,8 +273,43 @@ impl Drop for FFI_PlanRunner {
     }
 }
 
-/// Used by [`crate::export_bundle!`]: a runner of this bundle's plans, with the bundle's
-/// runtime environment (where its scans registered their object stores) and tokio runtime.
+/// The plan runner of this image, once a table or a planner has been exported (see
+/// [`enable`]).
+static ENABLED: OnceLock<fn(FFI_ConfigOptions) -> FFI_Result<FFI_PlanRunner>> = OnceLock::new();
+
+/// Makes [`export_enabled_plan_runner`] bind runners. The toolkit calls it from every method
+/// that exports something that can make plans (a table, a table function or factory, an
+/// expression or relation planner). Only those methods reach [`export_plan_runner`], so a
+/// bundle of functions only does not link the runner, its `SessionState` or the physical
+/// planner: tens of megabytes (see the README's bundle sizes).
+pub(crate) fn enable() {
+    ENABLED.get_or_init(|| export_plan_runner);
+}
+
+/// Used by [`crate::export_bundle!`] for [`PLAN_RUNNER_SYMBOL`]: a runner of this bundle's
+/// plans, or an error if the bundle exported nothing that makes plans. A host asks only to run
+/// plans a bundle made, so the error is a host bug, not a user's.
+#[doc(hidden)]
+pub fn export_enabled_plan_runner(config: FFI_ConfigOptions) -> FFI_Result<FFI_PlanRunner> {
+    bind_if_enabled(ENABLED.get().copied(), config)
+}
+
+fn bind_if_enabled(
+    bind: Option<fn(FFI_ConfigOptions) -> FFI_Result<FFI_PlanRunner>>,
+    config: FFI_ConfigOptions,
+) -> FFI_Result<FFI_PlanRunner> {
+    match bind {
+        Some(bind) => bind(config),
+        None => FFI_Result::Err(
+            "this bundle exports no table, table function or factory and no planner, so it has \
+             no plans to run: the host asked it for a plan runner in error"
+                .into(),
+        ),
+    }
+}
+
+/// A runner of this bundle's plans, with the bundle's runtime environment (where its scans
+/// registered their object stores) and tokio runtime.
 #[doc(hidden)]
 pub fn export_plan_runner(config: FFI_ConfigOptions) -> FFI_Result<FFI_PlanRunner> {
     ffi_guard(
@@ -449,6 +484,19 @@ mod tests {
 
     extern "C" fn bind_uncounted(config: FFI_ConfigOptions) -> FFI_Result<FFI_PlanRunner> {
         export_plan_runner(config)
+    }
+
+    #[test]
+    fn a_bundle_without_tables_or_planners_refuses_to_bind_a_runner() {
+        let config = || FFI_ConfigOptions::from(&ConfigOptions::default());
+        match bind_if_enabled(None, config()) {
+            FFI_Result::Err(e) => assert!(e.contains("exports no table"), "{e}"),
+            FFI_Result::Ok(_) => panic!("bound a runner without tables"),
+        }
+        assert!(matches!(
+            bind_if_enabled(Some(export_plan_runner), config()),
+            FFI_Result::Ok(_)
+        ));
     }
 
     extern "C" fn another_image() -> usize {

@@ -33,10 +33,12 @@ use datafusion::catalog::{TableFunctionImpl, TableProviderFactory};
 use datafusion::datasource::TableProvider;
 use datafusion::error::Result;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF, WindowUDF};
+use datafusion_ffi::table_provider::FFI_TableProvider;
 use datafusion_ffi::table_provider_factory::FFI_TableProviderFactory;
 use datafusion_ffi::udtf::FFI_TableFunction;
 use tokio::runtime::Handle;
 
+use crate::ffi::plan_runner;
 use crate::ffi::planner::expr::ExprPlannerHooks;
 use crate::ffi::planner::objects::PlanObjectExporter;
 use crate::ffi::planner::{FFI_ExprPlanner, FFI_RelationPlanner, FFI_TypePlanner};
@@ -74,9 +76,12 @@ pub struct Bundle {
     scalar_udfs: Vec<ScalarUDF>,
     aggregate_udfs: Vec<AggregateUDF>,
     window_udfs: Vec<WindowUDF>,
-    table_functions: Vec<(String, Arc<dyn TableFunctionImpl>)>,
-    table_providers: Vec<(String, Arc<dyn TableProvider>)>,
-    table_provider_factories: Vec<(String, Arc<dyn TableProviderFactory>)>,
+    // Tables and planners are converted as they are added, not in `into_bundle`: that way
+    // their datafusion-ffi conversions (and the plan runner they enable) are only reachable
+    // from the methods that add them, and the linker drops them from a bundle of functions.
+    table_functions: Vec<FFI_Named<FFI_TableFunction>>,
+    table_providers: Vec<FFI_Named<FFI_TableProvider>>,
+    table_provider_factories: Vec<FFI_Named<FFI_TableProviderFactory>>,
     planners: FFI_BundlePlanners,
     /// Wraps and converts every function and table, exported or made by a planner.
     exporter: Arc<GuardedExporter>,
@@ -123,7 +128,14 @@ impl Bundle {
         name: impl Into<String>,
         function: Arc<dyn TableFunctionImpl>,
     ) -> &mut Self {
-        self.table_functions.push((name.into(), function));
+        let name = name.into();
+        let function = GuardedTableFunction::wrap(function, &self.exporter.bundle, &name);
+        // No runtime: datafusion-ffi's consumer reads it through the producer's private data
+        // (unsound across images); the guard enters ours instead.
+        let function =
+            FFI_TableFunction::new_with_ffi_codec(function, None, self.exporter.codec.clone());
+        self.table_functions.push(FFI_Named::new(&name, function));
+        plan_runner::enable();
         self
     }
 
@@ -132,7 +144,10 @@ impl Bundle {
         name: impl Into<String>,
         provider: Arc<dyn TableProvider>,
     ) -> &mut Self {
-        self.table_providers.push((name.into(), provider));
+        let name = name.into();
+        let provider = self.exporter.table(&name, provider, true);
+        self.table_providers.push(FFI_Named::new(&name, provider));
+        plan_runner::enable();
         self
     }
 
@@ -142,7 +157,16 @@ impl Bundle {
         name: impl Into<String>,
         factory: Arc<dyn TableProviderFactory>,
     ) -> &mut Self {
-        self.table_provider_factories.push((name.into(), factory));
+        let name = name.into();
+        let factory = GuardedTableProviderFactory::wrap(factory, &self.exporter.bundle, &name);
+        let factory = FFI_TableProviderFactory::new_with_ffi_codec(
+            factory,
+            Some(self.runtime.clone()),
+            self.exporter.codec.clone(),
+        );
+        self.table_provider_factories
+            .push(FFI_Named::new(&name, factory));
+        plan_runner::enable();
         self
     }
 
@@ -157,6 +181,7 @@ impl Bundle {
         let exporter = Arc::clone(&self.exporter) as Arc<dyn PlanObjectExporter>;
         let planner = FFI_ExprPlanner::new_with_exporter(name, planner, hooks, exporter);
         self.planners.expr_planners.push(planner);
+        plan_runner::enable();
         self
     }
 
@@ -171,6 +196,7 @@ impl Bundle {
         let exporter = Arc::clone(&self.exporter) as Arc<dyn PlanObjectExporter>;
         let planner = FFI_RelationPlanner::new_with_exporter(name, planner, kinds, exporter);
         self.planners.relation_planners.push(planner);
+        plan_runner::enable();
         self
     }
 
@@ -207,11 +233,10 @@ impl Bundle {
             .collect()
     }
 
-    /// Wraps every object in its panic guard and converts it to its datafusion-ffi struct.
+    /// Wraps every function in its panic guard and converts it to its datafusion-ffi struct
+    /// (tables and planners were converted as they were added).
     fn into_bundle(self) -> FFI_Bundle {
         let exporter = &self.exporter;
-        let codec = &exporter.codec;
-        let rt = Some(self.runtime.clone());
         let function_signatures = self.function_signatures();
         let exports = FFI_BundleExports {
             function_signatures,
@@ -230,35 +255,9 @@ impl Bundle {
                 .into_iter()
                 .map(|u| exporter.window_udf(u))
                 .collect(),
-            // No runtime for table functions: datafusion-ffi's consumer reads it through the
-            // producer's private data (unsound across images); the guard enters ours instead.
-            table_functions: self
-                .table_functions
-                .into_iter()
-                .map(|(n, f)| {
-                    let f = GuardedTableFunction::wrap(f, &exporter.bundle, &n);
-                    FFI_Named::new(
-                        &n,
-                        FFI_TableFunction::new_with_ffi_codec(f, None, codec.clone()),
-                    )
-                })
-                .collect(),
-            table_providers: self
-                .table_providers
-                .into_iter()
-                .map(|(n, p)| FFI_Named::new(&n, exporter.table(&n, p, true)))
-                .collect(),
-            table_provider_factories: self
-                .table_provider_factories
-                .into_iter()
-                .map(|(n, f)| {
-                    let f = GuardedTableProviderFactory::wrap(f, &exporter.bundle, &n);
-                    FFI_Named::new(
-                        &n,
-                        FFI_TableProviderFactory::new_with_ffi_codec(f, rt.clone(), codec.clone()),
-                    )
-                })
-                .collect(),
+            table_functions: self.table_functions.into_iter().collect(),
+            table_providers: self.table_providers.into_iter().collect(),
+            table_provider_factories: self.table_provider_factories.into_iter().collect(),
         };
         FFI_Bundle {
             exports,
@@ -480,7 +479,7 @@ macro_rules! export_bundle {
             ) -> $crate::__private::datafusion_ffi::util::FFI_Result<
                 $crate::ffi::plan_runner::FFI_PlanRunner,
             > {
-                $crate::ffi::plan_runner::export_plan_runner(config)
+                $crate::ffi::plan_runner::export_enabled_plan_runner(config)
             }
 
             /// ABI 1.5: the lean per-batch path of a groups accumulator this bundle's
