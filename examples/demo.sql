@@ -1,4 +1,5 @@
--- The main job: every kind of function of the udfs bundle, loaded from its cdylib.
+-- The main job: every kind of function of the udfs bundle and the table functions of the udtfs
+-- bundle, each loaded from its cdylib.
 SELECT url_host('https://User@Example.COM:8080/a?b=1') AS host,
        url_host('//cdn.example.net/app.js') AS scheme_relative,
        url_host('mailto:someone@example.com') AS no_host;

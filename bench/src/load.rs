@@ -23,9 +23,10 @@ use crate::Config;
 use crate::measure::median;
 use crate::report::{Row, Target};
 
-const BUNDLES: [&str; 4] = [
+const BUNDLES: [&str; 5] = [
     "df-plugin-delta",
     "df-plugin-udfs",
+    "df-plugin-udtfs",
     "df-plugin-planners",
     "corpus-upgrade-v2",
 ];

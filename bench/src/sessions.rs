@@ -12,7 +12,12 @@ use tempfile::TempDir;
 use crate::Config;
 
 /// The bundles a run loads.
-pub const BUNDLES: [&str; 3] = ["df-plugin-udfs", "df-plugin-delta", "df-plugin-planners"];
+pub const BUNDLES: [&str; 4] = [
+    "df-plugin-udfs",
+    "df-plugin-udtfs",
+    "df-plugin-delta",
+    "df-plugin-planners",
+];
 
 /// The compared sessions, and what keeps the bundle side alive.
 pub struct Sessions {
@@ -99,6 +104,7 @@ impl Sessions {
 /// The bundles' objects, linked in.
 fn register_natively(ctx: &SessionContext) {
     df_plugin_udfs::register_natively(ctx);
+    df_plugin_web::register_natively(ctx);
     df_plugin_delta::register_natively(ctx);
     df_plugin_planners::register_natively(ctx);
 }

@@ -3,8 +3,9 @@
 //!
 //! A stripped size has a baseline like a query does: the *floor*, the smallest bundle
 //! datafusion-ffi allows, built in the same cargo run with the same features (`bench/floor/`).
-//! `size-floor-ffi` exports one built-in object of each datafusion-ffi kind and nothing else;
-//! `size-floor-delta` exports delta-rs's own `DeltaTableFactory` the same way. The floor is
+//! `size-floor-functions` exports one built-in scalar, aggregate and window function and
+//! nothing else; `size-floor-ffi` adds a table function and a table provider; `size-floor-delta`
+//! exports delta-rs's own `DeltaTableFactory` the same way. The floor is
 //! what any datafusion-ffi bundle of this DataFusion weighs; the difference is what this
 //! project adds.
 
@@ -20,12 +21,14 @@ use crate::sessions::BUNDLES;
 /// The largest stripped bundle the project accepts.
 pub const MAX_STRIPPED_MB: f64 = 40.0;
 
-/// The floor each bundle is compared with.
+/// The floor each bundle is compared with: the one with the kinds it exports.
 fn floor_of(bundle: &str) -> &'static str {
-    if bundle.contains("delta") {
-        "size-floor-delta"
-    } else {
-        "size-floor-ffi"
+    match bundle {
+        "df-plugin-delta" => "size-floor-delta",
+        // Scalar, aggregate and window functions only.
+        "df-plugin-udfs" => "size-floor-functions",
+        // Table functions (udtfs); planners whose plans scan tables (planners).
+        _ => "size-floor-ffi",
     }
 }
 

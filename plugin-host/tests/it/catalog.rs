@@ -46,10 +46,7 @@ async fn df_plugins_after_a_mixed_load_shows_every_refused_bundle_with_its_reaso
     let udfs = row(&file_name("df-plugin-udfs"));
     assert_eq!(&udfs[1..3], ["udfs", "loaded"]);
     assert_eq!(udfs[4], format!("{ABI_MAJOR}.{ABI_MINOR}"));
-    assert_eq!(
-        udfs[5],
-        "scalar_udf, aggregate_udf, window_udf, table_function"
-    );
+    assert_eq!(udfs[5], "scalar_udf, aggregate_udf, window_udf");
     assert_eq!(udfs[6], "true");
 
     for (file, name, step, why) in [

@@ -25,7 +25,7 @@ const FOUR_UDFS_CSV: &str =
 
 #[test]
 fn sql_runs_each_udf_kind_and_prints_csv() {
-    let dir = plugin_dir(&["df-plugin-udfs"]);
+    let dir = plugin_dir(&["df-plugin-udfs", "df-plugin-udtfs"]);
     let out = sql(dir.path(), &["-e", FOUR_UDFS_SQL, "--format", "csv"]);
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), FOUR_UDFS_CSV);
@@ -100,12 +100,7 @@ fn inspect_json_shows_versions_capabilities_objects_and_verdict() {
     assert_eq!(r["arrow_major"], 59);
     assert_eq!(
         r["capabilities"],
-        serde_json::json!([
-            "scalar_udf",
-            "aggregate_udf",
-            "window_udf",
-            "table_function"
-        ])
+        serde_json::json!(["scalar_udf", "aggregate_udf", "window_udf"])
     );
     let objects: Vec<&str> = r["objects"]
         .as_array()

@@ -158,7 +158,7 @@ fn delta_root() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn plugin_queries_on_a_cluster_match_one_process() {
-    let dir = plugin_dir(&["df-plugin-udfs", "df-plugin-delta"]);
+    let dir = plugin_dir(&["df-plugin-udfs", "df-plugin-udtfs", "df-plugin-delta"]);
     let slt_file = Path::new(env!("CARGO_MANIFEST_DIR")).join(SLT);
     let root = delta_root();
     let vars = [("DELTA", root.as_str())];

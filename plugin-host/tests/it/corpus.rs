@@ -277,7 +277,7 @@ async fn an_abi_1_4_bundle_runs_its_groups_accumulators_through_datafusion_ffi()
 /// datafusion-ffi's `scan` (and executes them through the runner, as before).
 #[tokio::test]
 async fn an_abi_1_3_bundle_plans_its_scans_through_datafusion_ffi() {
-    let (dir, _) = crafted("df-plugin-udfs", |s, d| {
+    let (dir, _) = crafted("df-plugin-udtfs", |s, d| {
         craft::with_record(s, d, |r| r.abi_minor = 3)
     });
     let ctx = session();

@@ -25,20 +25,23 @@ const FOUR_UDFS: &[(&str, &str)] = &[
 ];
 
 #[tokio::test]
-async fn the_udfs_bundle_registers_and_its_functions_match_native() {
-    let dir = plugin_dir(&["df-plugin-udfs"]);
+async fn the_udfs_bundles_register_and_their_functions_match_native() {
+    let dir = plugin_dir(&["df-plugin-udfs", "df-plugin-udtfs"]);
     let plugins = load(dir.path());
     assert!(plugins.refused().is_empty(), "{:?}", plugins.refused());
     let ctx = session();
     let registration = plugins.register_into(&ctx).unwrap();
-    assert_eq!(registration.registered.len(), 1);
-    assert_eq!(
-        registration.registered[0].objects.len(),
-        crate::util::udfs_manifest_names().len()
-    );
+    assert_eq!(registration.registered.len(), 2);
+    let udfs = registration
+        .registered
+        .iter()
+        .find(|b| b.name == "udfs")
+        .expect("udfs registered");
+    assert_eq!(udfs.objects.len(), crate::util::udfs_manifest_names().len());
 
     let native = session();
     df_plugin_udfs::register_natively(&native);
+    df_plugin_web::register_natively(&native);
     for (sql, expected) in FOUR_UDFS {
         let got = query_csv(&ctx, sql).await.unwrap();
         assert_eq!(&got, expected, "bundle result of {sql}");
@@ -70,11 +73,11 @@ async fn loading_and_registering_the_same_bundle_twice_is_a_no_op() {
 
 #[tokio::test]
 async fn one_load_registers_into_two_sessions() {
-    let dir = plugin_dir(&["df-plugin-udfs"]);
+    let dir = plugin_dir(&["df-plugin-udfs", "df-plugin-udtfs"]);
     let plugins = load(dir.path());
     let (a, b) = (session(), session());
-    assert_eq!(plugins.register_into(&a).unwrap().registered.len(), 1);
-    assert_eq!(plugins.register_into(&b).unwrap().registered.len(), 1);
+    assert_eq!(plugins.register_into(&a).unwrap().registered.len(), 2);
+    assert_eq!(plugins.register_into(&b).unwrap().registered.len(), 2);
     // The table function's arguments are encoded against each session's own registry.
     for ctx in [&a, &b] {
         assert_eq!(
@@ -204,9 +207,10 @@ async fn plugin_functions_carry_their_manifest_docs_and_named_parameters() {
 
 #[tokio::test]
 async fn plugin_functions_list_and_fail_like_native_ones() {
-    let (_dir, ctx) = session_with(&["df-plugin-udfs"]);
+    let (_dir, ctx) = session_with(&["df-plugin-udfs", "df-plugin-udtfs"]);
     let native = session();
     df_plugin_udfs::register_natively(&native);
+    df_plugin_web::register_natively(&native);
 
     // SHOW FUNCTIONS needs the argument types, which datafusion-ffi alone does not carry.
     for name in ["url_host", "geo_mean"] {

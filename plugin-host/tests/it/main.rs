@@ -9,6 +9,7 @@ mod cluster;
 mod compose;
 mod corpus;
 mod lifecycle;
+mod linking;
 mod load;
 mod panics;
 mod refusal;

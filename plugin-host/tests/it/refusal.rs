@@ -111,7 +111,7 @@ async fn two_bundles_exporting_the_same_function_name() {
     // Nothing of udfs got in, not even its non-conflicting functions.
     let state = ctx.state();
     assert!(!state.aggregate_functions().contains_key("geo_mean"));
-    assert!(!state.table_functions().contains_key("url_query_params"));
+    assert!(!state.window_functions().contains_key("sessionize"));
     // url_host is corpus-duplicate's echo.
     assert_eq!(
         query_csv(&ctx, "select url_host(7) as h").await.unwrap(),

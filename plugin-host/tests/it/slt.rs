@@ -1,6 +1,6 @@
-//! The udfs bundle's `.slt` files, run against the functions loaded from the bundle and the same
-//! functions registered natively, with 1 and 4 target partitions. Both must match the expected
-//! results in the files, so bundle and native results are identical.
+//! The udfs and udtfs bundles' `.slt` files, run against the functions loaded from each bundle
+//! and the same functions registered natively, with 1 and 4 target partitions. Both must match
+//! the expected results in the files, so bundle and native results are identical.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -18,11 +18,25 @@ fn config(partitions: usize) -> SessionConfig {
 
 #[tokio::test]
 async fn udfs_slt_files_pass_natively_and_from_the_bundle() {
-    let files =
-        slt::files_in(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../conformance/slt/udfs"))
-            .unwrap();
-    assert!(files.len() >= 4, "{files:?}");
-    let dir = plugin_dir(&["df-plugin-udfs"]);
+    slt_files_pass("udfs", "df-plugin-udfs", df_plugin_udfs::register_natively).await;
+}
+
+#[tokio::test]
+async fn udtfs_slt_files_pass_natively_and_from_the_bundle() {
+    slt_files_pass("udtfs", "df-plugin-udtfs", df_plugin_web::register_natively).await;
+}
+
+/// Runs the `.slt` files of `conformance/slt/<slt_dir>` against bundle crate `bundle` and
+/// against `register_natively`.
+async fn slt_files_pass(slt_dir: &str, bundle: &str, register_natively: fn(&SessionContext)) {
+    let files = slt::files_in(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../conformance/slt")
+            .join(slt_dir),
+    )
+    .unwrap();
+    assert!(files.len() >= 3, "{files:?}");
+    let dir = plugin_dir(&[bundle]);
     let plugins = host(dir.path())
         .strict(true)
         .build()
@@ -32,7 +46,7 @@ async fn udfs_slt_files_pass_natively_and_from_the_bundle() {
     let mut failures = Vec::new();
     for partitions in [1, 4] {
         let native = Arc::new(SessionContext::new_with_config(config(partitions)));
-        df_plugin_udfs::register_natively(&native);
+        register_natively(&native);
         let bundle = Arc::new(SessionContext::new_with_config(config(partitions)));
         plugins.register_into(&bundle).unwrap();
         for file in &files {

@@ -32,6 +32,7 @@ fn delta_tables() -> tempfile::TempDir {
 async fn the_project_bundles_pass_verify_with_their_own_slt_files() {
     for (name, check) in [
         ("df-plugin-udfs", "slt.url_host.slt"),
+        ("df-plugin-udtfs", "slt.url_query_params.slt"),
         ("df-plugin-planners", "slt.tablesample.slt"),
     ] {
         let r = report(name).await;
@@ -62,17 +63,23 @@ async fn the_project_bundles_pass_verify_with_their_own_slt_files() {
 }
 
 #[tokio::test]
-async fn udfs_checks_cover_every_kind_of_object() {
+async fn udfs_and_udtfs_checks_cover_every_kind_of_function() {
     let r = report("df-plugin-udfs").await;
     for c in [
         "behaviour.scalar.url_host",
         "behaviour.aggregate.geo_mean",
         "behaviour.window.sessionize",
-        "behaviour.table_function.url_query_params",
         "safety.scalar.url_host",
         "safety.aggregate.geo_mean",
         "safety.window.sessionize",
+    ] {
+        assert_eq!(status(&r, c), Status::Pass, "{c} in\n{r}");
+    }
+    let r = report("df-plugin-udtfs").await;
+    for c in [
+        "behaviour.table_function.url_query_params",
         "safety.table_function.url_query_params",
+        "slt.time_buckets.slt",
     ] {
         assert_eq!(status(&r, c), Status::Pass, "{c} in\n{r}");
     }

@@ -1,11 +1,12 @@
-//! Web-analytics functions for DataFusion, exported as a df-plugin bundle.
+//! Web-analytics functions for DataFusion, exported as a df-plugin bundle: scalar, aggregate
+//! and window functions only, so that the bundle links none of DataFusion's table machinery
+//! (the table functions are the udtfs bundle's).
 //!
 //! The functions are ordinary DataFusion UDFs; [`register_natively`] registers the very same
 //! objects into a session without the ABI, which is what tests and benchmarks compare against.
 
 pub mod geo_mean;
 pub mod hosts_agg;
-pub mod query_params;
 pub mod session_duration;
 pub mod sessionize;
 pub mod time_bucket;
@@ -15,8 +16,6 @@ pub mod url_decode;
 pub mod url_nested;
 pub mod url_normalize;
 pub mod url_parts;
-
-use std::sync::Arc;
 
 use datafusion::error::Result;
 use datafusion::logical_expr::Signature;
@@ -36,12 +35,9 @@ fn exports(bundle: &mut Bundle) -> Result<()> {
         .aggregate_udf(hosts_agg::TopHosts::new())
         .aggregate_udf(hosts_agg::DistinctHosts::new())
         .window_udf(session_duration::SessionDuration::new())
-        .table_function("url_path_segments", Arc::new(query_params::UrlPathSegments))
         .aggregate_udf(geo_mean::GeoMean::new())
         .window_udf(sessionize::Sessionize::new())
-        .table_function("url_query_params", Arc::new(query_params::UrlQueryParams))
-        .scalar_udf(time_bucket::TimeBucket::new())
-        .table_function("time_buckets", Arc::new(time_bucket::TimeBuckets));
+        .scalar_udf(time_bucket::TimeBucket::new());
     Ok(())
 }
 
@@ -87,12 +83,9 @@ pub fn register_natively(ctx: &SessionContext) {
     ctx.register_udaf(hosts_agg::TopHosts::new().into());
     ctx.register_udaf(hosts_agg::DistinctHosts::new().into());
     ctx.register_udwf(session_duration::SessionDuration::new().into());
-    ctx.register_udtf("url_path_segments", Arc::new(query_params::UrlPathSegments));
     ctx.register_udaf(geo_mean::GeoMean::new().into());
     ctx.register_udwf(sessionize::Sessionize::new().into());
-    ctx.register_udtf("url_query_params", Arc::new(query_params::UrlQueryParams));
     ctx.register_udf(time_bucket::TimeBucket::new().into());
-    ctx.register_udtf("time_buckets", Arc::new(time_bucket::TimeBuckets));
 }
 
 #[cfg(test)]

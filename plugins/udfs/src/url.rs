@@ -13,78 +13,7 @@ use crate::UdfsOptions;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, TypeSignature, Volatility,
 };
-
-/// The components of `scheme://[user@]host[:port][/path][?query][#fragment]` (or of a
-/// scheme-relative `//host...`), as written. IPv6 hosts keep their brackets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UrlParts<'a> {
-    pub scheme: Option<&'a str>,
-    pub user: Option<&'a str>,
-    pub host: &'a str,
-    pub port: Option<&'a str>,
-    pub path: &'a str,
-    pub query: Option<&'a str>,
-    pub fragment: Option<&'a str>,
-}
-
-/// Parses a URL with an authority; `None` for anything else (`mailto:`, `file:///`, text).
-pub fn parse(url: &str) -> Option<UrlParts<'_>> {
-    let (scheme, rest) = match url.find("://") {
-        Some(i) => {
-            let scheme = &url[..i];
-            let valid = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-                && scheme
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
-            if !valid {
-                return None;
-            }
-            (Some(scheme), &url[i + 3..])
-        }
-        None => (None, url.strip_prefix("//")?),
-    };
-    let (rest, fragment) = match rest.split_once('#') {
-        Some((r, f)) => (r, Some(f)),
-        None => (rest, None),
-    };
-    let (rest, query) = match rest.split_once('?') {
-        Some((r, q)) => (r, Some(q)),
-        None => (rest, None),
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    let (user, host_port) = match authority.rsplit_once('@') {
-        Some((u, h)) => (Some(u), h),
-        None => (None, authority),
-    };
-    let (host, port) = if host_port.starts_with('[') {
-        let end = host_port.find(']')?;
-        let port = host_port[end + 1..].strip_prefix(':');
-        (&host_port[..=end], port)
-    } else {
-        match host_port.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (host_port, None),
-        }
-    };
-    if host.is_empty() {
-        return None;
-    }
-    Some(UrlParts {
-        scheme,
-        user,
-        host,
-        port,
-        path,
-        query,
-        fragment,
-    })
-}
-
-/// The host of a URL, as written.
-pub fn host_of(url: &str) -> Option<&str> {
-    parse(url).map(|p| p.host)
-}
+pub use df_plugin_web::url::{UrlParts, host_of, parse};
 
 /// The host as `url_host` returns it: `host_of`, without a leading `www.` when asked.
 fn host_for(url: &str, strip_www: bool) -> Option<&str> {
@@ -197,38 +126,8 @@ impl ScalarUDFImpl for UrlHost {
 
 #[cfg(test)]
 mod tests {
-    use super::host_of;
-
     #[test]
-    fn hosts() {
-        assert_eq!(host_of("https://Example.com/a"), Some("Example.com"));
-        assert_eq!(host_of("http://u:p@h.io:8080?x#y"), Some("h.io"));
-        assert_eq!(host_of("//cdn.net/x.js"), Some("cdn.net"));
-        assert_eq!(host_of("http://[::1]:80/"), Some("[::1]"));
-        assert_eq!(host_of("mailto:a@b.c"), None);
-        assert_eq!(host_of("file:///etc/passwd"), None);
-        assert_eq!(host_of("1ttp://x"), None);
-        assert_eq!(host_of("not a url"), None);
-        let p = super::parse("https://u:p@Example.com:8443/a/b?x=1#top").unwrap();
-        assert_eq!(
-            (
-                p.scheme, p.user, p.host, p.port, p.path, p.query, p.fragment
-            ),
-            (
-                Some("https"),
-                Some("u:p"),
-                "Example.com",
-                Some("8443"),
-                "/a/b",
-                Some("x=1"),
-                Some("top")
-            )
-        );
-        let p = super::parse("http://[::1]:80?q").unwrap();
-        assert_eq!(
-            (p.host, p.port, p.path, p.query),
-            ("[::1]", Some("80"), "", Some("q"))
-        );
+    fn strips_www_only_when_asked() {
         assert_eq!(super::host_for("https://WWW.a.b/", true), Some("a.b"));
         assert_eq!(super::host_for("https://www./", true), Some("www."));
         assert_eq!(super::host_for("https://www.a.b/", false), Some("www.a.b"));

@@ -10,7 +10,7 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
-use crate::query_params::percent_decode;
+use df_plugin_web::url::percent_decode;
 
 /// The `url_decode` scalar function.
 #[derive(Debug, PartialEq, Eq, Hash)]

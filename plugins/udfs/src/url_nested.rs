@@ -12,8 +12,8 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
-use crate::query_params::query_pairs;
 use crate::url::host_of;
+use df_plugin_web::url::query_pairs;
 
 fn utf8_list() -> DataType {
     DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)))

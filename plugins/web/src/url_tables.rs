@@ -1,7 +1,9 @@
-//! `url_query_params(url)`: the query parameters of a URL, as a table.
+//! `url_query_params(url)` and `url_path_segments(url)`: the query parameters and the path
+//! segments of a URL, as tables.
 
 use std::sync::Arc;
 
+use crate::url::{parse, percent_decode_path, query_pairs};
 use datafusion::arrow::array::{ArrayRef, Int64Builder, RecordBatch, StringBuilder};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl};
@@ -9,53 +11,6 @@ use datafusion::common::{ScalarValue, plan_err};
 use datafusion::datasource::{MemTable, TableProvider};
 use datafusion::error::Result;
 use datafusion::logical_expr::Expr;
-
-/// Decodes `%XX` escapes and `+` (as space, as in query strings and forms); malformed escapes
-/// are kept as written.
-pub fn percent_decode(s: &str) -> String {
-    percent_decode_with(s, true)
-}
-
-fn percent_decode_with(s: &str, plus_is_space: bool) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' if plus_is_space => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(b) => {
-                        out.push(b);
-                        i += 3;
-                        continue;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The `(key, value)` pairs of the query part of `url`, in order.
-pub fn query_pairs(url: &str) -> Vec<(String, String)> {
-    let Some((_, query)) = url.split_once('?') else {
-        return Vec::new();
-    };
-    let query = query.split('#').next().unwrap_or_default();
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (percent_decode(k), percent_decode(v))
-        })
-        .collect()
-}
 
 /// The single constant text argument of a table function over a URL (`None` for NULL).
 fn url_argument(function: &str, exprs: &[Expr]) -> Result<Option<String>> {
@@ -124,7 +79,7 @@ impl TableFunctionImpl for UrlPathSegments {
         let url = url_argument("url_path_segments", args.exprs())?;
         let rows: Vec<Vec<String>> = url
             .as_deref()
-            .and_then(crate::url::parse)
+            .and_then(parse)
             .map(|p| {
                 p.path
                     .split('/')
@@ -134,30 +89,5 @@ impl TableFunctionImpl for UrlPathSegments {
             })
             .unwrap_or_default();
         positional_table(&["segment"], &rows)
-    }
-}
-
-/// Decodes `%XX` escapes only (in a path, `+` is a plus sign).
-pub fn percent_decode_path(s: &str) -> String {
-    percent_decode_with(s, false)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn decodes_pairs() {
-        assert_eq!(
-            query_pairs("https://a.b/p?q=data+fusion&x=%41%zz&flag#frag"),
-            vec![
-                ("q".into(), "data fusion".into()),
-                ("x".into(), "A%zz".into()),
-                ("flag".into(), "".into()),
-            ]
-        );
-        assert!(query_pairs("https://a.b/").is_empty());
-        assert_eq!(percent_decode("100%"), "100%");
-        assert_eq!(percent_decode_path("a+b%20c"), "a+b c");
     }
 }

@@ -14,7 +14,7 @@ use datafusion_ffi::udf::FFI_ScalarUDF;
 use datafusion_ffi::udtf::FFI_TableFunction;
 use datafusion_ffi::udwf::FFI_WindowUDF;
 
-/// One object of each kind the udfs bundle exports.
+/// One object of each kind datafusion-ffi exports, tables included.
 #[repr(C)]
 pub struct FloorObjects {
     pub scalar: FFI_ScalarUDF,

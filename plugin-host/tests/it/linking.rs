@@ -1,0 +1,58 @@
+//! A bundle links only what the kinds it exports need: the toolkit converts tables and planners
+//! where a bundle adds them, so a bundle of functions leaves DataFusion's table machinery to
+//! the linker to drop (about 70 MB of a release bundle; see the README's bundle sizes).
+//!
+//! Read from the bundles' symbol tables, as built for the tests.
+
+use object::{Object, ObjectSymbol};
+
+use crate::util::bundle;
+
+/// The names in the symbol table of bundle crate `crate_name` that contain every part of one
+/// of `patterns`.
+fn symbols_matching(crate_name: &str, patterns: &[&[&str]]) -> Vec<String> {
+    let path = bundle(crate_name);
+    let data = std::fs::read(&path).unwrap();
+    let file = object::File::parse(&*data).unwrap();
+    assert!(
+        file.symbols().next().is_some(),
+        "{} has no symbol table to read",
+        path.display()
+    );
+    file.symbols()
+        .filter_map(|s| s.name().ok())
+        .filter(|name| {
+            patterns
+                .iter()
+                .any(|p| p.iter().all(|part| name.contains(part)))
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Code a bundle links only to export a table, a table function or a planner: the plan runner,
+/// the datafusion-ffi constructors of tables and table functions, the toolkit's table guard.
+/// (The drop glue of the export vectors stays: it only calls a `release` pointer.)
+const TABLE_MACHINERY: [&[&str]; 4] = [
+    &["export_plan_runner"],
+    &["FFI_TableProvider", "new_with_ffi_codec"],
+    &["FFI_TableFunction", "new_with_ffi_codec"],
+    &["GuardedTableProvider"],
+];
+
+#[test]
+fn a_bundle_of_functions_links_no_table_machinery() {
+    let found = symbols_matching("df-plugin-udfs", &TABLE_MACHINERY);
+    assert!(found.is_empty(), "{found:#?}");
+}
+
+#[test]
+fn a_bundle_of_table_functions_links_the_table_machinery() {
+    // The other side of the test above: what it looks for is there when a bundle needs it.
+    for pattern in TABLE_MACHINERY {
+        assert!(
+            !symbols_matching("df-plugin-udtfs", &[pattern]).is_empty(),
+            "no {pattern:?} in the udtfs bundle"
+        );
+    }
+}

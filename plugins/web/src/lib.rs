@@ -1,0 +1,32 @@
+//! Web-analytics code for the project's bundles: URL text primitives ([`url`]), which the udfs
+//! bundle's scalar functions use too, and the table functions the udtfs bundle exports.
+//!
+//! The table functions live here rather than in the udtfs bundle crate so that tests and
+//! benchmarks can register them natively (this crate's `Cargo.toml` says why a bundle crate
+//! cannot be linked for that).
+
+pub mod time_buckets;
+pub mod url;
+pub mod url_tables;
+
+use std::sync::Arc;
+
+use datafusion::catalog::TableFunctionImpl;
+use datafusion::prelude::SessionContext;
+
+/// The table functions of the udtfs bundle, by name: what the bundle exports and what
+/// [`register_natively`] registers.
+pub fn table_functions() -> Vec<(&'static str, Arc<dyn TableFunctionImpl>)> {
+    vec![
+        ("url_query_params", Arc::new(url_tables::UrlQueryParams)),
+        ("url_path_segments", Arc::new(url_tables::UrlPathSegments)),
+        ("time_buckets", Arc::new(time_buckets::TimeBuckets)),
+    ]
+}
+
+/// Registers the table functions directly (linked in, no ABI): the native baseline.
+pub fn register_natively(ctx: &SessionContext) {
+    for (name, function) in table_functions() {
+        ctx.register_udtf(name, function);
+    }
+}
