@@ -274,7 +274,8 @@ impl Drop for FFI_PlanRunner {
 }
 
 /// The plan runner of this image, once a table or a planner has been exported (see
-/// [`enable`]).
+/// [`enable`]). A function pointer rather than a flag: with a flag, the entry point would call
+/// [`export_plan_runner`] itself, and every bundle would link it.
 static ENABLED: OnceLock<fn(FFI_ConfigOptions) -> FFI_Result<FFI_PlanRunner>> = OnceLock::new();
 
 /// Makes [`export_enabled_plan_runner`] bind runners. The toolkit calls it from every method

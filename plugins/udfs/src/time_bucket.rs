@@ -12,28 +12,13 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, Int64Array};
 use datafusion::arrow::compute::kernels::arity::{try_binary, try_unary};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::arrow::error::ArrowError;
 use datafusion::common::cast::as_int64_array;
 use datafusion::common::{ScalarValue, exec_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
-
-/// The start of the bucket of `width` seconds that holds `seconds`; an error for a width that
-/// is not positive and for a bucket before the first representable second.
-fn bucket_of(seconds: i64, width: i64) -> Result<i64, ArrowError> {
-    if width <= 0 {
-        return Err(ArrowError::InvalidArgumentError(format!(
-            "time_bucket: the width must be a positive number of seconds, got {width}"
-        )));
-    }
-    seconds.checked_sub(seconds.rem_euclid(width)).ok_or_else(|| {
-        ArrowError::ComputeError(format!(
-            "time_bucket: the bucket of {seconds} (width {width}) is before the first Int64 second"
-        ))
-    })
-}
+use df_plugin_web::time_buckets::bucket_of;
 
 /// The `time_bucket(seconds, width)` scalar function.
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -109,21 +94,5 @@ impl ScalarUDFImpl for TimeBucket {
             }
         };
         Ok(ColumnarValue::Array(Arc::new(out)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::bucket_of;
-
-    #[test]
-    fn buckets_floor_towards_minus_infinity() {
-        assert_eq!(bucket_of(0, 300).ok(), Some(0));
-        assert_eq!(bucket_of(299, 300).ok(), Some(0));
-        assert_eq!(bucket_of(300, 300).ok(), Some(300));
-        assert_eq!(bucket_of(-1, 300).ok(), Some(-300));
-        assert!(bucket_of(i64::MIN, 300).is_err());
-        assert!(bucket_of(1, 0).is_err());
-        assert!(bucket_of(1, -5).is_err());
     }
 }

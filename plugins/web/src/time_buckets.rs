@@ -11,6 +11,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::error::ArrowError;
 use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl};
 use datafusion::common::{ScalarValue, plan_err};
 use datafusion::datasource::{TableProvider, TableType};
@@ -19,6 +20,23 @@ use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::memory::{LazyBatchGenerator, LazyMemoryExec};
 use parking_lot::RwLock;
+
+/// The start of the bucket of `width` seconds that holds `seconds`; an error for a width that
+/// is not positive and for a bucket before the first representable second. The udfs bundle's
+/// `time_bucket` calls it per row, from another crate: hence `#[inline]`.
+#[inline]
+pub fn bucket_of(seconds: i64, width: i64) -> Result<i64, ArrowError> {
+    if width <= 0 {
+        return Err(ArrowError::InvalidArgumentError(format!(
+            "time_bucket: the width must be a positive number of seconds, got {width}"
+        )));
+    }
+    seconds.checked_sub(seconds.rem_euclid(width)).ok_or_else(|| {
+        ArrowError::ComputeError(format!(
+            "time_bucket: the bucket of {seconds} (width {width}) is before the first Int64 second"
+        ))
+    })
+}
 
 /// The `time_buckets(start, stop, width)` table function: one row
 /// `(bucket_start, bucket_end)` per bucket that meets `[start, stop)`, generated batch by
@@ -58,13 +76,7 @@ impl TableFunctionImpl for TimeBuckets {
                         "time_buckets: the width must be a positive number of seconds, got {width}"
                     );
                 }
-                // The start of `start`'s bucket, as `time_bucket` computes it.
-                let Some(first) = start.checked_sub(start.rem_euclid(*width)) else {
-                    return plan_err!(
-                        "time_buckets: the bucket of {start} (width {width}) is before the first \
-                         Int64 second"
-                    );
-                };
+                let first = bucket_of(*start, *width)?;
                 // Buckets are counted in i128: `stop - first` may not fit an i64. An empty
                 // range has no buckets, even where `first` (aligned down) is below `stop`.
                 let span = (i128::from(*stop) - i128::from(first)) as u128;
@@ -203,5 +215,21 @@ impl LazyBatchGenerator for BucketGenerator {
             next: self.from,
             ..self.clone()
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bucket_of;
+
+    #[test]
+    fn buckets_floor_towards_minus_infinity() {
+        assert_eq!(bucket_of(0, 300).ok(), Some(0));
+        assert_eq!(bucket_of(299, 300).ok(), Some(0));
+        assert_eq!(bucket_of(300, 300).ok(), Some(300));
+        assert_eq!(bucket_of(-1, 300).ok(), Some(-300));
+        assert!(bucket_of(i64::MIN, 300).is_err());
+        assert!(bucket_of(1, 0).is_err());
+        assert!(bucket_of(1, -5).is_err());
     }
 }
