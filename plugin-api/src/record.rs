@@ -23,8 +23,9 @@ pub const ABI_MAJOR: u16 = 1;
 /// lean planning of its scans (`FFI_PlanRunner::scan`); 1.5 the lean per-batch path of groups
 /// accumulators (`df_plugin_groups_accumulator`, see `ffi::groups_accumulator`); 1.6 scalar
 /// functions' fixed-width arrays crossing as their buffers (`df_plugin_scalar_kernel_buffers`,
-/// see `ffi::buffers`).
-pub const ABI_MINOR: u16 = 6;
+/// see `ffi::buffers`); 1.7 the same for the columns of a plan's batches
+/// (`FFI_PlanRunner::execute_buffers`, see `ffi::batch_stream`).
+pub const ABI_MINOR: u16 = 7;
 
 /// First bytes of every record; anything else is not a df-plugin record.
 pub const RECORD_MAGIC: [u8; 8] = *b"DFPLUGIN";

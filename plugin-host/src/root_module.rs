@@ -86,8 +86,10 @@ pub struct LeanPaths {
     pub scalar_kernel: Option<ScalarKernelFn>,
     /// ABI 1.3: executing the bundle's plans with a bound configuration and lean streams.
     pub plan_runner: Option<PlanRunnerFn>,
-    /// ABI 1.4: the runners also plan scans ([`df_plugin_api::ffi::plan_runner::FFI_PlanRunner::scan`]).
-    pub runner_scans: bool,
+    /// The bundle's ABI minor, which says what its runners have: from 1.4 they plan scans
+    /// ([`df_plugin_api::ffi::plan_runner::FFI_PlanRunner::scan`]), from 1.7 their streams'
+    /// fixed-width columns cross as their buffers.
+    pub abi_minor: u16,
     /// ABI 1.5: the per-batch path of the groups accumulators its aggregate functions make.
     pub groups_accumulator: Option<GroupsAccumulatorFn>,
     /// ABI 1.6: the scalar functions' per-batch path with fixed-width arrays crossing as their
@@ -103,7 +105,7 @@ pub fn lean_paths(lib: &Library, meta: &BundleMetadata) -> Result<LeanPaths, Ref
         Ok(LeanPaths {
             scalar_kernel: entry_point(lib, meta, 2, SCALAR_KERNEL_SYMBOL)?,
             plan_runner: entry_point(lib, meta, 3, PLAN_RUNNER_SYMBOL)?,
-            runner_scans: meta.info.abi_minor >= 4,
+            abi_minor: meta.info.abi_minor,
             groups_accumulator: entry_point(lib, meta, 5, GROUPS_ACCUMULATOR_SYMBOL)?,
             scalar_kernel_buffers: entry_point(lib, meta, 6, SCALAR_KERNEL_BUFFERS_SYMBOL)?,
         })

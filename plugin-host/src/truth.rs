@@ -72,7 +72,7 @@ impl BundleObjects {
             scalar_kernels,
             plan_runner: lean
                 .plan_runner
-                .map(|bind| Arc::new(ForeignPlanRunner::new(bind, lean.runner_scans))),
+                .map(|bind| Arc::new(ForeignPlanRunner::new(bind, lean.abi_minor))),
             groups_accumulator: lean.groups_accumulator,
             expr_planners: planners
                 .map(|p| p.expr_planners.iter().cloned().collect())

@@ -5,17 +5,24 @@
 //! `WrappedSchema`, once from `to_ffi`, discarded) and the consumer imports it twice (to decode
 //! the array, then as the batch's schema) and re-validates the batch against it. A stream's
 //! schema never changes, so here it crosses once, when the stream is made: per batch only the
-//! columns cross, as one struct array through the Arrow C data interface, and the consumer
-//! imports them with the type it already knows. On `SELECT * FROM time_buckets(...)` (8192-row
-//! batches of two cheap columns) that was about 4 µs of the bundle's extra 6 µs per batch.
+//! columns cross, and the consumer imports them with the types it already knows. On `SELECT *
+//! FROM time_buckets(...)` (8192-row batches of two cheap columns) that was about 4 µs of the
+//! bundle's extra 6 µs per batch.
+//!
+//! How a batch's columns cross is the stream's type parameter ([`StreamBatch`]), as a scalar
+//! kernel's values are: ABI 1.3 sends them as one struct array through the Arrow C data
+//! interface ([`FFI_ArrowArray`]); ABI 1.7 sends each fixed-width column as its buffers
+//! ([`FFI_BatchBuffers`], see [`super::buffers`]), through the runner's `execute_buffers`. The
+//! struct has the same layout either way.
 
 use std::ffi::c_void;
+use std::fmt::Debug;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use async_ffi::{ContextExt, FfiContext, FfiPoll};
-use datafusion::arrow::array::{Array, RecordBatch, RecordBatchOptions, StructArray};
+use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, RecordBatchOptions, StructArray};
 use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::arrow::ffi::{FFI_ArrowArray, from_ffi_and_data_type};
 use datafusion::error::{DataFusionError, Result};
@@ -23,17 +30,108 @@ use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream};
 use datafusion_ffi::arrow_wrappers::WrappedSchema;
 use datafusion_ffi::util::{FFI_Option, FFI_Result};
 use futures::{Stream, TryStreamExt};
+use stabby::vec::Vec as SVec;
 use tokio::runtime::Handle;
 
-/// A stable struct for a stream of record batches whose schema crosses once.
+use super::buffers::FFI_ArrayBuffers;
+
+/// How a batch's columns cross in a stream. The schema crossed once, when the stream was made.
+pub trait StreamBatch: Debug + Sized + 'static {
+    /// The plugin ABI minor that introduced this way of crossing.
+    const ABI_MINOR: u16;
+
+    /// Exports `batch`'s columns.
+    fn export(batch: RecordBatch) -> Self;
+
+    /// Imports a batch of `schema`.
+    ///
+    /// # Safety
+    /// `self` was exported by [`StreamBatch::export`] from a batch of `schema`.
+    unsafe fn import(self, schema: &SchemaRef) -> Result<RecordBatch>;
+}
+
+/// A batch of `schema` with `columns`; `rows` matters when there are none (`COUNT(*)`).
+fn batch_of(schema: &SchemaRef, columns: Vec<ArrayRef>, rows: usize) -> Result<RecordBatch> {
+    let options = RecordBatchOptions::new().with_row_count(Some(rows));
+    Ok(RecordBatch::try_new_with_options(
+        SchemaRef::clone(schema),
+        columns,
+        &options,
+    )?)
+}
+
+/// ABI 1.3: the columns as one struct array through the Arrow C data interface.
+impl StreamBatch for FFI_ArrowArray {
+    const ABI_MINOR: u16 = 3;
+
+    fn export(batch: RecordBatch) -> Self {
+        FFI_ArrowArray::new(&StructArray::from(batch).to_data())
+    }
+
+    unsafe fn import(self, schema: &SchemaRef) -> Result<RecordBatch> {
+        let batch_type = DataType::Struct(schema.fields().clone());
+        // SAFETY: the producer exports every batch as a struct array of the schema's columns.
+        let data = unsafe { from_ffi_and_data_type(self, batch_type) }?;
+        let rows = data.len();
+        let (_, columns, _) = StructArray::from(data).into_parts();
+        batch_of(schema, columns, rows)
+    }
+}
+
+/// A batch crossing in an ABI 1.7 stream: each column by [`FFI_ArrayBuffers`], so a
+/// fixed-width column crosses as its buffers, any other through the C data interface.
 #[repr(C)]
 #[derive(Debug)]
-pub struct FFI_BatchStream {
-    /// The next batch as a struct array of the stream's columns (no schema), `None` at the end.
+pub struct FFI_BatchBuffers {
+    /// Number of rows.
+    pub rows: usize,
+    /// The columns, in the schema's order.
+    pub columns: SVec<FFI_ArrayBuffers>,
+}
+
+impl StreamBatch for FFI_BatchBuffers {
+    const ABI_MINOR: u16 = 7;
+
+    fn export(batch: RecordBatch) -> Self {
+        Self {
+            rows: batch.num_rows(),
+            columns: batch.columns().iter().map(FFI_ArrayBuffers::new).collect(),
+        }
+    }
+
+    unsafe fn import(self, schema: &SchemaRef) -> Result<RecordBatch> {
+        let fields = schema.fields();
+        if self.columns.len() != fields.len() {
+            return Err(DataFusionError::Execution(format!(
+                "a batch of {} columns crossed the plugin boundary in a stream of {} (a bug in \
+                 the bundle or in its plugin-api)",
+                self.columns.len(),
+                fields.len()
+            )));
+        }
+        let columns = self
+            .columns
+            .into_iter()
+            .zip(fields.iter())
+            // SAFETY: the producer exported each column with its field's type; `import`
+            // checks the layout it was sent against that type.
+            .map(|(column, field)| unsafe { column.import(field.data_type()) })
+            .collect::<Result<Vec<_>>>()?;
+        // Checks each column's type and length against the schema.
+        batch_of(schema, columns, self.rows)
+    }
+}
+
+/// A stable struct for a stream of record batches whose schema crosses once; `B` is how each
+/// batch's columns cross.
+#[repr(C)]
+#[derive(Debug)]
+pub struct FFI_BatchStream<B = FFI_ArrowArray> {
+    /// The next batch's columns (no schema), `None` at the end.
     pub poll_next: unsafe extern "C" fn(
         stream: &Self,
         cx: &mut FfiContext,
-    ) -> FfiPoll<FFI_Option<FFI_Result<FFI_ArrowArray>>>,
+    ) -> FfiPoll<FFI_Option<FFI_Result<B>>>,
     /// The schema of every batch. The consumer asks once.
     pub schema: unsafe extern "C" fn(stream: &Self) -> WrappedSchema,
     pub release: unsafe extern "C" fn(stream: &mut Self),
@@ -43,7 +141,7 @@ pub struct FFI_BatchStream {
     pub library_marker_id: extern "C" fn() -> usize,
 }
 
-unsafe impl Send for FFI_BatchStream {}
+unsafe impl<B> Send for FFI_BatchStream<B> {}
 
 struct BatchStreamPrivateData {
     stream: SendableRecordBatchStream,
@@ -51,28 +149,24 @@ struct BatchStreamPrivateData {
     runtime: Option<Handle>,
 }
 
-impl FFI_BatchStream {
+impl<B: StreamBatch> FFI_BatchStream<B> {
     /// Exports `stream`; each poll runs inside `runtime` when given.
     pub fn new(stream: SendableRecordBatchStream, runtime: Option<Handle>) -> Self {
         let data = Box::new(BatchStreamPrivateData { stream, runtime });
         Self {
-            poll_next: poll_next_fn_wrapper,
-            schema: schema_fn_wrapper,
-            release: release_fn_wrapper,
+            poll_next: poll_next_fn_wrapper::<B>,
+            schema: schema_fn_wrapper::<B>,
+            release: release_fn_wrapper::<B>,
             private_data: Box::into_raw(data) as *mut c_void,
             library_marker_id: super::library_marker_id,
         }
     }
 }
 
-fn export_batch(batch: RecordBatch) -> FFI_ArrowArray {
-    FFI_ArrowArray::new(&StructArray::from(batch).to_data())
-}
-
-unsafe extern "C" fn poll_next_fn_wrapper(
-    stream: &FFI_BatchStream,
+unsafe extern "C" fn poll_next_fn_wrapper<B: StreamBatch>(
+    stream: &FFI_BatchStream<B>,
     cx: &mut FfiContext,
-) -> FfiPoll<FFI_Option<FFI_Result<FFI_ArrowArray>>> {
+) -> FfiPoll<FFI_Option<FFI_Result<B>>> {
     // SAFETY: the box `new` made; the consumer polls through a pinned `&mut`, so no other
     // call touches it meanwhile (datafusion-ffi's stream relies on the same).
     let data = unsafe { &mut *(stream.private_data as *mut BatchStreamPrivateData) };
@@ -82,7 +176,7 @@ unsafe extern "C" fn poll_next_fn_wrapper(
     }));
     match polled {
         Ok(Poll::Ready(Some(Ok(batch)))) => {
-            FfiPoll::Ready(FFI_Option::Some(FFI_Result::Ok(export_batch(batch))))
+            FfiPoll::Ready(FFI_Option::Some(FFI_Result::Ok(B::export(batch))))
         }
         Ok(Poll::Ready(Some(Err(e)))) => FfiPoll::Ready(FFI_Option::Some(FFI_Result::Err(
             e.to_string().as_str().into(),
@@ -100,13 +194,13 @@ unsafe extern "C" fn poll_next_fn_wrapper(
     }
 }
 
-unsafe extern "C" fn schema_fn_wrapper(stream: &FFI_BatchStream) -> WrappedSchema {
+unsafe extern "C" fn schema_fn_wrapper<B>(stream: &FFI_BatchStream<B>) -> WrappedSchema {
     // SAFETY: the box `new` made; only this image reads it.
     let data = unsafe { &*(stream.private_data as *const BatchStreamPrivateData) };
     WrappedSchema::from(data.stream.schema())
 }
 
-unsafe extern "C" fn release_fn_wrapper(stream: &mut FFI_BatchStream) {
+unsafe extern "C" fn release_fn_wrapper<B>(stream: &mut FFI_BatchStream<B>) {
     if stream.private_data.is_null() {
         return;
     }
@@ -115,7 +209,7 @@ unsafe extern "C" fn release_fn_wrapper(stream: &mut FFI_BatchStream) {
     stream.private_data = std::ptr::null_mut();
 }
 
-impl Drop for FFI_BatchStream {
+impl<B> Drop for FFI_BatchStream<B> {
     fn drop(&mut self) {
         // SAFETY: `release` belongs to the image that made the struct.
         unsafe { (self.release)(self) }
@@ -125,42 +219,22 @@ impl Drop for FFI_BatchStream {
 /// The consumer side of an [`FFI_BatchStream`]: a [`RecordBatchStream`] whose batches carry the
 /// schema it imported once.
 #[derive(Debug)]
-pub struct ForeignBatchStream {
-    stream: FFI_BatchStream,
+pub struct ForeignBatchStream<B = FFI_ArrowArray> {
+    stream: FFI_BatchStream<B>,
     schema: SchemaRef,
-    /// `Struct(schema.fields)`: the type every batch crosses as.
-    batch_type: DataType,
 }
 
-impl ForeignBatchStream {
+impl<B: StreamBatch> ForeignBatchStream<B> {
     /// Wraps `stream`, importing its schema.
-    pub fn try_new(stream: FFI_BatchStream) -> Result<Self> {
+    pub fn try_new(stream: FFI_BatchStream<B>) -> Result<Self> {
         // SAFETY: `schema` belongs to the image that made the struct.
         let schema = unsafe { (stream.schema)(&stream) };
         let schema = SchemaRef::new(Schema::try_from(&schema.0)?);
-        let batch_type = DataType::Struct(schema.fields().clone());
-        Ok(Self {
-            stream,
-            schema,
-            batch_type,
-        })
-    }
-
-    fn import(&self, array: FFI_ArrowArray) -> Result<RecordBatch> {
-        // SAFETY: the producer exports every batch as a struct array of the schema's columns.
-        let data = unsafe { from_ffi_and_data_type(array, self.batch_type.clone()) }?;
-        let rows = data.len();
-        let (_, columns, _) = StructArray::from(data).into_parts();
-        let options = RecordBatchOptions::new().with_row_count(Some(rows));
-        Ok(RecordBatch::try_new_with_options(
-            SchemaRef::clone(&self.schema),
-            columns,
-            &options,
-        )?)
+        Ok(Self { stream, schema })
     }
 }
 
-impl Stream for ForeignBatchStream {
+impl<B: StreamBatch> Stream for ForeignBatchStream<B> {
     type Item = Result<RecordBatch>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -169,8 +243,9 @@ impl Stream for ForeignBatchStream {
         let polled =
             unsafe { cx.with_ffi_context(|ffi_cx| (this.stream.poll_next)(&this.stream, ffi_cx)) };
         match polled {
-            FfiPoll::Ready(FFI_Option::Some(FFI_Result::Ok(array))) => {
-                Poll::Ready(Some(this.import(array)))
+            FfiPoll::Ready(FFI_Option::Some(FFI_Result::Ok(batch))) => {
+                // SAFETY: the producer exports every batch of the schema it sent.
+                Poll::Ready(Some(unsafe { batch.import(&this.schema) }))
             }
             FfiPoll::Ready(FFI_Option::Some(FFI_Result::Err(e))) => {
                 Poll::Ready(Some(Err(DataFusionError::Ffi(e.to_string()))))
@@ -184,7 +259,7 @@ impl Stream for ForeignBatchStream {
     }
 }
 
-impl RecordBatchStream for ForeignBatchStream {
+impl<B: StreamBatch> RecordBatchStream for ForeignBatchStream<B> {
     fn schema(&self) -> SchemaRef {
         SchemaRef::clone(&self.schema)
     }
@@ -220,30 +295,107 @@ mod tests {
         .expect("a valid batch")
     }
 
-    fn export(items: Vec<Result<RecordBatch>>) -> FFI_BatchStream {
-        let stream = RecordBatchStreamAdapter::new(schema(), futures::stream::iter(items));
+    fn export<B: StreamBatch>(
+        schema: SchemaRef,
+        items: Vec<Result<RecordBatch>>,
+    ) -> FFI_BatchStream<B> {
+        let stream = RecordBatchStreamAdapter::new(schema, futures::stream::iter(items));
         FFI_BatchStream::new(Box::pin(stream), None)
     }
 
-    #[tokio::test]
-    async fn batches_keep_their_schema_and_values() {
-        let mut stream = ForeignBatchStream::try_new(export(vec![Ok(batch(0)), Ok(batch(10))]))
+    async fn round_trip<B: StreamBatch>(batches: Vec<RecordBatch>) {
+        let schema = batches[0].schema();
+        let items = batches.iter().cloned().map(Ok).collect();
+        let mut stream = ForeignBatchStream::try_new(export::<B>(Arc::clone(&schema), items))
             .expect("the schema imports");
-        assert_eq!(stream.schema(), schema());
+        assert_eq!(stream.schema(), schema);
         let mut got = Vec::new();
         while let Some(b) = stream.next().await {
             got.push(b.expect("a batch"));
         }
-        assert_eq!(got, vec![batch(0), batch(10)]);
-        // The field metadata is the stream's, not rebuilt from the array.
-        assert_eq!(got[0].schema(), schema());
+        assert_eq!(got, batches, "as ABI 1.{}", B::ABI_MINOR);
+        for b in &got {
+            // The field metadata is the stream's, not rebuilt from the array.
+            assert_eq!(b.schema(), schema);
+        }
     }
 
+    /// Both ways of crossing, the columns whole, sliced off a byte boundary of their bitmaps,
+    /// and no columns at all (the rows of a `COUNT(*)`).
     #[tokio::test]
-    async fn an_error_crosses_with_its_message() {
+    async fn batches_keep_their_schema_and_values() {
+        let nullable = Arc::new(Schema::new(vec![
+            Field::new("v", DataType::Int64, true),
+            Field::new("name", DataType::Utf8, true),
+        ]));
+        let values: Vec<Option<i64>> = (0..40).map(|i| (i % 3 != 0).then_some(i)).collect();
+        let names: Vec<Option<String>> = (0..40)
+            .map(|i| (i % 4 != 0).then(|| i.to_string()))
+            .collect();
+        let whole = RecordBatch::try_new(
+            nullable,
+            vec![
+                Arc::new(Int64Array::from(values)),
+                Arc::new(StringArray::from(names)),
+            ],
+        )
+        .expect("a valid batch");
+        let empty = Arc::new(Schema::empty());
+        let no_columns = |rows| {
+            let options = RecordBatchOptions::new().with_row_count(Some(rows));
+            RecordBatch::try_new_with_options(Arc::clone(&empty), vec![], &options)
+                .expect("a batch of rows only")
+        };
+        let cases = [
+            vec![batch(0), batch(10)],
+            vec![whole.slice(3, 30), whole.slice(0, 0), whole],
+            vec![no_columns(8192), no_columns(1)],
+        ];
+        for batches in cases {
+            round_trip::<FFI_ArrowArray>(batches.clone()).await;
+            round_trip::<FFI_BatchBuffers>(batches).await;
+        }
+    }
+
+    #[test]
+    fn fixed_width_columns_cross_by_their_buffers() {
+        let exported = FFI_BatchBuffers::export(batch(0));
+        assert_eq!(exported.rows, 2);
+        let widths: Vec<usize> = exported.columns.iter().map(|c| c.byte_width).collect();
+        assert_eq!(widths, [8, 0]);
+    }
+
+    #[test]
+    fn a_batch_of_other_columns_than_the_schemas_is_an_error() {
+        let one_column = Arc::new(Schema::new(vec![Field::new("ts", DataType::Int64, false)]));
+        let wrong_type = Arc::new(Schema::new(vec![
+            Field::new("ts", DataType::Int64, false),
+            Field::new("name", DataType::Int32, true),
+        ]));
+        let cases = [
+            (
+                one_column,
+                "a batch of 2 columns crossed the plugin boundary in a stream of 1",
+            ),
+            (
+                wrong_type,
+                "type Int32 crossed the plugin boundary as a C data interface array",
+            ),
+        ];
+        for (schema, message) in cases {
+            // SAFETY: the consumer checks what it was sent against the schema before reading.
+            let e = unsafe { FFI_BatchBuffers::export(batch(0)).import(&schema) }
+                .expect_err("a mismatch")
+                .to_string();
+            assert!(e.contains(message), "{e}");
+        }
+    }
+
+    async fn an_error_crosses_with_its_message<B: StreamBatch>() {
         let failing = Err(DataFusionError::Execution("the file is gone".into()));
         let mut stream =
-            ForeignBatchStream::try_new(export(vec![Ok(batch(0)), failing])).expect("imports");
+            ForeignBatchStream::try_new(export::<B>(schema(), vec![Ok(batch(0)), failing]))
+                .expect("imports");
         assert!(stream.next().await.expect("one batch").is_ok());
         let e = stream
             .next()
@@ -254,20 +406,31 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_panicking_stream_is_an_error() {
+    async fn an_error_crosses_with_its_message_either_way() {
+        an_error_crosses_with_its_message::<FFI_ArrowArray>().await;
+        an_error_crosses_with_its_message::<FFI_BatchBuffers>().await;
+    }
+
+    async fn a_panicking_stream_is_an_error<B: StreamBatch>() {
         let stream = RecordBatchStreamAdapter::new(
             schema(),
             futures::stream::poll_fn(|_| -> Poll<Option<Result<RecordBatch>>> {
                 panic!("boom in poll")
             }),
         );
-        let mut stream = ForeignBatchStream::try_new(FFI_BatchStream::new(Box::pin(stream), None))
-            .expect("imports");
+        let stream = FFI_BatchStream::<B>::new(Box::pin(stream), None);
+        let mut stream = ForeignBatchStream::try_new(stream).expect("imports");
         let e = stream
             .next()
             .await
             .expect("an item")
             .expect_err("the panic");
         assert!(e.to_string().contains("boom in poll"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_panicking_stream_is_an_error_either_way() {
+        a_panicking_stream_is_an_error::<FFI_ArrowArray>().await;
+        a_panicking_stream_is_an_error::<FFI_BatchBuffers>().await;
     }
 }

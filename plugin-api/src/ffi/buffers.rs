@@ -1,4 +1,5 @@
-//! `FFI_ArrayBuffers`: an array crossing as its buffers (plugin ABI 1.6).
+//! `FFI_ArrayBuffers`: an array crossing as its buffers (plugin ABI 1.6 for scalar functions'
+//! arguments and results, 1.7 for the columns of a plan's batches).
 //!
 //! The Arrow C data interface is general, and a batch pays for it: the producer allocates a
 //! private struct, a buffer list and a pointer list for every array, and the consumer wraps

@@ -25,6 +25,10 @@
 //! [`calls_no_function`]). It has the host's configuration but not the host session's table
 //! options (`SET format.*`); neither has the session the toolkit's `bundle_state` builds on
 //! datafusion-ffi's path, so a toolkit provider sees the same session on both paths.
+//!
+//! ABI 1.7 adds [`FFI_PlanRunner::execute_buffers`]: the same execution, with a stream whose
+//! fixed-width columns cross as their buffers ([`FFI_BatchBuffers`]) instead of one struct
+//! array through the Arrow C data interface.
 
 use std::collections::HashMap;
 use std::ffi::c_void;
@@ -32,6 +36,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, OnceLock};
 
 use async_ffi::{FfiFuture, FutureExt};
+use datafusion::arrow::ffi::FFI_ArrowArray;
 use datafusion::arrow::temporal_conversions::timestamp_ns_to_datetime;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::DataFusionError;
@@ -57,7 +62,7 @@ use stabby::string::String as SString;
 use stabby::vec::Vec as SVec;
 use tokio::runtime::Handle;
 
-use super::batch_stream::{FFI_BatchStream, ForeignBatchStream};
+use super::batch_stream::{FFI_BatchBuffers, FFI_BatchStream, ForeignBatchStream, StreamBatch};
 use super::bound::BoundCache;
 use super::planner::ffi_guard;
 
@@ -100,6 +105,15 @@ pub struct FFI_PlanRunner {
         limit: FFI_Option<usize>,
         query_start: FFI_Option<i64>,
     ) -> FFI_Option<ScanFuture>,
+    /// ABI 1.7 (appended, as `scan`): [`FFI_PlanRunner::execute`] with a stream whose
+    /// fixed-width columns cross as their buffers.
+    pub execute_buffers: unsafe extern "C" fn(
+        runner: &Self,
+        plan: &FFI_ExecutionPlan,
+        partition: usize,
+        session_id: SString,
+        task_id: FFI_Option<SString>,
+    ) -> FFI_Result<FFI_BatchStream<FFI_BatchBuffers>>,
 }
 
 /// What [`FFI_PlanRunner::scan`] returns when it takes a scan: the bundle's plan, later.
@@ -142,12 +156,13 @@ impl FFI_PlanRunner {
 
     fn from_data(data: PlanRunnerPrivateData) -> Self {
         Self {
-            execute: execute_fn_wrapper,
+            execute: execute_fn_wrapper::<FFI_ArrowArray>,
             clone: clone_fn_wrapper,
             release: release_fn_wrapper,
             private_data: Box::into_raw(Box::new(data)) as *mut c_void,
             library_marker_id: super::library_marker_id,
             scan: scan_fn_wrapper,
+            execute_buffers: execute_fn_wrapper::<FFI_BatchBuffers>,
         }
     }
 
@@ -157,13 +172,13 @@ impl FFI_PlanRunner {
     }
 }
 
-unsafe extern "C" fn execute_fn_wrapper(
+unsafe extern "C" fn execute_fn_wrapper<B: StreamBatch>(
     runner: &FFI_PlanRunner,
     plan: &FFI_ExecutionPlan,
     partition: usize,
     session_id: SString,
     task_id: FFI_Option<SString>,
-) -> FFI_Result<FFI_BatchStream> {
+) -> FFI_Result<FFI_BatchStream<B>> {
     let data = runner.data();
     ffi_guard(
         || "executing a scan".to_owned(),
@@ -331,19 +346,19 @@ pub fn export_plan_runner(config: FFI_ConfigOptions) -> FFI_Result<FFI_PlanRunne
 #[derive(Debug)]
 pub struct ForeignPlanRunner {
     bind: PlanRunnerFn,
-    /// Whether the bundle's runners have [`FFI_PlanRunner::scan`] (ABI 1.4 or later).
-    scans: bool,
+    /// The bundle's plugin ABI minor: which of the appended fields its runners have
+    /// ([`FFI_PlanRunner::scan`] from 1.4, [`FFI_PlanRunner::execute_buffers`] from 1.7).
+    abi_minor: u16,
     /// Bound runners, keyed by the configuration they were bound to.
     bound: BoundCache<Arc<ConfigOptions>, Arc<FFI_PlanRunner>>,
 }
 
 impl ForeignPlanRunner {
-    /// The runners `bind` makes; `scans` says whether they plan scans (the bundle's ABI minor
-    /// is 4 or later).
-    pub fn new(bind: PlanRunnerFn, scans: bool) -> Self {
+    /// The runners `bind` makes, in a bundle of plugin ABI 1.`abi_minor` (3 or later).
+    pub fn new(bind: PlanRunnerFn, abi_minor: u16) -> Self {
         Self {
             bind,
-            scans,
+            abi_minor,
             bound: BoundCache::new(),
         }
     }
@@ -369,7 +384,7 @@ impl ForeignPlanRunner {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Option<FFI_ExecutionPlan>> {
-        if !self.scans || !calls_no_function(filters) {
+        if self.abi_minor < 4 || !calls_no_function(filters) {
             return Ok(None);
         }
         let Ok(list) = serialize_exprs(filters, &DefaultLogicalExtensionCodec {}) else {
@@ -383,7 +398,7 @@ impl ForeignPlanRunner {
             .and_then(|t| t.timestamp_nanos_opt());
         let projection = projection.map(|p| SVec::from(p.as_slice()));
         // SAFETY: `scan` belongs to the image that made the runner, a bundle of ABI 1.4 or
-        // later (`self.scans`), whose runners have the field.
+        // later, whose runners have the field.
         let planned = unsafe {
             (runner.scan)(
                 &runner,
@@ -414,20 +429,29 @@ impl ForeignPlanRunner {
     ) -> Result<SendableRecordBatchStream> {
         let runner = self.runner(context.session_config().options())?;
         let task_id = context.task_id().map(|t| SString::from(t.as_str()));
-        // SAFETY: `execute` belongs to the image that made the runner.
-        let stream = unsafe {
-            (runner.execute)(
-                &runner,
-                plan,
-                partition,
-                context.session_id().as_str().into(),
-                task_id.into(),
-            )
-        };
-        match stream {
-            FFI_Result::Ok(stream) => Ok(Box::pin(ForeignBatchStream::try_new(stream)?)),
-            FFI_Result::Err(e) => Err(DataFusionError::Ffi(e.to_string())),
+        let session_id = context.session_id().as_str().into();
+        if self.abi_minor >= FFI_BatchBuffers::ABI_MINOR {
+            // SAFETY: `execute_buffers` belongs to the image that made the runner, a bundle of
+            // ABI 1.7 or later, whose runners have the field.
+            let stream = unsafe {
+                (runner.execute_buffers)(&runner, plan, partition, session_id, task_id.into())
+            };
+            foreign_stream(stream)
+        } else {
+            // SAFETY: `execute` belongs to the image that made the runner.
+            let stream =
+                unsafe { (runner.execute)(&runner, plan, partition, session_id, task_id.into()) };
+            foreign_stream(stream)
         }
+    }
+}
+
+fn foreign_stream<B: StreamBatch>(
+    stream: FFI_Result<FFI_BatchStream<B>>,
+) -> Result<SendableRecordBatchStream> {
+    match stream {
+        FFI_Result::Ok(stream) => Ok(Box::pin(ForeignBatchStream::try_new(stream)?)),
+        FFI_Result::Err(e) => Err(DataFusionError::Ffi(e.to_string())),
     }
 }
 
@@ -475,6 +499,7 @@ mod tests {
     use futures::TryStreamExt;
 
     use super::*;
+    use crate::record::ABI_MINOR;
 
     static BINDS: AtomicUsize = AtomicUsize::new(0);
 
@@ -522,7 +547,7 @@ mod tests {
     #[tokio::test]
     async fn runs_every_partition_and_binds_a_configuration_once() {
         let (plan, partitions) = exported_plan();
-        let runner = ForeignPlanRunner::new(bind, true);
+        let runner = ForeignPlanRunner::new(bind, ABI_MINOR);
         let context = TaskContext::default();
         let before = BINDS.load(Ordering::SeqCst);
         for (i, expected) in partitions.iter().enumerate() {
@@ -531,6 +556,65 @@ mod tests {
             assert_eq!(&got, expected);
         }
         assert_eq!(BINDS.load(Ordering::SeqCst) - before, 1);
+    }
+
+    unsafe extern "C" fn not_this_path<B>(
+        _: &FFI_PlanRunner,
+        _: &FFI_ExecutionPlan,
+        _: usize,
+        _: SString,
+        _: FFI_Option<SString>,
+    ) -> FFI_Result<FFI_BatchStream<B>> {
+        FFI_Result::Err("not this path".into())
+    }
+
+    /// A runner that can execute only through the batch buffers of ABI 1.7.
+    extern "C" fn bind_buffers_only(config: FFI_ConfigOptions) -> FFI_Result<FFI_PlanRunner> {
+        let mut runner = export_plan_runner(config);
+        if let FFI_Result::Ok(runner) = &mut runner {
+            runner.execute = not_this_path::<FFI_ArrowArray>;
+        }
+        runner
+    }
+
+    /// A runner that can execute only through the struct arrays of ABI 1.3.
+    extern "C" fn bind_struct_arrays_only(config: FFI_ConfigOptions) -> FFI_Result<FFI_PlanRunner> {
+        let mut runner = export_plan_runner(config);
+        if let FFI_Result::Ok(runner) = &mut runner {
+            runner.execute_buffers = not_this_path::<FFI_BatchBuffers>;
+        }
+        runner
+    }
+
+    /// A bundle of ABI 1.7 or later is executed through `execute_buffers`; an older one only
+    /// through `execute`, as its runners have no `execute_buffers` to read.
+    #[tokio::test]
+    async fn executes_through_the_path_of_the_bundles_minor() {
+        let (plan, partitions) = exported_plan();
+        let context = TaskContext::default();
+        let buffers_only: PlanRunnerFn = bind_buffers_only;
+        let struct_arrays_only: PlanRunnerFn = bind_struct_arrays_only;
+        let cases = [
+            (buffers_only, ABI_MINOR, struct_arrays_only),
+            (struct_arrays_only, 6, buffers_only),
+        ];
+        for (works, minor, fails) in cases {
+            let stream = ForeignPlanRunner::new(works, minor).execute(&plan, 1, &context);
+            let got: Vec<RecordBatch> = stream
+                .expect("executes")
+                .try_collect()
+                .await
+                .expect("batches");
+            assert_eq!(got, partitions[1], "as ABI 1.{minor}");
+            let e = ForeignPlanRunner::new(fails, minor)
+                .execute(&plan, 1, &context)
+                .err()
+                .expect("the other path");
+            assert!(
+                e.to_string().contains("not this path"),
+                "as ABI 1.{minor}: {e}"
+            );
+        }
     }
 
     /// A three-row in-memory table of columns `v` and `w`.
@@ -609,7 +693,7 @@ mod tests {
             seen: Mutex::default(),
         });
         let (ffi, _ctx) = exported(Arc::clone(&recording) as Arc<dyn TableProvider>);
-        let runner = ForeignPlanRunner::new(bind_uncounted, true);
+        let runner = ForeignPlanRunner::new(bind_uncounted, ABI_MINOR);
         let mut state = SessionContext::new().state();
         let start = 1_700_000_000_123_456_789;
         state.execution_props_mut().query_execution_start_time =
@@ -630,7 +714,7 @@ mod tests {
     #[tokio::test]
     async fn plans_a_scan_whose_filters_call_no_function() {
         let (table, _ctx) = exported_table();
-        let runner = ForeignPlanRunner::new(bind_uncounted, true);
+        let runner = ForeignPlanRunner::new(bind_uncounted, ABI_MINOR);
         let state = SessionContext::new().state();
         let filters = vec![
             col("v").gt(lit(1)),
@@ -654,7 +738,7 @@ mod tests {
         let (mut table, _ctx) = exported_table();
         let state = SessionContext::new().state();
         let plain = vec![col("v").gt(lit(1))];
-        let runner = ForeignPlanRunner::new(bind_uncounted, true);
+        let runner = ForeignPlanRunner::new(bind_uncounted, ABI_MINOR);
 
         // A built-in, and a function of the host's (which the bundle could only look up by
         // name, finding its own built-in `abs` or nothing).
@@ -672,7 +756,7 @@ mod tests {
             assert!(taken.expect("no error").is_none(), "a function call");
         }
 
-        let older = ForeignPlanRunner::new(bind_uncounted, false);
+        let older = ForeignPlanRunner::new(bind_uncounted, 3);
         let taken = older.scan(&table, &state, None, &plain, None).await;
         assert!(taken.expect("no error").is_none(), "an ABI 1.3 runner");
 
@@ -687,7 +771,7 @@ mod tests {
     #[tokio::test]
     async fn reports_the_providers_scan_error() {
         let (table, _ctx) = exported_table();
-        let runner = ForeignPlanRunner::new(bind_uncounted, true);
+        let runner = ForeignPlanRunner::new(bind_uncounted, ABI_MINOR);
         let state = SessionContext::new().state();
         let e = runner
             .scan(&table, &state, Some(&vec![7]), &[], None)
@@ -700,7 +784,7 @@ mod tests {
     async fn refuses_a_plan_another_image_made() {
         let (mut plan, _) = exported_plan();
         plan.library_marker_id = another_image;
-        let runner = ForeignPlanRunner::new(bind_uncounted, true);
+        let runner = ForeignPlanRunner::new(bind_uncounted, ABI_MINOR);
         let e = runner
             .execute(&plan, 0, &TaskContext::default())
             .err()

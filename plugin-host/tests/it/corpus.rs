@@ -200,7 +200,7 @@ async fn an_abi_1_5_bundle_runs_its_scalar_functions_through_the_c_data_kernel()
         craft::with_record(s, d, |r| r.abi_minor = 5)
     });
     let (new, current) = crate::util::session_with(&["df-plugin-udfs"]);
-    // The host took each minor's kernel: the C data one for 1.5, the buffers one for 1.6.
+    // The host took each minor's kernel: the C data one for 1.5, the buffers one from 1.6.
     for (dir, minor) in [(old.path(), 2), (new.path(), 6)] {
         let plugins = load(dir);
         let kernels = &plugins.bundles()[0].objects().scalar_kernels;
@@ -273,8 +273,9 @@ async fn an_abi_1_4_bundle_runs_its_groups_accumulators_through_datafusion_ffi()
     );
 }
 
-/// The runners of an ABI 1.3 bundle have no `scan`: the host plans its scans with
-/// datafusion-ffi's `scan` (and executes them through the runner, as before).
+/// The runners of an ABI 1.3 bundle have no `scan` and no `execute_buffers`: the host plans
+/// its scans with datafusion-ffi's `scan` and executes them through the runner's `execute`,
+/// whose batches cross as struct arrays.
 #[tokio::test]
 async fn an_abi_1_3_bundle_plans_its_scans_through_datafusion_ffi() {
     let (dir, _) = crafted("df-plugin-udtfs", |s, d| {
