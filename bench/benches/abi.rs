@@ -18,10 +18,14 @@
 //! the selection this binary was built with, so nothing but the cdylibs is linked), then prints the
 //! markdown table and writes it and the JSON. Exits with 0 even when a target is missed: the
 //! misses are listed, a benchmark is not a test.
+//!
+//! `<bench binary> crossing [ROWS]` times one batch's crossing alone, in a loop, both ways a
+//! stream can send it (see `df_plugin_bench::crossing`): a saving per batch too small for the
+//! query rows' noise to show.
 
 use std::path::{Path, PathBuf};
 
-use df_plugin_bench::{Config, load, profile, run, workloads};
+use df_plugin_bench::{Config, crossing, load, profile, run, workloads};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -31,6 +35,16 @@ fn main() {
     }
     if args.first().map(String::as_str) == Some(profile::SPLIT) {
         split_perf(&args[1..]);
+        return;
+    }
+    if args.first().map(String::as_str) == Some(crossing::CROSSING) {
+        let rows = match args.get(1) {
+            None => 8192,
+            Some(n) => n
+                .parse()
+                .unwrap_or_else(|_| usage(&format!("crossing: not a number of rows: {n}"))),
+        };
+        print!("{}", crossing::table(rows));
         return;
     }
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -137,7 +151,7 @@ fn split_perf(args: &[String]) {
 
 fn usage(problem: &str) -> ! {
     eprintln!(
-        "{problem}\nusage: cargo bench --workspace --bench abi [-- --only GROUP]... [--reps N] [--rows N] [--side native|bundle] [--abi-minor N] [--batch-size N] [--explain] [--a-a] [--timeline FILE] [--json FILE] [--markdown FILE]\n       <bench binary> split-perf TIMELINE [TOP] < perf-script-output"
+        "{problem}\nusage: cargo bench --workspace --bench abi [-- --only GROUP]... [--reps N] [--rows N] [--side native|bundle] [--abi-minor N] [--batch-size N] [--explain] [--a-a] [--timeline FILE] [--json FILE] [--markdown FILE]\n       <bench binary> split-perf TIMELINE [TOP] < perf-script-output\n       <bench binary> crossing [ROWS]"
     );
     std::process::exit(2)
 }

@@ -15,6 +15,7 @@
 //! Planning is compared between a session without plugins and one with the bundles loaded;
 //! loading is measured in fresh processes ([`load`]); sizes are the release files, stripped.
 
+pub mod crossing;
 pub mod data;
 pub mod delta_table;
 pub mod load;
