@@ -11,9 +11,10 @@ use datafusion::logical_expr::TypeSignature;
 use datafusion::logical_expr::{
     AggregateUDF, AggregateUDFImpl, ScalarUDF, ScalarUDFImpl, WindowUDF, WindowUDFImpl,
 };
+use datafusion_ffi::udtf::FFI_TableFunction;
 use datafusion_ffi::util::FFI_Option;
 use df_plugin_api::ffi::groups_accumulator::GroupsAccumulatorFn;
-use df_plugin_api::ffi::plan_runner::ForeignPlanRunner;
+use df_plugin_api::ffi::plan_runner::{ForeignPlanRunner, RunnerTableFunction};
 use df_plugin_api::ffi::planner::{FFI_ExprPlanner, FFI_RelationPlanner, FFI_TypePlanner};
 use df_plugin_api::ffi::scalar_kernel::{ForeignScalarKernel, KernelValue, ScalarKernelFn};
 use df_plugin_api::ffi::signature::FunctionSignature;
@@ -68,11 +69,21 @@ impl BundleObjects {
             (None, Some(kernel_of)) => scalar_kernels(exports, kernel_of),
             (None, None) => HashMap::new(),
         };
+        let plan_runner = lean
+            .plan_runner
+            .map(|bind| Arc::new(ForeignPlanRunner::new(bind, lean.abi_minor)));
+        // From ABI 1.7 the runner calls the table functions too.
+        let table_function = |f: &FFI_TableFunction| -> Arc<dyn TableFunctionImpl> {
+            match &plan_runner {
+                Some(runner) if lean.abi_minor >= 7 => {
+                    Arc::new(RunnerTableFunction::new(f.clone(), Arc::clone(runner)))
+                }
+                _ => <Arc<dyn TableFunctionImpl>>::from(f.clone()),
+            }
+        };
         Self {
             scalar_kernels,
-            plan_runner: lean
-                .plan_runner
-                .map(|bind| Arc::new(ForeignPlanRunner::new(bind, lean.abi_minor))),
+            plan_runner: plan_runner.clone(),
             groups_accumulator: lean.groups_accumulator,
             expr_planners: planners
                 .map(|p| p.expr_planners.iter().cloned().collect())
@@ -101,12 +112,7 @@ impl BundleObjects {
             table_functions: exports
                 .table_functions
                 .iter()
-                .map(|n| {
-                    (
-                        n.name.to_string(),
-                        <Arc<dyn TableFunctionImpl>>::from(n.value.clone()),
-                    )
-                })
+                .map(|n| (n.name.to_string(), table_function(&n.value)))
                 .collect(),
             table_providers: exports
                 .table_providers

@@ -28,7 +28,13 @@
 //!
 //! ABI 1.7 adds [`FFI_PlanRunner::execute_buffers`]: the same execution, with a stream whose
 //! fixed-width columns cross as their buffers ([`FFI_BatchBuffers`]) instead of one struct
-//! array through the Arrow C data interface.
+//! array through the Arrow C data interface. It also adds
+//! [`FFI_PlanRunner::call_table_function`], for the step before a table function's scan:
+//! datafusion-ffi's `call_with_args` rebuilds a session from the host's on every call (the
+//! configuration as strings and back, a task context to decode the arguments), about 0.4 ms,
+//! which a `SELECT` of a few rows from `time_buckets` pays twice over its own work. The runner
+//! calls the function in the session it keeps for scans, when the arguments call no function
+//! (literals and casts, as a table function's arguments usually are): [`RunnerTableFunction`].
 
 use std::collections::HashMap;
 use std::ffi::c_void;
@@ -38,7 +44,7 @@ use std::sync::{Arc, OnceLock};
 use async_ffi::{FfiFuture, FutureExt};
 use datafusion::arrow::ffi::FFI_ArrowArray;
 use datafusion::arrow::temporal_conversions::timestamp_ns_to_datetime;
-use datafusion::catalog::{Session, TableProvider};
+use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::DataFusionError;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
@@ -52,6 +58,7 @@ use datafusion::prelude::SessionConfig;
 use datafusion_ffi::config::FFI_ConfigOptions;
 use datafusion_ffi::execution_plan::FFI_ExecutionPlan;
 use datafusion_ffi::table_provider::FFI_TableProvider;
+use datafusion_ffi::udtf::FFI_TableFunction;
 use datafusion_ffi::util::{FFI_Option, FFI_Result};
 use datafusion_proto::logical_plan::DefaultLogicalExtensionCodec;
 use datafusion_proto::logical_plan::from_proto::parse_exprs;
@@ -114,6 +121,16 @@ pub struct FFI_PlanRunner {
         session_id: SString,
         task_id: FFI_Option<SString>,
     ) -> FFI_Result<FFI_BatchStream<FFI_BatchBuffers>>,
+    /// ABI 1.7: calls `udtf`, which this image made, in the session scans are planned in.
+    /// `args` is a `LogicalExprList` that calls no function, `query_start` as for `scan`.
+    /// `None` when the runner cannot take the call (another image's function, arguments it
+    /// cannot decode): the host then calls the function through datafusion-ffi.
+    pub call_table_function: unsafe extern "C" fn(
+        runner: &Self,
+        udtf: &FFI_TableFunction,
+        args: SVec<u8>,
+        query_start: FFI_Option<i64>,
+    ) -> FFI_Option<FFI_Result<FFI_TableProvider>>,
 }
 
 /// What [`FFI_PlanRunner::scan`] returns when it takes a scan: the bundle's plan, later.
@@ -141,6 +158,29 @@ impl PlanRunnerPrivateData {
                 .build()
         })
     }
+
+    /// A copy of the scan session for one call starting at `query_start`, and `exprs` (a
+    /// `LogicalExprList` that calls no function) decoded in it; `None` if they do not decode.
+    fn decode(&self, exprs: &[u8], query_start: Option<i64>) -> Option<(SessionState, Vec<Expr>)> {
+        // Decoding runs none of the bundle's code; a panic here is DataFusion's, and the host's
+        // own path can still take the call.
+        let decoded = catch_unwind(AssertUnwindSafe(|| {
+            let mut state = self.scan_state().clone();
+            let list = LogicalExprList::decode(exprs).ok()?;
+            let registry = state.task_ctx();
+            let exprs = parse_exprs(
+                list.expr.iter(),
+                &registry,
+                &DefaultLogicalExtensionCodec {},
+            );
+            let exprs = exprs.ok()?;
+            state.execution_props_mut().query_execution_start_time = query_start
+                .and_then(timestamp_ns_to_datetime)
+                .map(|t| t.and_utc());
+            Some((state, exprs))
+        }));
+        decoded.ok().flatten()
+    }
 }
 
 impl FFI_PlanRunner {
@@ -163,6 +203,7 @@ impl FFI_PlanRunner {
             library_marker_id: super::library_marker_id,
             scan: scan_fn_wrapper,
             execute_buffers: execute_fn_wrapper::<FFI_BatchBuffers>,
+            call_table_function: call_table_function_fn_wrapper,
         }
     }
 
@@ -222,25 +263,7 @@ unsafe extern "C" fn scan_fn_wrapper(
     let data = runner.data();
     // Our own struct: datafusion-ffi hands back the provider inside, not a wrapper.
     let provider = <Arc<dyn TableProvider>>::from(provider);
-    // Decoding cannot run the provider's code; a panic here is DataFusion's, and the host's
-    // own path can still take the scan.
-    let prepared = catch_unwind(AssertUnwindSafe(|| {
-        let mut state = data.scan_state().clone();
-        let list = LogicalExprList::decode(filters.as_ref()).ok()?;
-        let registry = state.task_ctx();
-        let filters = parse_exprs(
-            list.expr.iter(),
-            &registry,
-            &DefaultLogicalExtensionCodec {},
-        );
-        let filters = filters.ok()?;
-        let start: Option<i64> = query_start.into();
-        state.execution_props_mut().query_execution_start_time = start
-            .and_then(timestamp_ns_to_datetime)
-            .map(|t| t.and_utc());
-        Some((state, filters))
-    }));
-    let Ok(Some((state, filters))) = prepared else {
+    let Some((state, filters)) = data.decode(&filters, query_start.into()) else {
         return FFI_Option::None;
     };
     let projection: Option<Vec<usize>> = projection.into_option().map(|p| p.into_iter().collect());
@@ -259,6 +282,38 @@ unsafe extern "C" fn scan_fn_wrapper(
         }
         .into_ffi(),
     )
+}
+
+unsafe extern "C" fn call_table_function_fn_wrapper(
+    runner: &FFI_PlanRunner,
+    udtf: &FFI_TableFunction,
+    args: SVec<u8>,
+    query_start: FFI_Option<i64>,
+) -> FFI_Option<FFI_Result<FFI_TableProvider>> {
+    if (udtf.library_marker_id)() != datafusion_ffi::get_library_marker_id() {
+        return FFI_Option::None;
+    }
+    let data = runner.data();
+    let Some((state, args)) = data.decode(&args, query_start.into()) else {
+        return FFI_Option::None;
+    };
+    FFI_Option::Some(ffi_guard(
+        || "calling a table function".to_owned(),
+        || {
+            // Our own struct: datafusion-ffi hands back the function inside, not a wrapper.
+            // The toolkit's function guards its own panics and enters the bundle runtime.
+            let function = <Arc<dyn TableFunctionImpl>>::from(udtf.clone());
+            let provider = function.call_with_args(TableFunctionArgs::new(&args, &state))?;
+            // As datafusion-ffi's `call_with_args` exports it: no filter pushdown, the
+            // function's codec.
+            Ok(FFI_TableProvider::new_with_ffi_codec(
+                provider,
+                false,
+                data.runtime.clone(),
+                udtf.logical_codec.clone(),
+            ))
+        },
+    ))
 }
 
 unsafe extern "C" fn clone_fn_wrapper(runner: &FFI_PlanRunner) -> FFI_PlanRunner {
@@ -384,18 +439,13 @@ impl ForeignPlanRunner {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Option<FFI_ExecutionPlan>> {
-        if self.abi_minor < 4 || !calls_no_function(filters) {
+        if self.abi_minor < 4 {
             return Ok(None);
         }
-        let Ok(list) = serialize_exprs(filters, &DefaultLogicalExtensionCodec {}) else {
+        let Some(filters) = encoded(filters) else {
             return Ok(None);
         };
-        let filters = SVec::from(LogicalExprList { expr: list }.encode_to_vec().as_slice());
         let runner = self.runner(session.config().options())?;
-        let query_start = session
-            .execution_props()
-            .query_execution_start_time
-            .and_then(|t| t.timestamp_nanos_opt());
         let projection = projection.map(|p| SVec::from(p.as_slice()));
         // SAFETY: `scan` belongs to the image that made the runner, a bundle of ABI 1.4 or
         // later, whose runners have the field.
@@ -406,7 +456,7 @@ impl ForeignPlanRunner {
                 projection.into(),
                 filters,
                 limit.into(),
-                query_start.into(),
+                query_start(session).into(),
             )
         };
         match planned.into_option() {
@@ -415,6 +465,34 @@ impl ForeignPlanRunner {
                 FFI_Result::Ok(plan) => Ok(Some(plan)),
                 FFI_Result::Err(e) => Err(DataFusionError::Ffi(e.to_string())),
             },
+        }
+    }
+
+    /// Calls `udtf` (which the bundle made) with `args` and `session`'s configuration;
+    /// `Ok(None)` when the runner cannot take the call (see
+    /// [`FFI_PlanRunner::call_table_function`]) and the caller calls it through datafusion-ffi.
+    pub fn call_table_function(
+        &self,
+        udtf: &FFI_TableFunction,
+        session: &dyn Session,
+        args: &[Expr],
+    ) -> Result<Option<FFI_TableProvider>> {
+        if self.abi_minor < 7 {
+            return Ok(None);
+        }
+        let Some(args) = encoded(args) else {
+            return Ok(None);
+        };
+        let runner = self.runner(session.config().options())?;
+        // SAFETY: `call_table_function` belongs to the image that made the runner, a bundle of
+        // ABI 1.7 or later, whose runners have the field.
+        let called = unsafe {
+            (runner.call_table_function)(&runner, udtf, args, query_start(session).into())
+        };
+        match called.into_option() {
+            None => Ok(None),
+            Some(FFI_Result::Ok(provider)) => Ok(Some(provider)),
+            Some(FFI_Result::Err(e)) => Err(DataFusionError::Ffi(e.to_string())),
         }
     }
 
@@ -442,6 +520,62 @@ impl ForeignPlanRunner {
             let stream =
                 unsafe { (runner.execute)(&runner, plan, partition, session_id, task_id.into()) };
             foreign_stream(stream)
+        }
+    }
+}
+
+/// `exprs` as the `LogicalExprList` bytes a runner decodes; `None` when they call a function
+/// (see [`calls_no_function`]) or do not serialize.
+fn encoded(exprs: &[Expr]) -> Option<SVec<u8>> {
+    if !calls_no_function(exprs) {
+        return None;
+    }
+    let list = serialize_exprs(exprs, &DefaultLogicalExtensionCodec {}).ok()?;
+    Some(SVec::from(
+        LogicalExprList { expr: list }.encode_to_vec().as_slice(),
+    ))
+}
+
+/// The start of `session`'s query in nanoseconds since the epoch.
+fn query_start(session: &dyn Session) -> Option<i64> {
+    session
+        .execution_props()
+        .query_execution_start_time
+        .and_then(|t| t.timestamp_nanos_opt())
+}
+
+/// The host side of a table function of a bundle of plugin ABI 1.7 or later: a call whose
+/// arguments call no function goes through the bundle's plan runner
+/// ([`ForeignPlanRunner::call_table_function`]), any other through datafusion-ffi's
+/// `ForeignTableFunction`.
+#[derive(Debug)]
+pub struct RunnerTableFunction {
+    udtf: FFI_TableFunction,
+    runner: Arc<ForeignPlanRunner>,
+    /// datafusion-ffi's wrapper of the same function.
+    foreign: Arc<dyn TableFunctionImpl>,
+}
+
+impl RunnerTableFunction {
+    /// `udtf`, called through `runner` when it can take the call.
+    pub fn new(udtf: FFI_TableFunction, runner: Arc<ForeignPlanRunner>) -> Self {
+        let foreign = <Arc<dyn TableFunctionImpl>>::from(udtf.clone());
+        Self {
+            udtf,
+            runner,
+            foreign,
+        }
+    }
+}
+
+impl TableFunctionImpl for RunnerTableFunction {
+    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        match self
+            .runner
+            .call_table_function(&self.udtf, args.session(), args.exprs())?
+        {
+            Some(provider) => Ok(<Arc<dyn TableProvider>>::from(&provider)),
+            None => self.foreign.call_with_args(args),
         }
     }
 }
@@ -778,6 +912,91 @@ mod tests {
             .await
             .expect_err("column 7 does not exist");
         assert!(matches!(e, DataFusionError::Ffi(_)), "{e}");
+    }
+
+    /// What a [`SeesSession`] table function was called in: session id, batch size, query
+    /// start (ns).
+    type Called = (String, usize, Option<i64>);
+
+    /// A table function that records the session it is called in.
+    #[derive(Debug, Default)]
+    struct SeesSession {
+        called: Mutex<Option<Called>>,
+    }
+
+    impl TableFunctionImpl for SeesSession {
+        fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+            if args.exprs().is_empty() {
+                return Err(DataFusionError::Plan(
+                    "sees_session needs an argument".into(),
+                ));
+            }
+            let session = args.session();
+            let start = session
+                .execution_props()
+                .query_execution_start_time
+                .and_then(|t| t.timestamp_nanos_opt());
+            let called = (
+                session.session_id().to_owned(),
+                session.config().batch_size(),
+                start,
+            );
+            *self.called.lock().expect("not poisoned") = Some(called);
+            Ok(Arc::new(table()))
+        }
+    }
+
+    /// A 1.7 runner calls a table function whose arguments call no function in its own
+    /// session, with the host's configuration and query start; other calls, and every call to
+    /// an older bundle's function, go through datafusion-ffi (here, in one image, straight to
+    /// the function with the host's session).
+    #[tokio::test]
+    async fn calls_a_table_function_whose_arguments_call_no_function() {
+        let function = Arc::new(SeesSession::default());
+        let ctx: Arc<dyn TaskContextProvider> = Arc::new(SessionContext::new());
+        let udtf = FFI_TableFunction::new(Arc::clone(&function) as _, None, &ctx, None);
+        let host = SessionContext::new_with_config(SessionConfig::new().with_batch_size(123));
+        let mut state = host.state();
+        let start = 1_700_000_000_123_456_789;
+        state.execution_props_mut().query_execution_start_time =
+            timestamp_ns_to_datetime(start).map(|t| t.and_utc());
+        let host_id = state.session_id().to_owned();
+        let call = |f: &RunnerTableFunction, args: &[Expr]| {
+            let provider = f.call_with_args(TableFunctionArgs::new(args, &state));
+            assert_eq!(provider.expect("a table").schema(), table().schema());
+            function
+                .called
+                .lock()
+                .expect("not poisoned")
+                .take()
+                .expect("called")
+        };
+        let literals = [lit(1), cast(lit("2"), DataType::Int64)];
+
+        let current = RunnerTableFunction::new(
+            udtf.clone(),
+            Arc::new(ForeignPlanRunner::new(bind_uncounted, ABI_MINOR)),
+        );
+        let (id, batch_size, called_start) = call(&current, &literals);
+        assert_ne!(id, host_id, "the runner's session");
+        assert_eq!((batch_size, called_start), (123, Some(start)));
+        assert_eq!(
+            call(&current, &[abs(lit(-1))]).0,
+            host_id,
+            "a function call"
+        );
+
+        let e = current
+            .call_with_args(TableFunctionArgs::new(&[], &state))
+            .expect_err("the function's error");
+        assert!(
+            e.to_string().contains("sees_session needs an argument"),
+            "{e}"
+        );
+
+        let older =
+            RunnerTableFunction::new(udtf, Arc::new(ForeignPlanRunner::new(bind_uncounted, 6)));
+        assert_eq!(call(&older, &literals).0, host_id, "an ABI 1.6 runner");
     }
 
     #[tokio::test]
