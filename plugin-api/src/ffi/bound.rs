@@ -30,6 +30,11 @@ impl<K, V: Clone> BoundCache<K, V> {
         }
     }
 
+    /// How many objects are bound.
+    pub fn count(&self) -> usize {
+        self.entries.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
     /// The object of the first key `matches` accepts; otherwise the one `bind` makes, kept
     /// under the key `bind` returns with it. `bind` runs under the write lock, so a key is
     /// bound once however many threads miss it together.

@@ -468,6 +468,19 @@ impl ForeignPlanRunner {
         }
     }
 
+    /// How many configurations runners are bound to (each binding converts one in the
+    /// bundle): says whether a host reuses them.
+    pub fn bound(&self) -> usize {
+        self.bound.count()
+    }
+
+    /// Whether [`Self::call_table_function`] takes a call with `args` (the bundle is of ABI 1.7
+    /// or later and the arguments call no function), so that a caller can skip what only
+    /// datafusion-ffi's path needs.
+    pub fn takes_table_function_call(&self, args: &[Expr]) -> bool {
+        self.abi_minor >= 7 && calls_no_function(args)
+    }
+
     /// Calls `udtf` (which the bundle made) with `args` and `session`'s configuration;
     /// `Ok(None)` when the runner cannot take the call (see
     /// [`FFI_PlanRunner::call_table_function`]) and the caller calls it through datafusion-ffi.
@@ -477,7 +490,7 @@ impl ForeignPlanRunner {
         session: &dyn Session,
         args: &[Expr],
     ) -> Result<Option<FFI_TableProvider>> {
-        if self.abi_minor < 7 {
+        if !self.takes_table_function_call(args) {
             return Ok(None);
         }
         let Some(args) = encoded(args) else {

@@ -173,8 +173,19 @@ pub struct NativeTableFunction {
 
 impl TableFunctionImpl for NativeTableFunction {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
-        // The bundle gets only the functions its arguments call (see `scan_session`).
-        let provider = match super::scan_session::for_exprs(args.session(), args.exprs()) {
+        // datafusion-ffi's path gets only the functions the arguments call (see
+        // `scan_session`). The runner's needs none, and binds once per configuration: the
+        // session's own, not the copy of it a slim session is.
+        let lean = self
+            .runner
+            .as_ref()
+            .is_some_and(|r| r.takes_table_function_call(args.exprs()));
+        let slim = if lean {
+            None
+        } else {
+            super::scan_session::for_exprs(args.session(), args.exprs())
+        };
+        let provider = match slim {
             Some(slim) => crate::session::with_task_ctx(&slim.task_ctx(), || {
                 self.inner
                     .call_with_args(TableFunctionArgs::new(args.exprs(), &slim))

@@ -287,6 +287,23 @@ async fn an_abi_1_3_bundle_plans_its_scans_through_datafusion_ffi() {
     assert_eq!(query_csv(&ctx, sql).await.unwrap(), "n,s\n10,2700\n");
 }
 
+/// A 1.7 bundle's table functions are called through its plan runner, which is bound once for
+/// the session's configuration however many queries call them and scan their tables.
+#[tokio::test]
+async fn table_function_calls_reuse_the_runner_bound_for_the_session() {
+    let dir = plugin_dir(&["df-plugin-udtfs"]);
+    let plugins = load(dir.path());
+    let runner = plugins.bundles()[0].objects().plan_runner.clone();
+    let runner = runner.expect("the udtfs bundle has a plan runner");
+    let ctx = session();
+    plugins.register_into(&ctx).unwrap();
+    let sql = "SELECT count(*) AS n, sum(bucket_start) AS s FROM time_buckets(0, 600, 60)";
+    for _ in 0..3 {
+        assert_eq!(query_csv(&ctx, sql).await.unwrap(), "n,s\n10,2700\n");
+    }
+    assert_eq!(runner.bound(), 1);
+}
+
 #[tokio::test]
 async fn a_bundle_whose_init_panics() {
     let dir = plugin_dir(&["corpus-panicking"]);
