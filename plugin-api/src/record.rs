@@ -24,7 +24,8 @@ pub const ABI_MAJOR: u16 = 1;
 /// accumulators (`df_plugin_groups_accumulator`, see `ffi::groups_accumulator`); 1.6 scalar
 /// functions' fixed-width arrays crossing as their buffers (`df_plugin_scalar_kernel_buffers`,
 /// see `ffi::buffers`); 1.7 the same for the columns of a plan's batches
-/// (`FFI_PlanRunner::execute_buffers`, see `ffi::batch_stream`).
+/// (`FFI_PlanRunner::execute_buffers`, see `ffi::batch_stream`), and table function calls
+/// through the plan runner (`FFI_PlanRunner::call_table_function`).
 pub const ABI_MINOR: u16 = 7;
 
 /// First bytes of every record; anything else is not a df-plugin record.
