@@ -72,13 +72,11 @@ impl BundleObjects {
         let plan_runner = lean
             .plan_runner
             .map(|bind| Arc::new(ForeignPlanRunner::new(bind, lean.abi_minor)));
-        // From ABI 1.7 the runner calls the table functions too.
+        // The runner calls the table functions when it can (ABI 1.7 and later).
         let table_function = |f: &FFI_TableFunction| -> Arc<dyn TableFunctionImpl> {
             match &plan_runner {
-                Some(runner) if lean.abi_minor >= 7 => {
-                    Arc::new(RunnerTableFunction::new(f.clone(), Arc::clone(runner)))
-                }
-                _ => <Arc<dyn TableFunctionImpl>>::from(f.clone()),
+                Some(runner) => Arc::new(RunnerTableFunction::new(f.clone(), Arc::clone(runner))),
+                None => <Arc<dyn TableFunctionImpl>>::from(f.clone()),
             }
         };
         Self {

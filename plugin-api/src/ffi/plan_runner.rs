@@ -133,6 +133,12 @@ pub struct FFI_PlanRunner {
     ) -> FFI_Option<FFI_Result<FFI_TableProvider>>,
 }
 
+/// The plugin ABI minor whose runners have [`FFI_PlanRunner::scan`].
+const SCAN_MINOR: u16 = 4;
+/// The plugin ABI minor whose runners have [`FFI_PlanRunner::call_table_function`] (and
+/// `execute_buffers`, whose minor is [`FFI_BatchBuffers`]'s).
+const CALL_TABLE_FUNCTION_MINOR: u16 = 7;
+
 /// What [`FFI_PlanRunner::scan`] returns when it takes a scan: the bundle's plan, later.
 pub type ScanFuture = FfiFuture<FFI_Result<FFI_ExecutionPlan>>;
 
@@ -439,7 +445,7 @@ impl ForeignPlanRunner {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Option<FFI_ExecutionPlan>> {
-        if self.abi_minor < 4 {
+        if self.abi_minor < SCAN_MINOR {
             return Ok(None);
         }
         let Some(filters) = encoded(filters) else {
@@ -478,7 +484,7 @@ impl ForeignPlanRunner {
     /// or later and the arguments call no function), so that a caller can skip what only
     /// datafusion-ffi's path needs.
     pub fn takes_table_function_call(&self, args: &[Expr]) -> bool {
-        self.abi_minor >= 7 && calls_no_function(args)
+        self.abi_minor >= CALL_TABLE_FUNCTION_MINOR && calls_no_function(args)
     }
 
     /// Calls `udtf` (which the bundle made) with `args` and `session`'s configuration;
