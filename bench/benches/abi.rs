@@ -19,13 +19,17 @@
 //! markdown table and writes it and the JSON. Exits with 0 even when a target is missed: the
 //! misses are listed, a benchmark is not a test.
 //!
+//! `<bench binary> instructions [OPTIONS]` runs the query workloads under callgrind and prints
+//! the instructions each side executes per query (see `df_plugin_bench::instructions`): a count
+//! that does not vary with the machine's load, as the times do.
+//!
 //! `<bench binary> crossing [ROWS]` times one batch's crossing alone, in a loop, both ways a
 //! stream can send it (see `df_plugin_bench::crossing`): a saving per batch too small for the
 //! query rows' noise to show.
 
 use std::path::{Path, PathBuf};
 
-use df_plugin_bench::{Config, crossing, load, profile, run, workloads};
+use df_plugin_bench::{Config, crossing, instructions, load, profile, run, workloads};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -50,6 +54,14 @@ fn main() {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("the workspace root");
+    if args.first().map(String::as_str) == Some(instructions::INSTRUCTIONS) {
+        let exe = std::env::current_exe().expect("own path");
+        match instructions::measure(&exe, workspace, &args[1..]) {
+            Ok(table) => print!("{table}"),
+            Err(e) => usage(&e),
+        }
+        return;
+    }
     let mut config = Config::full(workspace);
     config.load_child = Some(std::env::current_exe().expect("own path"));
     let mut json = workspace.join("target").join("bench-abi.json");
@@ -85,6 +97,7 @@ fn main() {
                 }));
             }
             "--explain" => config.explain = true,
+            instructions::CHILD_FLAG => config.callgrind = true,
             "--a-a" => config.a_a = true,
             "--batch-size" => match number(value()) {
                 0 => usage("--batch-size: at least one row per batch"),
@@ -151,7 +164,7 @@ fn split_perf(args: &[String]) {
 
 fn usage(problem: &str) -> ! {
     eprintln!(
-        "{problem}\nusage: cargo bench --workspace --bench abi [-- --only GROUP]... [--reps N] [--rows N] [--side native|bundle] [--abi-minor N] [--batch-size N] [--explain] [--a-a] [--timeline FILE] [--json FILE] [--markdown FILE]\n       <bench binary> split-perf TIMELINE [TOP] < perf-script-output\n       <bench binary> crossing [ROWS]"
+        "{problem}\nusage: cargo bench --workspace --bench abi [-- --only GROUP]... [--reps N] [--rows N] [--side native|bundle] [--abi-minor N] [--batch-size N] [--explain] [--a-a] [--timeline FILE] [--json FILE] [--markdown FILE]\n       <bench binary> split-perf TIMELINE [TOP] < perf-script-output\n       <bench binary> crossing [ROWS]\n       <bench binary> instructions [--only GROUP]... [--rows N] [--reps N] [--batch-size N] [--abi-minor N] [--a-a]"
     );
     std::process::exit(2)
 }

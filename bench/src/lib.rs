@@ -18,6 +18,7 @@
 pub mod crossing;
 pub mod data;
 pub mod delta_table;
+pub mod instructions;
 pub mod load;
 pub mod machine;
 pub mod measure;
@@ -86,6 +87,10 @@ pub struct Config {
     /// Write every query run's window here (`--timeline FILE`), so that a `perf record` of the
     /// interleaved run can be split by side ([`profile`]).
     pub timeline: Option<PathBuf>,
+    /// Running under callgrind for the `instructions` subcommand (`--callgrind`): turn the
+    /// instrumentation on when the query workloads start and dump a profile per query run
+    /// ([`instructions`]).
+    pub callgrind: bool,
 }
 
 impl Config {
@@ -110,6 +115,7 @@ impl Config {
             explain: false,
             a_a: false,
             timeline: None,
+            callgrind: false,
         }
     }
 
@@ -147,6 +153,9 @@ pub fn run(config: &Config) -> Report {
         .expect("a tokio runtime");
     let sessions = sessions::Sessions::new(bundles, config, &runtime);
     let mut timeline = profile::Timeline::open(config.timeline.as_deref());
+    if config.callgrind {
+        instructions::start();
+    }
     for workload in workloads::all(config) {
         if config.selected(workload.group) || config.selected(workload.name) {
             eprintln!("{} / {}", workload.group, workload.name);

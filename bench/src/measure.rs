@@ -9,15 +9,23 @@ use datafusion::error::Result;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 
+/// What a query returned: rows, and the batches they came in.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Drained {
+    pub rows: usize,
+    pub batches: usize,
+}
+
 /// Plans and runs `sql`, pulling every batch of every partition and dropping it (nothing is
-/// collected: the time is the query's, not the memory allocator's). Returns the row count.
-pub async fn drain(ctx: &SessionContext, sql: &str) -> Result<usize> {
-    let mut rows = 0;
+/// collected: the time is the query's, not the memory allocator's).
+pub async fn drain(ctx: &SessionContext, sql: &str) -> Result<Drained> {
+    let mut drained = Drained::default();
     let mut stream = ctx.sql(sql).await?.execute_stream().await?;
     while let Some(batch) = stream.next().await {
-        rows += batch?.num_rows();
+        drained.rows += batch?.num_rows();
+        drained.batches += 1;
     }
-    Ok(rows)
+    Ok(drained)
 }
 
 /// What one run took: wall-clock time and the CPU time of the whole process.
@@ -82,7 +90,7 @@ pub fn interleaved(sides: usize, reps: usize, mut run: impl FnMut(usize) -> Took
 }
 
 /// The median of `samples` (the upper one of an even count); zero for none.
-pub fn median(mut samples: Vec<Duration>) -> Duration {
+pub fn median<T: Ord + Copy + Default>(mut samples: Vec<T>) -> T {
     samples.sort_unstable();
     samples.get(samples.len() / 2).copied().unwrap_or_default()
 }

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::instructions::{self, RunLabel};
 use crate::measure::{Took, drain, interleaved, monotonic_ns, time};
 use crate::profile::Timeline;
 use crate::report::{Row, Spread, Target};
@@ -128,16 +129,28 @@ impl Workload {
     ) -> Row {
         let ctx = [&sessions.native, &sessions.bundle];
         let mut counts = [None, None];
+        let mut runs = [0, 0];
         let rounds = interleaved(2, config.reps, |side| {
             if config.side.is_some_and(|only| only != side) {
                 return Took::default();
             }
+            let label = RunLabel {
+                workload: self.name.to_owned(),
+                side,
+                round: runs[side],
+                batches: 0,
+            };
+            runs[side] += 1;
             let start = monotonic_ns();
-            let (rows, took) = time(|| runtime.block_on(drain(ctx[side], &self.sql)));
+            let (drained, took) = instructions::counted(config.callgrind, label, || {
+                let (drained, took) = time(|| runtime.block_on(drain(ctx[side], &self.sql)));
+                let drained =
+                    drained.unwrap_or_else(|e| panic!("{} ({}): {e}", self.sql, SIDES[side]));
+                ((drained, took), drained.batches)
+            });
             let end = start + took.wall.as_nanos() as u64;
             timeline.record(self.name, side, start, end);
-            let rows = rows.unwrap_or_else(|e| panic!("{} ({}): {e}", self.sql, SIDES[side]));
-            counts[side] = Some(rows);
+            counts[side] = Some(drained.rows);
             took
         });
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
