@@ -50,7 +50,7 @@ use futures::Stream;
 use tokio::runtime::Handle;
 
 use crate::distributed::origin::{BundleRef, Origin, ScanReplay, Source};
-use crate::session::WithTaskCtx;
+use crate::session::{WithTaskCtx, with_task_ctx};
 
 /// A foreign table provider whose plans keep the host runtime around host-side children,
 /// and which remembers how it was made ([`Origin`]) so a cluster node can make it again.
@@ -133,7 +133,12 @@ impl TableProvider for HostTableProvider {
         &self,
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>> {
-        self.inner.supports_filters_pushdown(filters)
+        // datafusion-ffi decodes the filters in the bundle against the slot's task context,
+        // which it converts whole, every function of the session, on every call: about 2.5M
+        // instructions of a partition-filtered Delta query's 6.5M more than natively. The
+        // filters need only the functions they call.
+        let slim = super::scan_session::for_filters(filters);
+        with_task_ctx(&slim, || self.inner.supports_filters_pushdown(filters))
     }
 
     fn statistics(&self) -> Option<Statistics> {
