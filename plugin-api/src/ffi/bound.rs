@@ -43,9 +43,12 @@ impl<K, V: Clone> BoundCache<K, V> {
         matches: impl Fn(&K) -> bool,
         bind: impl FnOnce() -> Result<(K, V)>,
     ) -> Result<V> {
+        // Newest first: the shapes bound last are the likeliest to be running, and a miss
+        // costs a comparison of argument fields per entry, per batch.
         let find = |entries: &[(K, V)]| {
             entries
                 .iter()
+                .rev()
                 .find(|(key, _)| matches(key))
                 .map(|(_, value)| value.clone())
         };

@@ -131,6 +131,14 @@ impl KernelValue for FFI_ColumnarBuffers {
     const ABI_MINOR: u16 = 6;
 
     fn export(value: &ColumnarValue) -> Result<Self> {
+        if let ColumnarValue::Scalar(s) = value
+            && let Some(array) = FFI_ArrayBuffers::from_scalar(s)
+        {
+            return Ok(Self {
+                array,
+                scalar: true,
+            });
+        }
         let (array, scalar) = as_array(value)?;
         Ok(Self {
             array: FFI_ArrayBuffers::new(&array),
@@ -139,9 +147,14 @@ impl KernelValue for FFI_ColumnarBuffers {
     }
 
     unsafe fn import(self, data_type: &DataType) -> Result<ColumnarValue> {
-        // SAFETY: the producer exported an array of the type both sides agreed on in `bind`.
+        if self.scalar {
+            // SAFETY: the producer exported a value of the type both sides agreed on in `bind`.
+            let scalar = unsafe { self.array.import_scalar(data_type) }?;
+            return Ok(ColumnarValue::Scalar(scalar));
+        }
+        // SAFETY: as above.
         let array = unsafe { self.array.import(data_type) }?;
-        from_array(array, self.scalar)
+        Ok(ColumnarValue::Array(array))
     }
 }
 
