@@ -13,7 +13,7 @@
 //! run is bracketed by two dumps (callgrind's `DUMP_STATS_AT` client request; a dump holds
 //! what was executed since the one before, on every thread), the second named after the run
 //! ([`RunLabel`]). It then reads the dumps back and prints, per query workload, each side's
-//! median and the difference per batch. The dumps stay in `target/bench-callgrind/`: give one
+//! median, their ratio and the difference, also per batch returned. The dumps stay in `target/bench-callgrind/`: give one
 //! to `callgrind_annotate` to see where a side's instructions went.
 
 use std::ffi::CString;
@@ -28,6 +28,10 @@ pub const INSTRUCTIONS: &str = "instructions";
 
 /// The bench option that makes a run dump a callgrind profile around each query run.
 pub const CHILD_FLAG: &str = "--callgrind";
+
+/// The subcommand's own option: simulate the caches too, and show each side's first-level
+/// instruction cache misses.
+pub const CACHE_FLAG: &str = "--cache";
 
 /// What the subcommand runs when not told otherwise: the query workloads at 1M rows (10M
 /// rows of the window workload take minutes under callgrind), three rounds after the warm-up.
@@ -132,32 +136,46 @@ pub fn counted<T>(on: bool, label: RunLabel, run: impl FnOnce() -> (T, usize)) -
     out
 }
 
-/// A dump's run and the instructions it holds; `None` for the dumps that open a run or end
-/// the process, or a file that is not a callgrind dump.
-fn read_dump(text: &str) -> Option<(RunLabel, u64)> {
-    let trigger = text
-        .lines()
-        .find_map(|l| l.strip_prefix("desc: Trigger: Client Request: "))?;
-    let run = RunLabel::parse(trigger)?;
-    let total = text.lines().find_map(|l| {
-        l.strip_prefix("totals: ")
-            .or_else(|| l.strip_prefix("summary: "))
-    })?;
-    Some((run, total.trim().parse().ok()?))
+/// What one run executed: instructions, and first-level instruction cache misses when the
+/// cache was simulated (`--cache`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Dump {
+    instructions: u64,
+    i1_misses: Option<u64>,
+}
+
+/// A dump's run and what it holds; `None` for the dumps that open a run or end the process,
+/// or a file that is not a callgrind dump.
+fn read_dump(text: &str) -> Option<(RunLabel, Dump)> {
+    let line = |prefix: &str| text.lines().find_map(|l| l.strip_prefix(prefix));
+    let run = RunLabel::parse(line("desc: Trigger: Client Request: ")?)?;
+    let events: Vec<&str> = line("events: ")?.split_whitespace().collect();
+    let totals: Vec<u64> = line("totals: ")
+        .or_else(|| line("summary: "))?
+        .split_whitespace()
+        .map(|n| n.parse().ok())
+        .collect::<Option<_>>()?;
+    let event = |name: &str| events.iter().position(|e| *e == name).map(|i| totals[i]);
+    let dump = Dump {
+        instructions: event("Ir")?,
+        i1_misses: event("I1mr"),
+    };
+    Some((run, dump))
 }
 
 /// One workload's counts: instructions of every measured round, per side, and batches per run.
 #[derive(Debug, Default)]
 struct Counts {
     workload: String,
-    by_side: [Vec<u64>; 2],
+    by_side: [Vec<Dump>; 2],
     batches: usize,
 }
 
 /// The markdown table of the dumps' counts, workloads in the order they ran.
-fn table(dumps: Vec<(RunLabel, u64)>) -> String {
+fn table(dumps: Vec<(RunLabel, Dump)>) -> String {
     let mut counts: Vec<Counts> = Vec::new();
-    for (run, instructions) in dumps {
+    let cache = dumps.iter().any(|(_, d)| d.i1_misses.is_some());
+    for (run, dump) in dumps {
         if run.round == 0 || run.side >= SIDES.len() {
             continue;
         }
@@ -171,28 +189,40 @@ fn table(dumps: Vec<(RunLabel, u64)>) -> String {
                 counts.len() - 1
             }
         };
-        counts[at].by_side[run.side].push(instructions);
+        counts[at].by_side[run.side].push(dump);
         counts[at].batches = counts[at].batches.max(run.batches);
     }
     let mut out = String::from(
-        "| workload | native | bundle | native / bundle | bundle − native, per batch | batches | rounds |\n|---|---:|---:|---:|---:|---:|---:|\n",
+        "| workload | native | bundle | native / bundle | bundle − native | batches returned | per batch | rounds |",
     );
+    out.push_str(if cache {
+        " I1 misses: native | bundle |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+    } else {
+        "\n|---|---:|---:|---:|---:|---:|---:|---:|\n"
+    });
     for c in &counts {
-        let [n, b] = [0, 1].map(|s| median(c.by_side[s].clone()));
+        let side = |s: usize, of: fn(&Dump) -> u64| median(c.by_side[s].iter().map(of).collect());
+        let [n, b] = [0, 1].map(|s| side(s, |d| d.instructions));
         if n == 0 || b == 0 {
             continue;
         }
-        let per_batch = (b as f64 - n as f64) / c.batches.max(1) as f64;
+        let more = b as f64 - n as f64;
         out.push_str(&format!(
-            "| {} | {} | {} | {:.4} | {:+.0} | {} | {} |\n",
+            "| {} | {} | {} | {:.4} | {:+.3} M | {} | {:+.0} | {} |",
             c.workload,
             millions(n),
             millions(b),
             n as f64 / b as f64,
-            per_batch,
+            more / 1e6,
             c.batches,
+            more / c.batches.max(1) as f64,
             c.by_side[0].len().min(c.by_side[1].len()),
         ));
+        if cache {
+            let [n, b] = [0, 1].map(|s| side(s, |d| d.i1_misses.unwrap_or(0)));
+            out.push_str(&format!(" {n} | {b} |"));
+        }
+        out.push('\n');
     }
     out
 }
@@ -219,8 +249,16 @@ pub fn measure(exe: &Path, workspace: &Path, options: &[String]) -> Result<Strin
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
 
+    // `--cache` is ours: callgrind simulates the caches (about twice as slow).
+    let cache = options.iter().any(|o| o == CACHE_FLAG);
+    let options: Vec<String> = options
+        .iter()
+        .filter(|o| *o != CACHE_FLAG)
+        .cloned()
+        .collect();
     let mut args: Vec<String> = vec![
         "--tool=callgrind".into(),
+        format!("--cache-sim={}", if cache { "yes" } else { "no" }),
         "--instr-atstart=no".into(),
         "--dump-line=no".into(),
         format!(
@@ -265,14 +303,14 @@ pub fn measure(exe: &Path, workspace: &Path, options: &[String]) -> Result<Strin
         ));
     }
     Ok(format!(
-        "{}\nInstructions per query run, every thread, median of the rounds; dumps in {} (`callgrind_annotate <dump>`).\n",
+        "{}\nInstructions per query run, every thread, median of the rounds; \"per batch\" divides the difference by the batches the query returned (an aggregate returns few). Dumps in {} (`callgrind_annotate <dump>`).\n",
         table(dumps),
         dir.display()
     ))
 }
 
 /// Every run's dump in `dir`, in the order they were written.
-fn read_dumps(dir: &Path) -> Result<Vec<(RunLabel, u64)>, String> {
+fn read_dumps(dir: &Path) -> Result<Vec<(RunLabel, Dump)>, String> {
     let entries =
         std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
     let mut files: Vec<(usize, PathBuf)> = entries
@@ -306,6 +344,13 @@ mod tests {
         )
     }
 
+    fn ir(instructions: u64) -> Dump {
+        Dump {
+            instructions,
+            i1_misses: None,
+        }
+    }
+
     fn run(workload: &str, side: usize, round: usize, batches: usize) -> RunLabel {
         RunLabel {
             workload: workload.into(),
@@ -319,7 +364,7 @@ mod tests {
     fn a_run_dump_is_read_and_the_opening_one_is_not() {
         let label = run("time_bucket(ts, 300): a constant argument", 1, 2, 123);
         let text = dump_text(&label.format(), 4_567_890);
-        assert_eq!(read_dump(&text), Some((label, 4_567_890)));
+        assert_eq!(read_dump(&text), Some((label, ir(4_567_890))));
         assert_eq!(read_dump(&dump_text(OPENING, 10)), None);
         assert_eq!(read_dump("not a dump"), None);
     }
@@ -327,22 +372,47 @@ mod tests {
     #[test]
     fn the_table_drops_the_warm_up_and_takes_each_sides_median() {
         let dumps = vec![
-            (run("q", 0, 0, 10), 1),
-            (run("q", 1, 0, 10), 1),
-            (run("q", 0, 1, 10), 1_000_000),
-            (run("q", 1, 1, 10), 1_100_000),
-            (run("q", 1, 2, 10), 1_010_000),
-            (run("q", 0, 2, 10), 1_000_200),
-            (run("q", 0, 3, 10), 999_000),
-            (run("q", 1, 3, 10), 1_020_000),
+            (run("q", 0, 0, 10), ir(1)),
+            (run("q", 1, 0, 10), ir(1)),
+            (run("q", 0, 1, 10), ir(1_000_000)),
+            (run("q", 1, 1, 10), ir(1_100_000)),
+            (run("q", 1, 2, 10), ir(1_010_000)),
+            (run("q", 0, 2, 10), ir(1_000_200)),
+            (run("q", 0, 3, 10), ir(999_000)),
+            (run("q", 1, 3, 10), ir(1_020_000)),
         ];
         let table = table(dumps);
         let row = table.lines().nth(2).expect("one row");
         // Medians 1,000,000 and 1,020,000: a ratio of 0.9804, +2,000 instructions per batch.
         assert_eq!(
-            row, "| q | 1.000 M | 1.020 M | 0.9804 | +2000 | 10 | 3 |",
+            row, "| q | 1.000 M | 1.020 M | 0.9804 | +0.020 M | 10 | +2000 | 3 |",
             "{table}"
         );
+    }
+
+    #[test]
+    fn a_cache_simulation_adds_each_sides_instruction_cache_misses() {
+        let label = run("q", 1, 1, 10);
+        let text = format!(
+            "desc: Trigger: Client Request: {}\nevents: Ir Dr Dw I1mr D1mr\ntotals: 1000 300 200 70 9\n",
+            label.format()
+        );
+        let (read, dump) = read_dump(&text).expect("a dump");
+        assert_eq!(read, label);
+        assert_eq!(
+            dump,
+            Dump {
+                instructions: 1000,
+                i1_misses: Some(70)
+            }
+        );
+        let native = Dump {
+            instructions: 900,
+            i1_misses: Some(20),
+        };
+        let table = table(vec![(run("q", 0, 1, 10), native), (label, dump)]);
+        let row = table.lines().nth(2).expect("one row");
+        assert!(row.ends_with("| 20 | 70 |"), "{table}");
     }
 
     #[test]
