@@ -198,7 +198,7 @@ impl FFI_ArrayBuffers {
             let rows = format!("a scalar of {} rows", array.len());
             return Err(layout_mismatch(data_type, &rows));
         }
-        Ok(ScalarValue::try_from_array(&array, 0)?)
+        ScalarValue::try_from_array(&array, 0)
     }
 
     /// The scalar of a one-row fixed-width array of a type read directly; `None` for anything
