@@ -14,6 +14,7 @@
 //! `supports_filters_pushdown`, asked once per filtered query, has no session: it gets a task
 //! context with only the filters' functions ([`for_filters`]).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::catalog::Session;
@@ -77,28 +78,20 @@ pub fn for_filters(filters: &[&Expr]) -> Arc<TaskContext> {
         None,
         String::new(),
         SessionConfig::new(),
-        called
-            .scalars
-            .into_iter()
-            .map(|f| (f.name().to_owned(), f))
-            .collect(),
-        called
-            .higher_order
-            .into_iter()
-            .map(|f| (f.name().to_owned(), f))
-            .collect(),
-        called
-            .aggregates
-            .into_iter()
-            .map(|f| (f.name().to_owned(), f))
-            .collect(),
-        called
-            .windows
-            .into_iter()
-            .map(|f| (f.name().to_owned(), f))
-            .collect(),
+        by_name(called.scalars, ScalarUDF::name),
+        by_name(called.higher_order, HigherOrderUDF::name),
+        by_name(called.aggregates, AggregateUDF::name),
+        by_name(called.windows, WindowUDF::name),
         Arc::new(RuntimeEnv::default()),
     ))
+}
+
+/// `functions` keyed by name, as a task context holds them.
+fn by_name<F>(functions: Vec<Arc<F>>, name: fn(&F) -> &str) -> HashMap<String, Arc<F>> {
+    functions
+        .into_iter()
+        .map(|f| (name(&f).to_owned(), f))
+        .collect()
 }
 
 /// A session like `state` whose registry holds only the functions `exprs` call; `None` when
