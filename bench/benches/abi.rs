@@ -164,7 +164,7 @@ fn split_perf(args: &[String]) {
 
 fn usage(problem: &str) -> ! {
     eprintln!(
-        "{problem}\nusage: cargo bench --workspace --bench abi [-- --only GROUP]... [--reps N] [--rows N] [--side native|bundle] [--abi-minor N] [--batch-size N] [--explain] [--a-a] [--timeline FILE] [--json FILE] [--markdown FILE]\n       <bench binary> split-perf TIMELINE [TOP] < perf-script-output\n       <bench binary> crossing [ROWS]\n       <bench binary> instructions [--only GROUP]... [--rows N] [--reps N] [--batch-size N] [--abi-minor N] [--a-a]"
+        "{problem}\nusage: cargo bench --workspace --bench abi [-- --only GROUP]... [--reps N] [--rows N] [--side native|bundle] [--abi-minor N] [--batch-size N] [--explain] [--a-a] [--timeline FILE] [--json FILE] [--markdown FILE]\n       <bench binary> split-perf TIMELINE [TOP] < perf-script-output\n       <bench binary> crossing [ROWS]\n       <bench binary> instructions [--cache] [--only GROUP]... [--rows N] [--reps N] [--batch-size N] [--abi-minor N] [--a-a]"
     );
     std::process::exit(2)
 }

@@ -1,20 +1,22 @@
 //! Instructions per query, native and from the bundles: `<abi binary> instructions [OPTIONS]`.
 //!
-//! On this machine the wall clock varies between rounds by more than the gaps that are left
-//! (the same code on both sides, `--a-a`, scores 0.93–1.06), and it has no hardware counters
-//! (`perf stat -e instructions` is "not supported"). Valgrind's callgrind counts the
+//! The wall clock varies between rounds (on some of this workplace's machines by more than the
+//! gaps that are left: an A/A run scored 0.93–1.06 there), and the machines have no hardware
+//! counters (`perf stat -e instructions` is "not supported"). Valgrind's callgrind counts the
 //! instructions a run executes instead: the same binary on the same data executes the same
 //! instructions whatever else the machine is doing, so a difference of a fraction of a percent
 //! between the sides is work one side did and the other did not. What costs time without
-//! instructions (cache misses, waiting) it does not see; the timed rows do.
+//! instructions (cache misses, waiting) it does not count; with `--cache` it simulates the
+//! caches too and the table adds each side's first-level instruction cache misses.
 //!
 //! The subcommand runs this binary under `valgrind --tool=callgrind --instr-atstart=no` with
 //! `--callgrind`: setup runs uninstrumented, the query workloads instrumented, and each query
 //! run is bracketed by two dumps (callgrind's `DUMP_STATS_AT` client request; a dump holds
 //! what was executed since the one before, on every thread), the second named after the run
 //! ([`RunLabel`]). It then reads the dumps back and prints, per query workload, each side's
-//! median, their ratio and the difference, also per batch returned. The dumps stay in `target/bench-callgrind/`: give one
-//! to `callgrind_annotate` to see where a side's instructions went.
+//! median, their ratio and the difference, also per batch returned. The dumps stay in
+//! `target/bench-callgrind/`: give one to `callgrind_annotate` to see where a side's
+//! instructions went.
 
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
