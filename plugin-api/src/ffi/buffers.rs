@@ -128,19 +128,22 @@ impl FFI_ArrayBuffers {
             | S::TimestampNanosecond(v, _) => native!(v, i64),
             _ => return None,
         };
-        let held = Box::new(ScalarBytes {
+        // The pointers come from the raw pointer, not from the box, which `into_raw` moves.
+        let held = Box::into_raw(Box::new(ScalarBytes {
             value: bytes.unwrap_or_default(),
             validity: 0,
-        });
+        }));
         let mut this = Self::empty(1);
         this.byte_width = width;
-        this.values = held.value.as_ptr();
+        // SAFETY: `held` is the live allocation just made; `release_scalar_fn_wrapper` frees it.
+        this.values = unsafe { (&raw const (*held).value).cast::<u8>() };
         if bytes.is_none() {
-            this.nulls = &held.validity;
+            // SAFETY: as above.
+            this.nulls = unsafe { &raw const (*held).validity };
             this.null_count = 1;
         }
         this.release = release_scalar_fn_wrapper;
-        this.private_data = Box::into_raw(held) as *mut c_void;
+        this.private_data = held as *mut c_void;
         Some(this)
     }
 
