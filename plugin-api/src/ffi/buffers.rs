@@ -429,6 +429,12 @@ mod tests {
             let array = scalar.to_array_of_size(1).expect("one row");
             let exported = FFI_ArrayBuffers::from_scalar(&scalar);
             assert_eq!(exported.is_some(), direct, "{scalar:?}");
+            // A consumer of an earlier build reads a bare value as the one-row array it was.
+            if let Some(earlier) = FFI_ArrayBuffers::from_scalar(&scalar) {
+                // SAFETY: exported just now from a value of this type.
+                let imported = unsafe { earlier.import(array.data_type()) }.expect("import");
+                assert_eq!(&imported, &array);
+            }
             for exported in [Some(FFI_ArrayBuffers::new(&array)), exported]
                 .into_iter()
                 .flatten()
