@@ -124,6 +124,28 @@ mod tests {
     }
 
     #[test]
+    fn looks_the_newest_entries_up_first() {
+        let cache = BoundCache::<usize, usize>::new();
+        for k in 0..3 {
+            cache
+                .get_or_bind(|key| *key == k, || Ok((k, k)))
+                .expect("binds");
+        }
+        // A lookup every entry matches returns the one bound last, having compared only it.
+        let compared = std::cell::RefCell::new(Vec::new());
+        let v = cache
+            .get_or_bind(
+                |key| {
+                    compared.borrow_mut().push(*key);
+                    true
+                },
+                || Ok((9, 9)),
+            )
+            .expect("found");
+        assert_eq!((v, compared.into_inner()), (2, vec![2]));
+    }
+
+    #[test]
     fn threads_that_miss_together_bind_once() {
         use std::sync::atomic::{AtomicUsize, Ordering};
         let cache = BoundCache::<usize, usize>::new();

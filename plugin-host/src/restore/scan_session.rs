@@ -15,7 +15,7 @@
 //! context with only the filters' functions ([`for_filters`]).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use datafusion::catalog::Session;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
@@ -82,9 +82,12 @@ pub fn for_filters(filters: &[&Expr]) -> Arc<TaskContext> {
         by_name(called.higher_order, HigherOrderUDF::name),
         by_name(called.aggregates, AggregateUDF::name),
         by_name(called.windows, WindowUDF::name),
-        Arc::new(RuntimeEnv::default()),
+        // datafusion-ffi does not send a runtime environment across: one default serves all.
+        Arc::clone(EMPTY_RUNTIME.get_or_init(Arc::default)),
     ))
 }
+
+static EMPTY_RUNTIME: OnceLock<Arc<RuntimeEnv>> = OnceLock::new();
 
 /// `functions` keyed by name, as a task context holds them.
 fn by_name<F>(functions: Vec<Arc<F>>, name: fn(&F) -> &str) -> HashMap<String, Arc<F>> {
