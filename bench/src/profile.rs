@@ -100,6 +100,10 @@ struct Sample {
     frames: Vec<(String, String)>,
 }
 
+/// How far into a line a header's time stamp may be: the command name (which may hold a
+/// space), then the time.
+const HEADER_FIELDS: usize = 4;
+
 /// The time stamp in a sample's header (`12345.678901234:`), in ns.
 fn header_time(fields: &[&str]) -> Option<(usize, u64)> {
     fields.iter().enumerate().find_map(|(i, f)| {
@@ -130,16 +134,18 @@ fn parse_samples(input: impl BufRead) -> Vec<Sample> {
             continue;
         }
         let fields: Vec<&str> = line.split_whitespace().collect();
-        if !line.starts_with(char::is_whitespace) {
+        // A header is told by its time stamp, not by its first column: perf right-aligns the
+        // command name, so a header whose name is shorter than 16 characters starts with
+        // spaces, as a call-chain line does. A frame line (`ip symbol (object)`) has no
+        // `secs.frac:` among its first fields.
+        if let Some((i, time_ns)) = header_time(&fields[..fields.len().min(HEADER_FIELDS)]) {
             samples.extend(current.take());
-            if let Some((i, time_ns)) = header_time(&fields) {
-                let mut sample = Sample {
-                    time_ns,
-                    frames: Vec::new(),
-                };
-                sample.frames.extend(frame(&fields[i + 1..]));
-                current = Some(sample);
-            }
+            let mut sample = Sample {
+                time_ns,
+                frames: Vec::new(),
+            };
+            sample.frames.extend(frame(&fields[i + 1..]));
+            current = Some(sample);
         } else if let Some(sample) = &mut current {
             sample.frames.extend(frame(&fields));
         }
@@ -260,7 +266,7 @@ mod tests {
     #[test]
     fn samples_are_charged_to_the_side_whose_run_holds_them() {
         let script = "\
-tokio-rt-worker  1.100000000: 	 1000 kern_loop (/x/abi-123)
+  tokio-rt-worker 1.100000000: 	 1000 kern_loop (/x/abi-123)
 tokio-rt-worker  2.100000000: 	 2000 kern_loop (/x/libdf_plugin_udfs.so)
 tokio-rt-worker  2.200000000: 	 2000 kern_loop (/x/libdf_plugin_udfs.so)
 main 1.700000000: 	 3000 between_runs (/x/abi-123)
