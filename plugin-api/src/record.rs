@@ -25,8 +25,9 @@ pub const ABI_MAJOR: u16 = 1;
 /// functions' fixed-width arrays crossing as their buffers (`df_plugin_scalar_kernel_buffers`,
 /// see `ffi::buffers`); 1.7 the same for the columns of a plan's batches
 /// (`FFI_PlanRunner::execute_buffers`, see `ffi::batch_stream`), and table function calls
-/// through the plan runner (`FFI_PlanRunner::call_table_function`).
-pub const ABI_MINOR: u16 = 7;
+/// through the plan runner (`FFI_PlanRunner::call_table_function`); 1.8 tables' filter
+/// pushdown answered by the plan runner (`FFI_PlanRunner::supports_filters_pushdown`).
+pub const ABI_MINOR: u16 = 8;
 
 /// First bytes of every record; anything else is not a df-plugin record.
 pub const RECORD_MAGIC: [u8; 8] = *b"DFPLUGIN";

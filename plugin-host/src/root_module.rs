@@ -88,7 +88,8 @@ pub struct LeanPaths {
     pub plan_runner: Option<PlanRunnerFn>,
     /// The bundle's ABI minor, which says what its runners have: from 1.4 they plan scans
     /// ([`df_plugin_api::ffi::plan_runner::FFI_PlanRunner::scan`]), from 1.7 their streams'
-    /// fixed-width columns cross as their buffers and they call table functions.
+    /// fixed-width columns cross as their buffers and they call table functions, from 1.8
+    /// they answer which filters a table takes.
     pub abi_minor: u16,
     /// ABI 1.5: the per-batch path of the groups accumulators its aggregate functions make.
     pub groups_accumulator: Option<GroupsAccumulatorFn>,

@@ -43,7 +43,7 @@ impl GuardedExporter {
         provider: Arc<dyn TableProvider>,
         pushdown: bool,
     ) -> FFI_TableProvider {
-        let provider = table::GuardedTableProvider::wrap(provider, &self.bundle, name);
+        let provider = table::GuardedTableProvider::wrap(provider, &self.bundle, name, pushdown);
         FFI_TableProvider::new_with_ffi_codec(
             provider,
             pushdown,

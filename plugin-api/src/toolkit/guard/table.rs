@@ -51,15 +51,32 @@ async fn guard_future<T>(
 pub struct GuardedTableProvider {
     inner: Arc<dyn TableProvider>,
     label: Arc<ObjectLabel>,
+    /// Whether the host may offer the table filters: what it was exported with. datafusion-ffi
+    /// keeps that flag to itself and answers for the table on the host's side; the plan
+    /// runner asks the table, so the table says it too.
+    pushdown: bool,
 }
 
 impl GuardedTableProvider {
-    pub fn wrap(inner: Arc<dyn TableProvider>, bundle: &BundleTag, name: &str) -> Arc<Self> {
-        Self::with_label(inner, ObjectLabel::new(bundle, "table", name))
+    pub fn wrap(
+        inner: Arc<dyn TableProvider>,
+        bundle: &BundleTag,
+        name: &str,
+        pushdown: bool,
+    ) -> Arc<Self> {
+        Self::with_label(inner, ObjectLabel::new(bundle, "table", name), pushdown)
     }
 
-    fn with_label(inner: Arc<dyn TableProvider>, label: Arc<ObjectLabel>) -> Arc<Self> {
-        Arc::new(Self { inner, label })
+    fn with_label(
+        inner: Arc<dyn TableProvider>,
+        label: Arc<ObjectLabel>,
+        pushdown: bool,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            label,
+            pushdown,
+        })
     }
 }
 
@@ -100,6 +117,12 @@ impl TableProvider for GuardedTableProvider {
         &self,
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>> {
+        if !self.pushdown {
+            return Ok(vec![
+                TableProviderFilterPushDown::Unsupported;
+                filters.len()
+            ]);
+        }
         guard(&self.label, "supports_filters_pushdown", || {
             self.inner.supports_filters_pushdown(filters)
         })
@@ -292,9 +315,11 @@ impl TableFunctionImpl for GuardedTableFunction {
         let _rt = runtime::handle();
         let _entered = _rt.as_ref().map(|h| h.enter());
         let provider = guard(&self.label, "call", || self.inner.call(exprs))?;
+        // Exported without filter pushdown, by datafusion-ffi and by the plan runner alike.
         Ok(GuardedTableProvider::with_label(
             provider,
             Arc::clone(&self.label),
+            false,
         ))
     }
 
@@ -305,6 +330,7 @@ impl TableFunctionImpl for GuardedTableFunction {
         Ok(GuardedTableProvider::with_label(
             provider,
             Arc::clone(&self.label),
+            false,
         ))
     }
 }
@@ -334,9 +360,74 @@ impl TableProviderFactory for GuardedTableProviderFactory {
     ) -> Result<Arc<dyn TableProvider>> {
         let state = session::bundle_state(state);
         let provider = guard_future(&self.label, "create", self.inner.create(&state, cmd)).await?;
+        // datafusion-ffi exports a factory's tables with filter pushdown.
         Ok(GuardedTableProvider::with_label(
             provider,
             Arc::clone(&self.label),
+            true,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::datasource::MemTable;
+    use datafusion::prelude::{col, lit};
+
+    use super::*;
+
+    /// A table that takes every filter exactly.
+    #[derive(Debug)]
+    struct TakesAll(MemTable);
+
+    #[async_trait]
+    impl TableProvider for TakesAll {
+        fn schema(&self) -> SchemaRef {
+            self.0.schema()
+        }
+
+        fn table_type(&self) -> TableType {
+            TableType::Base
+        }
+
+        async fn scan(
+            &self,
+            state: &dyn Session,
+            projection: Option<&Vec<usize>>,
+            filters: &[Expr],
+            limit: Option<usize>,
+        ) -> Result<Arc<dyn ExecutionPlan>> {
+            self.0.scan(state, projection, filters, limit).await
+        }
+
+        fn supports_filters_pushdown(
+            &self,
+            filters: &[&Expr],
+        ) -> Result<Vec<TableProviderFilterPushDown>> {
+            Ok(vec![TableProviderFilterPushDown::Exact; filters.len()])
+        }
+    }
+
+    /// The plan runner asks the table itself, which must then answer as it was exported.
+    #[test]
+    fn a_table_exported_without_filter_pushdown_takes_no_filter() {
+        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
+        let tag = BundleTag::new("test", None);
+        let filter = col("v").gt(lit(1));
+        for (pushdown, answer) in [
+            (true, TableProviderFilterPushDown::Exact),
+            (false, TableProviderFilterPushDown::Unsupported),
+        ] {
+            let table = MemTable::try_new(Arc::clone(&schema), vec![vec![]]).expect("a table");
+            let guarded =
+                GuardedTableProvider::wrap(Arc::new(TakesAll(table)), &tag, "t", pushdown);
+            let answers = guarded.supports_filters_pushdown(&[&filter]);
+            assert_eq!(
+                answers.expect("answers"),
+                vec![answer],
+                "pushdown {pushdown}"
+            );
+        }
     }
 }
