@@ -48,6 +48,9 @@ pub mod __private {
 }
 
 #[cfg(all(test, feature = "ffi"))]
+mod test_tables;
+
+#[cfg(all(test, feature = "ffi"))]
 mod tests {
     #[test]
     fn build_facts_match_linked_crates() {

@@ -760,6 +760,7 @@ mod tests {
 
     use super::*;
     use crate::record::ABI_MINOR;
+    use crate::test_tables::Answering;
 
     static BINDS: AtomicUsize = AtomicUsize::new(0);
 
@@ -1029,50 +1030,23 @@ mod tests {
     }
 
     /// A table that takes the filters on `v` exactly and no other.
-    #[derive(Debug)]
-    struct ExactOnV(MemTable);
-
-    #[async_trait::async_trait]
-    impl TableProvider for ExactOnV {
-        fn schema(&self) -> SchemaRef {
-            self.0.schema()
-        }
-
-        fn table_type(&self) -> TableType {
-            TableType::Base
-        }
-
-        async fn scan(
-            &self,
-            state: &dyn Session,
-            projection: Option<&Vec<usize>>,
-            filters: &[Expr],
-            limit: Option<usize>,
-        ) -> Result<Arc<dyn ExecutionPlan>> {
-            self.0.scan(state, projection, filters, limit).await
-        }
-
-        fn supports_filters_pushdown(
-            &self,
-            filters: &[&Expr],
-        ) -> Result<Vec<TableProviderFilterPushDown>> {
-            Ok(filters
-                .iter()
-                .map(|f| {
-                    let columns = f.column_refs();
-                    if columns.len() == 1 && columns.iter().all(|c| c.name == "v") {
-                        TableProviderFilterPushDown::Exact
-                    } else {
-                        TableProviderFilterPushDown::Unsupported
-                    }
-                })
-                .collect())
-        }
+    fn exact_on_v() -> Arc<dyn TableProvider> {
+        Arc::new(Answering {
+            table: table(),
+            answer: |f| {
+                let columns = f.column_refs();
+                if columns.len() == 1 && columns.iter().all(|c| c.name == "v") {
+                    TableProviderFilterPushDown::Exact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
+            },
+        })
     }
 
     #[tokio::test]
     async fn answers_which_filters_a_table_takes_with_a_runner_already_bound() {
-        let (table, _ctx) = exported(Arc::new(ExactOnV(table())));
+        let (table, _ctx) = exported(exact_on_v());
         let runner = ForeignPlanRunner::new(bind_uncounted, ABI_MINOR);
         let (on_v, on_w) = (
             col("v").gt(lit(1)),
@@ -1105,7 +1079,7 @@ mod tests {
 
     #[test]
     fn leaves_other_filter_questions_to_datafusion_ffi() {
-        let (mut table, _ctx) = exported(Arc::new(ExactOnV(table())));
+        let (mut table, _ctx) = exported(exact_on_v());
         let runner = ForeignPlanRunner::new(bind_uncounted, ABI_MINOR);
         let plain = col("v").gt(lit(1));
         let called = abs(col("v")).gt(lit(1));

@@ -376,38 +376,7 @@ mod tests {
     use datafusion::prelude::{col, lit};
 
     use super::*;
-
-    /// A table that takes every filter exactly.
-    #[derive(Debug)]
-    struct TakesAll(MemTable);
-
-    #[async_trait]
-    impl TableProvider for TakesAll {
-        fn schema(&self) -> SchemaRef {
-            self.0.schema()
-        }
-
-        fn table_type(&self) -> TableType {
-            TableType::Base
-        }
-
-        async fn scan(
-            &self,
-            state: &dyn Session,
-            projection: Option<&Vec<usize>>,
-            filters: &[Expr],
-            limit: Option<usize>,
-        ) -> Result<Arc<dyn ExecutionPlan>> {
-            self.0.scan(state, projection, filters, limit).await
-        }
-
-        fn supports_filters_pushdown(
-            &self,
-            filters: &[&Expr],
-        ) -> Result<Vec<TableProviderFilterPushDown>> {
-            Ok(vec![TableProviderFilterPushDown::Exact; filters.len()])
-        }
-    }
+    use crate::test_tables::Answering;
 
     /// The plan runner asks the table itself, which must then answer as it was exported.
     #[test]
@@ -419,9 +388,11 @@ mod tests {
             (true, TableProviderFilterPushDown::Exact),
             (false, TableProviderFilterPushDown::Unsupported),
         ] {
-            let table = MemTable::try_new(Arc::clone(&schema), vec![vec![]]).expect("a table");
-            let guarded =
-                GuardedTableProvider::wrap(Arc::new(TakesAll(table)), &tag, "t", pushdown);
+            let takes_all = Answering {
+                table: MemTable::try_new(Arc::clone(&schema), vec![vec![]]).expect("a table"),
+                answer: |_| TableProviderFilterPushDown::Exact,
+            };
+            let guarded = GuardedTableProvider::wrap(Arc::new(takes_all), &tag, "t", pushdown);
             let answers = guarded.supports_filters_pushdown(&[&filter]);
             assert_eq!(
                 answers.expect("answers"),
