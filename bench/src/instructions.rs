@@ -157,7 +157,10 @@ fn read_dump(text: &str) -> Option<(RunLabel, Dump)> {
         .split_whitespace()
         .map(|n| n.parse().ok())
         .collect::<Option<_>>()?;
-    let event = |name: &str| events.iter().position(|e| *e == name).map(|i| totals[i]);
+    let event = |name: &str| {
+        let at = events.iter().position(|e| *e == name)?;
+        totals.get(at).copied()
+    };
     let dump = Dump {
         instructions: event("Ir")?,
         i1_misses: event("I1mr"),
@@ -369,6 +372,16 @@ mod tests {
         assert_eq!(read_dump(&text), Some((label, ir(4_567_890))));
         assert_eq!(read_dump(&dump_text(OPENING, 10)), None);
         assert_eq!(read_dump("not a dump"), None);
+        // Fewer totals than events: not read, and no panic.
+        let short = format!(
+            "desc: Trigger: Client Request: {}\nevents: Ir I1mr\ntotals: 10\n",
+            run("q", 0, 1, 1).format()
+        );
+        assert_eq!(
+            read_dump(&short),
+            Some((run("q", 0, 1, 1), ir(10))),
+            "Ir is there, I1mr is not"
+        );
     }
 
     #[test]

@@ -1100,6 +1100,59 @@ mod tests {
         assert_eq!(answer.expect("no error"), None, "another image's provider");
     }
 
+    /// Answers one filter too few, as a miscounting provider would.
+    unsafe extern "C" fn answers_one_too_few(
+        _: &FFI_PlanRunner,
+        _: &FFI_TableProvider,
+        _: SVec<u8>,
+    ) -> FFI_Option<FFI_Result<SVec<FFI_TableProviderFilterPushDown>>> {
+        FFI_Option::Some(FFI_Result::Ok(SVec::new()))
+    }
+
+    unsafe extern "C" fn fails_to_answer(
+        _: &FFI_PlanRunner,
+        _: &FFI_TableProvider,
+        _: SVec<u8>,
+    ) -> FFI_Option<FFI_Result<SVec<FFI_TableProviderFilterPushDown>>> {
+        FFI_Option::Some(FFI_Result::Err("the table cannot say".into()))
+    }
+
+    extern "C" fn bind_miscounting(config: FFI_ConfigOptions) -> FFI_Result<FFI_PlanRunner> {
+        let mut runner = export_plan_runner(config);
+        if let FFI_Result::Ok(runner) = &mut runner {
+            runner.supports_filters_pushdown = answers_one_too_few;
+        }
+        runner
+    }
+
+    extern "C" fn bind_failing(config: FFI_ConfigOptions) -> FFI_Result<FFI_PlanRunner> {
+        let mut runner = export_plan_runner(config);
+        if let FFI_Result::Ok(runner) = &mut runner {
+            runner.supports_filters_pushdown = fails_to_answer;
+        }
+        runner
+    }
+
+    #[test]
+    fn a_wrong_count_of_answers_or_a_failed_answer_is_an_error() {
+        let (table, _ctx) = exported(exact_on_v());
+        let filter = col("v").gt(lit(1));
+        let miscounting = ForeignPlanRunner::new(bind_miscounting, ABI_MINOR);
+        let e = miscounting
+            .supports_filters_pushdown(&table, &[&filter])
+            .expect_err("no answer for the one filter");
+        assert!(
+            e.to_string()
+                .contains("answered for 0 filters when asked about 1"),
+            "{e}"
+        );
+        let failing = ForeignPlanRunner::new(bind_failing, ABI_MINOR);
+        let e = failing
+            .supports_filters_pushdown(&table, &[&filter])
+            .expect_err("the bundle's error");
+        assert!(e.to_string().contains("the table cannot say"), "{e}");
+    }
+
     #[tokio::test]
     async fn reports_the_providers_scan_error() {
         let (table, _ctx) = exported_table();

@@ -44,7 +44,7 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PhysicalExpr, PlanProperties,
 };
 use datafusion_ffi::execution_plan::{FFI_ExecutionPlan, ForeignExecutionPlan};
-use datafusion_ffi::table_provider::ForeignTableProvider;
+use datafusion_ffi::table_provider::{FFI_TableProvider, ForeignTableProvider};
 use df_plugin_api::ffi::plan_runner::ForeignPlanRunner;
 use futures::Stream;
 use tokio::runtime::Handle;
@@ -81,6 +81,12 @@ impl HostTableProvider {
     pub fn origin(&self) -> &Arc<Origin> {
         &self.origin
     }
+
+    /// The bundle's runner and the bundle's struct of this table, for the runner's lean paths.
+    fn lean(&self) -> Option<(&ForeignPlanRunner, &FFI_TableProvider)> {
+        let provider = self.inner.downcast_ref::<ForeignTableProvider>()?;
+        Some((self.runner.as_deref()?, &provider.0))
+    }
 }
 
 #[async_trait]
@@ -100,16 +106,13 @@ impl TableProvider for HostTableProvider {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let lean = match (
-            &self.runner,
-            self.inner.downcast_ref::<ForeignTableProvider>(),
-        ) {
-            (Some(runner), Some(provider)) => {
+        let lean = match self.lean() {
+            Some((runner, provider)) => {
                 runner
-                    .scan(&provider.0, state, projection, filters, limit)
+                    .scan(provider, state, projection, filters, limit)
                     .await?
             }
-            _ => None,
+            None => None,
         };
         let plan = match lean {
             Some(plan) => <Arc<dyn ExecutionPlan>>::try_from(&plan)?,
@@ -136,10 +139,8 @@ impl TableProvider for HostTableProvider {
     ) -> Result<Vec<TableProviderFilterPushDown>> {
         // The bundle's runner answers filters that call no function (ABI 1.8) without the
         // configuration crossing.
-        if let (Some(runner), Some(provider)) = (
-            &self.runner,
-            self.inner.downcast_ref::<ForeignTableProvider>(),
-        ) && let Some(answers) = runner.supports_filters_pushdown(&provider.0, filters)?
+        if let Some((runner, provider)) = self.lean()
+            && let Some(answers) = runner.supports_filters_pushdown(provider, filters)?
         {
             return Ok(answers);
         }
