@@ -25,6 +25,7 @@ use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceC
 use datafusion::physical_plan::statistics::{ChildStats, StatisticsArgs};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use futures::{FutureExt, Stream};
+use tokio::runtime::Handle;
 
 use crate::toolkit::panic::{BundleTag, ObjectLabel, guard, guard_or, panic_error};
 use crate::toolkit::runtime::{self, InRuntime};
@@ -220,8 +221,8 @@ impl ExecutionPlan for GuardedExec {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        let _rt = runtime::handle();
-        let _entered = _rt.as_ref().map(|h| h.enter());
+        let runtime = runtime::handle();
+        let _entered = runtime.as_ref().map(|h| h.enter());
         // The bundle's runtime environment, where planning registered its object stores.
         let context = session::task_context(&context);
         let stream = guard(&self.label, "execute", || {
@@ -230,6 +231,7 @@ impl ExecutionPlan for GuardedExec {
         Ok(Box::pin(GuardedStream {
             inner: Some(stream),
             label: Arc::clone(&self.label),
+            runtime,
         }))
     }
 
@@ -257,25 +259,27 @@ struct GuardedStream {
     /// `None` once the inner stream panicked: it is not polled again.
     inner: Option<SendableRecordBatchStream>,
     label: Arc<ObjectLabel>,
+    /// The bundle runtime, entered for every poll; taken once, not per poll.
+    runtime: Option<Handle>,
 }
 
 impl Stream for GuardedStream {
     type Item = Result<RecordBatch>;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let Some(inner) = self.inner.as_mut() else {
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        let Some(inner) = this.inner.as_mut() else {
             return Poll::Ready(None);
         };
         // datafusion-ffi enters the bundle runtime only for plans it was given a handle for;
         // table functions' plans have none, so the guard enters it on every poll.
-        let _rt = runtime::handle();
-        let _entered = _rt.as_ref().map(|h| h.enter());
+        let _entered = this.runtime.as_ref().map(Handle::enter);
         match std::panic::catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll_next(cx))) {
             Ok(poll) => poll,
             Err(payload) => {
-                self.inner = None;
+                this.inner = None;
                 Poll::Ready(Some(Err(panic_error(
-                    &self.label,
+                    &this.label,
                     "stream",
                     payload.as_ref(),
                 ))))
