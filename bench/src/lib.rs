@@ -6,8 +6,8 @@
 //! ```
 //!
 //! Every execution workload runs the same SQL in two sessions of one process: one with the
-//! project's functions and providers registered natively (the bundle crates linked in as
-//! libraries, [`df_plugin_udfs::register_natively`] and friends) and one with the same code
+//! project's functions and providers registered natively (the bundles' code crates linked in,
+//! [`df_plugin_web::functions::register_natively`] and friends) and one with the same code
 //! loaded from the release bundles through the host. The two alternate run by run (ABAB, then
 //! BABA), so drift and thermal effects hit both; the table shows medians and the ratio
 //! native time / bundle time (1.0 = no cost; the targets are lower bounds on it).

@@ -103,10 +103,10 @@ impl Sessions {
 
 /// The bundles' objects, linked in.
 fn register_natively(ctx: &SessionContext) {
-    df_plugin_udfs::register_natively(ctx);
+    df_plugin_web::functions::register_natively(ctx);
     df_plugin_web::register_natively(ctx);
-    df_plugin_delta::register_natively(ctx);
-    df_plugin_planners::register_natively(ctx);
+    df_plugin_delta_tables::register_natively(ctx);
+    df_plugin_sql_planners::register_natively(ctx);
 }
 
 /// A plugin directory of copies of the bundles in `built` whose records say plugin ABI

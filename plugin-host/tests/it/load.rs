@@ -40,7 +40,7 @@ async fn the_udfs_bundles_register_and_their_functions_match_native() {
     assert_eq!(udfs.objects.len(), crate::util::udfs_manifest_names().len());
 
     let native = session();
-    df_plugin_udfs::register_natively(&native);
+    df_plugin_web::functions::register_natively(&native);
     df_plugin_web::register_natively(&native);
     for (sql, expected) in FOUR_UDFS {
         let got = query_csv(&ctx, sql).await.unwrap();
@@ -209,7 +209,7 @@ async fn plugin_functions_carry_their_manifest_docs_and_named_parameters() {
 async fn plugin_functions_list_and_fail_like_native_ones() {
     let (_dir, ctx) = session_with(&["df-plugin-udfs", "df-plugin-udtfs"]);
     let native = session();
-    df_plugin_udfs::register_natively(&native);
+    df_plugin_web::functions::register_natively(&native);
     df_plugin_web::register_natively(&native);
 
     // SHOW FUNCTIONS needs the argument types, which datafusion-ffi alone does not carry.
@@ -315,7 +315,7 @@ async fn field_metadata_survives_a_plugin_function() {
     let bundle = session();
     load(dir.path()).register_into(&bundle).unwrap();
     let native = session();
-    df_plugin_udfs::register_natively(&native);
+    df_plugin_web::functions::register_natively(&native);
     for ctx in [&bundle, &native] {
         ctx.register_table("pages", table()).unwrap();
         let df = ctx

@@ -149,7 +149,7 @@ async fn a_bundle_conflicting_with_a_built_in_is_refused() {
     let dir = plugin_dir(&["df-plugin-udfs"]);
     let plugins = load(dir.path());
     let ctx = session();
-    ctx.register_udf(df_plugin_udfs::url::UrlHost::new().into());
+    ctx.register_udf(df_plugin_web::functions::url::UrlHost::new().into());
     let before = snapshot(&ctx);
     let registration = plugins.register_into(&ctx).unwrap();
     let r = &registration.refused[0];

@@ -18,7 +18,12 @@ fn config(partitions: usize) -> SessionConfig {
 
 #[tokio::test]
 async fn udfs_slt_files_pass_natively_and_from_the_bundle() {
-    slt_files_pass("udfs", "df-plugin-udfs", df_plugin_udfs::register_natively).await;
+    slt_files_pass(
+        "udfs",
+        "df-plugin-udfs",
+        df_plugin_web::functions::register_natively,
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -1,10 +1,12 @@
-//! Web-analytics code for the project's bundles: URL text primitives ([`url`]), which the udfs
-//! bundle's scalar functions use too, and the table functions the udtfs bundle exports.
+//! Web-analytics code for the project's bundles: URL text primitives ([`url`]); the scalar,
+//! aggregate and window functions the udfs bundle exports ([`functions`]); and the table
+//! functions the udtfs bundle exports ([`table_functions`]).
 //!
-//! The table functions live here rather than in the udtfs bundle crate so that tests and
-//! benchmarks can register them natively (this crate's `Cargo.toml` says why a bundle crate
-//! cannot be linked for that).
+//! The functions live here rather than in the bundle crates so that tests and benchmarks can
+//! register them natively (this crate's `Cargo.toml` says why a bundle crate cannot be linked
+//! for that).
 
+pub mod functions;
 pub mod time_buckets;
 pub mod url;
 pub mod url_tables;

@@ -58,7 +58,7 @@ async fn delta_slt_files_pass_natively_and_from_the_bundle() {
         for how in ["native", "bundle"] {
             let ctx = Arc::new(SessionContext::new_with_config(config(partitions)));
             if how == "native" {
-                df_plugin_delta::register_natively(&ctx);
+                df_plugin_delta_tables::register_natively(&ctx);
             } else {
                 plugins.register_into(&ctx).unwrap();
             }

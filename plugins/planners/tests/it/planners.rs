@@ -48,7 +48,7 @@ async fn planner_slt_files_pass_natively_and_from_the_bundle() {
     for partitions in [1, 4] {
         for file in &files {
             let native = Arc::new(SessionContext::new_with_config(config(partitions)));
-            df_plugin_planners::register_natively(&native);
+            df_plugin_sql_planners::register_natively(&native);
             let bundle = Arc::new(SessionContext::new_with_config(config(partitions)));
             plugins.register_into(&bundle).unwrap();
             for (how, ctx) in [("native", native), ("bundle", bundle)] {

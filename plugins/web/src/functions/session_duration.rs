@@ -10,7 +10,7 @@ use datafusion::error::Result;
 use datafusion::logical_expr::function::{PartitionEvaluatorArgs, WindowUDFFieldArgs};
 use datafusion::logical_expr::{PartitionEvaluator, Signature, Volatility, WindowUDFImpl};
 
-use crate::sessionize::{SessionCut, cut_sessions};
+use super::sessionize::{SessionCut, cut_sessions};
 
 /// The `session_duration` window function.
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -21,7 +21,7 @@ pub struct SessionDuration {
 impl SessionDuration {
     pub fn new() -> Self {
         Self {
-            signature: crate::with_names(
+            signature: super::with_names(
                 Signature::user_defined(Volatility::Immutable),
                 &["ts", "max_gap_seconds"],
             ),
@@ -45,7 +45,7 @@ impl WindowUDFImpl for SessionDuration {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        crate::sessionize::coerce("session_duration", arg_types)
+        super::sessionize::coerce("session_duration", arg_types)
     }
 
     fn partition_evaluator(

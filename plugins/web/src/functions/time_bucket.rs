@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use crate::time_buckets::bucket_of;
 use datafusion::arrow::array::{Array, Int64Array};
 use datafusion::arrow::compute::kernels::arity::{try_binary, try_unary};
 use datafusion::arrow::datatypes::DataType;
@@ -18,7 +19,6 @@ use datafusion::error::Result;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
-use df_plugin_web::time_buckets::bucket_of;
 
 /// The `time_bucket(seconds, width)` scalar function.
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -29,7 +29,7 @@ pub struct TimeBucket {
 impl TimeBucket {
     pub fn new() -> Self {
         Self {
-            signature: crate::with_names(
+            signature: super::with_names(
                 Signature::exact(
                     vec![DataType::Int64, DataType::Int64],
                     Volatility::Immutable,

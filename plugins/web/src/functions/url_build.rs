@@ -112,7 +112,7 @@ pub struct UrlCacheBuster {
 impl UrlCacheBuster {
     pub fn new() -> Self {
         Self {
-            signature: crate::with_names(
+            signature: super::with_names(
                 Signature::exact(vec![DataType::Utf8], Volatility::Volatile),
                 &["url"],
             ),

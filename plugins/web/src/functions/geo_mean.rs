@@ -23,7 +23,7 @@ pub struct GeoMean {
 impl GeoMean {
     pub fn new() -> Self {
         Self {
-            signature: crate::with_names(
+            signature: super::with_names(
                 Signature::uniform(1, vec![DataType::Float64], Volatility::Immutable),
                 &["value"],
             ),

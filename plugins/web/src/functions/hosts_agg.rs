@@ -194,7 +194,7 @@ pub struct TopHosts {
 impl TopHosts {
     pub fn new() -> Self {
         Self {
-            signature: crate::with_names(
+            signature: super::with_names(
                 Signature::exact(vec![DataType::Utf8, DataType::Int64], Volatility::Immutable),
                 &["url", "k"],
             ),
@@ -238,7 +238,7 @@ pub struct DistinctHosts {
 impl DistinctHosts {
     pub fn new() -> Self {
         Self {
-            signature: crate::with_names(
+            signature: super::with_names(
                 Signature::exact(vec![DataType::Utf8], Volatility::Immutable),
                 &["url"],
             ),

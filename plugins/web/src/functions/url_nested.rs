@@ -13,7 +13,7 @@ use datafusion::logical_expr::{
 };
 
 use crate::url::host_of;
-use df_plugin_web::url::query_pairs;
+use crate::url::query_pairs;
 
 fn utf8_list() -> DataType {
     DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)))
@@ -99,7 +99,7 @@ pub struct UrlQueryMap {
 impl UrlQueryMap {
     pub fn new() -> Self {
         Self {
-            signature: crate::with_names(
+            signature: super::with_names(
                 Signature::exact(vec![DataType::Utf8], Volatility::Immutable),
                 &["url"],
             ),

@@ -10,7 +10,7 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
-use df_plugin_web::url::percent_decode;
+use crate::url::percent_decode;
 
 /// The `url_decode` scalar function.
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -21,7 +21,7 @@ pub struct UrlDecode {
 impl UrlDecode {
     pub fn new() -> Self {
         Self {
-            signature: crate::with_names(
+            signature: super::with_names(
                 Signature::exact(vec![DataType::Utf8], Volatility::Immutable),
                 &["text"],
             ),

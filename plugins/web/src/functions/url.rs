@@ -9,11 +9,11 @@ use datafusion::common::{ScalarValue, exec_err};
 use datafusion::error::Result;
 use df_plugin_api::toolkit::options::session_options;
 
-use crate::UdfsOptions;
+use super::UdfsOptions;
+pub use crate::url::{UrlParts, host_of, parse};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, TypeSignature, Volatility,
 };
-pub use df_plugin_web::url::{UrlParts, host_of, parse};
 
 /// The host as `url_host` returns it: `host_of`, without a leading `www.` when asked.
 fn host_for(url: &str, strip_www: bool) -> Option<&str> {
@@ -58,7 +58,7 @@ pub struct UrlHost {
 impl UrlHost {
     pub fn new() -> Self {
         Self {
-            signature: crate::with_names(
+            signature: super::with_names(
                 Signature::one_of(
                     vec![
                         TypeSignature::Exact(vec![DataType::Utf8]),

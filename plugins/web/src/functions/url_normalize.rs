@@ -58,7 +58,7 @@ pub struct UrlNormalize {
 impl UrlNormalize {
     pub fn new() -> Self {
         Self {
-            signature: crate::with_names(
+            signature: super::with_names(
                 Signature::exact(vec![DataType::Utf8], Volatility::Immutable),
                 &["url"],
             ),

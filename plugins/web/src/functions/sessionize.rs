@@ -24,7 +24,7 @@ pub struct Sessionize {
 impl Sessionize {
     pub fn new() -> Self {
         Self {
-            signature: crate::with_names(
+            signature: super::with_names(
                 Signature::user_defined(Volatility::Immutable),
                 &["ts", "max_gap_seconds"],
             ),
