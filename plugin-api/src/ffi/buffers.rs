@@ -73,8 +73,12 @@ impl FFI_ArrayBuffers {
     /// Exports `array`, keeping a handle on it until the consumer releases the struct.
     pub fn new(array: &ArrayRef) -> Self {
         let mut this = Self::empty(array.len());
+        let handle = array;
         let values: Option<*const u8> = downcast_primitive_array!(
-            array => Some(array.values().inner().as_ptr()),
+            array => {
+                this.hold(array, Arc::clone(handle));
+                Some(array.values().inner().as_ptr())
+            },
             _ => None
         );
         let Some(values) = values else {
@@ -88,8 +92,25 @@ impl FFI_ArrayBuffers {
         }
         this.byte_width = array.data_type().primitive_width().unwrap_or(0);
         this.values = values;
-        this.private_data = Box::into_raw(Box::new(Arc::clone(array))) as *mut c_void;
         this
+    }
+
+    /// Keeps `handle`, a handle on `typed`'s array, until the consumer releases the struct.
+    ///
+    /// When the handle's allocation holds `typed` itself (an `Arc<PrimitiveArray<T>>` made an
+    /// `ArrayRef`, as nearly every array is), the struct keeps the handle as a thin pointer
+    /// and its release is typed for `T`: no allocation. Otherwise (an `ArrayRef` wrapping
+    /// another `ArrayRef`) the handle is boxed. A box is freed by whichever thread drops the
+    /// last column, and a plan's batches are mostly dropped on another thread than the one
+    /// that exported them, where glibc's malloc cannot recycle the chunk through the
+    /// exporting thread's cache.
+    fn hold<T: ArrowPrimitiveType>(&mut self, typed: &PrimitiveArray<T>, handle: ArrayRef) {
+        if std::ptr::addr_eq(Arc::as_ptr(&handle), typed) {
+            self.private_data = Arc::into_raw(handle) as *const PrimitiveArray<T> as *mut c_void;
+            self.release = release_primitive_fn_wrapper::<T>;
+        } else {
+            self.private_data = Box::into_raw(Box::new(handle)) as *mut c_void;
+        }
     }
 
     /// Exports a scalar as a one-row array without building the array: an integer, float,
@@ -339,6 +360,19 @@ unsafe extern "C" fn release_scalar_fn_wrapper(array: &mut FFI_ArrayBuffers) {
     array.private_data = std::ptr::null_mut();
 }
 
+unsafe extern "C" fn release_primitive_fn_wrapper<T: ArrowPrimitiveType>(
+    array: &mut FFI_ArrayBuffers,
+) {
+    if array.private_data.is_null() {
+        return;
+    }
+    // SAFETY: the handle `hold` took with `Arc::into_raw` from an `ArrayRef` whose allocation
+    // holds this `PrimitiveArray<T>` (the same allocation an `Arc<PrimitiveArray<T>>` has),
+    // released once (the pointer is cleared).
+    drop(unsafe { Arc::from_raw(array.private_data as *const PrimitiveArray<T>) });
+    array.private_data = std::ptr::null_mut();
+}
+
 unsafe extern "C" fn release_fn_wrapper(array: &mut FFI_ArrayBuffers) {
     if array.private_data.is_null() {
         return;
@@ -520,6 +554,23 @@ mod tests {
         // A struct dropped without import releases its handle too.
         drop(FFI_ArrayBuffers::new(&array));
         assert_eq!(Arc::strong_count(&array), 1);
+    }
+
+    /// An `ArrayRef` whose allocation holds another `ArrayRef`, not the array itself, is held
+    /// by a boxed handle, and the export's release, the last handle, drops the wrapper.
+    #[test]
+    fn an_array_wrapping_another_array_is_held_whole() {
+        let inner: ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 3]));
+        let wrapped: ArrayRef = Arc::new(Arc::clone(&inner));
+        let exported = FFI_ArrayBuffers::new(&wrapped);
+        assert_eq!(exported.byte_width, 8);
+        drop(wrapped);
+        // SAFETY: exported just now from an Int64 array.
+        let imported = unsafe { exported.import(&DataType::Int64) }.expect("import");
+        assert_eq!(&imported, &inner);
+        assert_eq!(Arc::strong_count(&inner), 2, "ours and the wrapper's");
+        drop(imported);
+        assert_eq!(Arc::strong_count(&inner), 1, "the wrapper is gone");
     }
 
     #[test]
