@@ -98,14 +98,19 @@ impl FFI_ArrayBuffers {
     /// Keeps `handle`, a handle on `typed`'s array, until the consumer releases the struct.
     ///
     /// When the handle's allocation holds `typed` itself (an `Arc<PrimitiveArray<T>>` made an
-    /// `ArrayRef`, as nearly every array is), the struct keeps the handle as a thin pointer
-    /// and its release is typed for `T`: no allocation. Otherwise (an `ArrayRef` wrapping
-    /// another `ArrayRef`) the handle is boxed. A box is freed by whichever thread drops the
+    /// `ArrayRef`, as nearly every array is: same address, size and alignment), the struct
+    /// keeps the handle as a thin pointer and its release is typed for `T`: no allocation.
+    /// Otherwise (an `ArrayRef` wrapping another `ArrayRef`, or a type of its own that
+    /// answers `as_any` with an array inside it) the handle is boxed. A box is freed by whichever thread drops the
     /// last column, and a plan's batches are mostly dropped on another thread than the one
     /// that exported them, where glibc's malloc cannot recycle the chunk through the
     /// exporting thread's cache.
     fn hold<T: ArrowPrimitiveType>(&mut self, typed: &PrimitiveArray<T>, handle: ArrayRef) {
-        if std::ptr::addr_eq(Arc::as_ptr(&handle), typed) {
+        let payload: &dyn Array = &*handle;
+        if std::ptr::addr_eq(payload, typed)
+            && size_of_val(payload) == size_of::<PrimitiveArray<T>>()
+            && align_of_val(payload) == align_of::<PrimitiveArray<T>>()
+        {
             self.private_data = Arc::into_raw(handle) as *const PrimitiveArray<T> as *mut c_void;
             self.release = release_primitive_fn_wrapper::<T>;
         } else {
