@@ -1117,18 +1117,17 @@ mod tests {
         FFI_Option::Some(FFI_Result::Err("the table cannot say".into()))
     }
 
-    extern "C" fn bind_miscounting(config: FFI_ConfigOptions) -> FFI_Result<FFI_PlanRunner> {
+    /// Binds a runner whose filter question fails (`FAILS`) or miscounts.
+    extern "C" fn bind_answering_wrong<const FAILS: bool>(
+        config: FFI_ConfigOptions,
+    ) -> FFI_Result<FFI_PlanRunner> {
         let mut runner = export_plan_runner(config);
         if let FFI_Result::Ok(runner) = &mut runner {
-            runner.supports_filters_pushdown = answers_one_too_few;
-        }
-        runner
-    }
-
-    extern "C" fn bind_failing(config: FFI_ConfigOptions) -> FFI_Result<FFI_PlanRunner> {
-        let mut runner = export_plan_runner(config);
-        if let FFI_Result::Ok(runner) = &mut runner {
-            runner.supports_filters_pushdown = fails_to_answer;
+            runner.supports_filters_pushdown = if FAILS {
+                fails_to_answer
+            } else {
+                answers_one_too_few
+            };
         }
         runner
     }
@@ -1137,7 +1136,7 @@ mod tests {
     fn a_wrong_count_of_answers_or_a_failed_answer_is_an_error() {
         let (table, _ctx) = exported(exact_on_v());
         let filter = col("v").gt(lit(1));
-        let miscounting = ForeignPlanRunner::new(bind_miscounting, ABI_MINOR);
+        let miscounting = ForeignPlanRunner::new(bind_answering_wrong::<false>, ABI_MINOR);
         let e = miscounting
             .supports_filters_pushdown(&table, &[&filter])
             .expect_err("no answer for the one filter");
@@ -1146,7 +1145,7 @@ mod tests {
                 .contains("answered for 0 filters when asked about 1"),
             "{e}"
         );
-        let failing = ForeignPlanRunner::new(bind_failing, ABI_MINOR);
+        let failing = ForeignPlanRunner::new(bind_answering_wrong::<true>, ABI_MINOR);
         let e = failing
             .supports_filters_pushdown(&table, &[&filter])
             .expect_err("the bundle's error");
