@@ -109,16 +109,37 @@ impl StreamBatch for FFI_BatchBuffers {
                 fields.len()
             )));
         }
+        let rows = self.rows;
         let columns = self
             .columns
             .into_iter()
             .zip(fields.iter())
-            // SAFETY: the producer exported each column with its field's type; `import`
-            // checks the layout it was sent against that type.
-            .map(|(column, field)| unsafe { column.import(field.data_type()) })
+            .map(|(column, field)| {
+                // SAFETY: the producer exported each column with its field's type; `import`
+                // checks the layout it was sent against that type.
+                let column = unsafe { column.import(field.data_type()) }?;
+                if column.len() != rows {
+                    return Err(DataFusionError::Execution(format!(
+                        "column {} crossed the plugin boundary with {} rows in a batch of {rows} \
+                         (a bug in the bundle or in its plugin-api)",
+                        field.name(),
+                        column.len()
+                    )));
+                }
+                if !field.is_nullable() && column.null_count() > 0 {
+                    return Err(DataFusionError::Execution(format!(
+                        "column {} is declared non-nullable but crossed the plugin boundary \
+                         with nulls (a bug in the bundle)",
+                        field.name()
+                    )));
+                }
+                Ok(column)
+            })
             .collect::<Result<Vec<_>>>()?;
-        // Checks each column's type and length against the schema.
-        batch_of(schema, columns, self.rows)
+        // SAFETY: one column per field, each of `rows` rows (checked above) and of its field's
+        // type: `import` builds every array with the type it is given. `try_new` would compare
+        // the types again, for every column of every batch.
+        Ok(unsafe { RecordBatch::new_unchecked(SchemaRef::clone(schema), columns, rows) })
     }
 }
 
@@ -372,19 +393,38 @@ mod tests {
             Field::new("ts", DataType::Int64, false),
             Field::new("name", DataType::Int32, true),
         ]));
+        // `batch` has a null name.
+        let no_nulls = Arc::new(Schema::new(vec![
+            Field::new("ts", DataType::Int64, false),
+            Field::new("name", DataType::Utf8, false),
+        ]));
         let cases = [
             (
                 one_column,
+                0,
                 "a batch of 2 columns crossed the plugin boundary in a stream of 1",
             ),
             (
                 wrong_type,
+                0,
                 "type Int32 crossed the plugin boundary as a C data interface array",
             ),
+            (
+                no_nulls,
+                0,
+                "column name is declared non-nullable but crossed the plugin boundary with nulls",
+            ),
+            (
+                schema(),
+                1,
+                "column ts crossed the plugin boundary with 2 rows in a batch of 3",
+            ),
         ];
-        for (schema, message) in cases {
+        for (schema, more_rows, message) in cases {
+            let mut exported = FFI_BatchBuffers::export(batch(0));
+            exported.rows += more_rows;
             // SAFETY: the consumer checks what it was sent against the schema before reading.
-            let e = unsafe { FFI_BatchBuffers::export(batch(0)).import(&schema) }
+            let e = unsafe { exported.import(&schema) }
                 .expect_err("a mismatch")
                 .to_string();
             assert!(e.contains(message), "{e}");

@@ -343,9 +343,13 @@ unsafe fn import_fixed<T: ArrowPrimitiveType>(
             Some(unsafe { NullBuffer::new_unchecked(bits, null_count) })
         }
     };
-    let array = PrimitiveArray::<T>::try_new(ScalarBuffer::from(values), nulls)?
-        .with_data_type(data_type.clone());
-    Ok(Arc::new(array))
+    let array = PrimitiveArray::<T>::try_new(ScalarBuffer::from(values), nulls)?;
+    // Only a type with parameters (a timestamp's zone, a decimal's precision) differs from
+    // `T`'s own; replacing the type clones and drops one for every column of every batch.
+    if *data_type == T::DATA_TYPE {
+        return Ok(Arc::new(array));
+    }
+    Ok(Arc::new(array.with_data_type(data_type.clone())))
 }
 
 /// A scalar's value and validity bitmap (all bits clear: null), kept alive by the struct
