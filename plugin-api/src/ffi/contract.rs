@@ -4,6 +4,8 @@
 //! an internal error "likely caused by a bug in DataFusion's code", or, for a type it did not
 //! check, fails later far from the cause.
 
+use std::borrow::Cow;
+
 use datafusion::arrow::datatypes::DataType;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::ColumnarValue;
@@ -16,16 +18,17 @@ pub fn check_scalar_result(
     expected: &DataType,
     value: &ColumnarValue,
 ) -> Result<()> {
+    // Runs on every batch, twice (bundle and host): an array's type is borrowed, not cloned.
     let (len, found) = match value {
-        ColumnarValue::Array(a) => (a.len(), a.data_type().clone()),
-        ColumnarValue::Scalar(s) => (rows, s.data_type()),
+        ColumnarValue::Array(a) => (a.len(), Cow::Borrowed(a.data_type())),
+        ColumnarValue::Scalar(s) => (rows, Cow::Owned(s.data_type())),
     };
     if len != rows {
         return Err(DataFusionError::Execution(format!(
             "{who} returned {len} value(s) for a batch of {rows} row(s); a scalar function must return one value per row (a bug in the bundle)"
         )));
     }
-    if &found != expected {
+    if found.as_ref() != expected {
         return Err(DataFusionError::Execution(format!(
             "{who} returned values of type {found} where its return type says {expected} (a bug in the bundle)"
         )));
