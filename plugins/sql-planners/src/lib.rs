@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use datafusion::error::Result;
 use datafusion::execution::SessionStateBuilder;
+use datafusion::logical_expr::ScalarUDF;
 use datafusion::logical_expr::planner::ExprPlanner;
 use datafusion::prelude::SessionContext;
 use df_plugin_api::ffi::planner::expr::{ExprPlannerHooks, hooks};
@@ -25,15 +26,24 @@ use df_plugin_api::toolkit::Bundle;
 
 use json::{JsonOp, JsonOperators};
 
+/// The functions the planners' plans call, in the order the bundle exports them.
+fn udfs() -> [ScalarUDF; 6] {
+    [
+        JsonOp::Get.udf(),
+        JsonOp::GetText.udf(),
+        JsonOp::HasKey.udf(),
+        types::UuidParse::new().into(),
+        types::UuidText::new().into(),
+        sample::TableSampleHash::new().into(),
+    ]
+}
+
 /// What the planners bundle exports: the planners and the functions their plans call.
 pub fn exports(bundle: &mut Bundle) -> Result<()> {
+    for udf in udfs() {
+        bundle.scalar_udf(udf);
+    }
     bundle
-        .scalar_udf(JsonOp::Get.udf())
-        .scalar_udf(JsonOp::GetText.udf())
-        .scalar_udf(JsonOp::HasKey.udf())
-        .scalar_udf(types::UuidParse::new())
-        .scalar_udf(types::UuidText::new())
-        .scalar_udf(sample::TableSampleHash::new())
         .type_planner("sql_types", Arc::new(types::SqlTypes), &types::TYPE_NAMES)
         .expr_planner(
             "json_operators",
@@ -53,14 +63,7 @@ pub fn exports(bundle: &mut Bundle) -> Result<()> {
 /// Installs the bundle's functions and planners directly (linked in, no ABI): the native
 /// baseline. Expression planners go first, as the host puts bundles' planners.
 pub fn register_natively(ctx: &SessionContext) {
-    for udf in [
-        JsonOp::Get.udf(),
-        JsonOp::GetText.udf(),
-        JsonOp::HasKey.udf(),
-        types::UuidParse::new().into(),
-        types::UuidText::new().into(),
-        sample::TableSampleHash::new().into(),
-    ] {
+    for udf in udfs() {
         ctx.register_udf(udf);
     }
     let state_ref = ctx.state_ref();

@@ -18,27 +18,53 @@ pub mod url_normalize;
 pub mod url_parts;
 
 use datafusion::error::Result;
-use datafusion::logical_expr::Signature;
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF, Signature, WindowUDF};
 use datafusion::prelude::SessionContext;
 use df_plugin_api::toolkit::Bundle;
 
+/// The scalar functions, in the order the bundle exports them.
+fn scalar_udfs() -> Vec<ScalarUDF> {
+    vec![
+        url::UrlHost::new().into(),
+        url_parts::UrlPartsUdf::new().into(),
+        url_normalize::UrlNormalize::new().into(),
+        url_build::UrlJoin::new().into(),
+        url_build::UrlCacheBuster::new().into(),
+        url_nested::UrlHosts::new().into(),
+        url_nested::UrlQueryMap::new().into(),
+        url_decode::UrlDecode::new().into(),
+        time_bucket::TimeBucket::new().into(),
+    ]
+}
+
+/// The aggregate functions, in the order the bundle exports them.
+fn aggregate_udfs() -> Vec<AggregateUDF> {
+    vec![
+        hosts_agg::TopHosts::new().into(),
+        hosts_agg::DistinctHosts::new().into(),
+        geo_mean::GeoMean::new().into(),
+    ]
+}
+
+/// The window functions, in the order the bundle exports them.
+fn window_udfs() -> Vec<WindowUDF> {
+    vec![
+        session_duration::SessionDuration::new().into(),
+        sessionize::Sessionize::new().into(),
+    ]
+}
+
 /// What the udfs bundle exports.
 pub fn exports(bundle: &mut Bundle) -> Result<()> {
-    bundle
-        .scalar_udf(url::UrlHost::new())
-        .scalar_udf(url_parts::UrlPartsUdf::new())
-        .scalar_udf(url_normalize::UrlNormalize::new())
-        .scalar_udf(url_build::UrlJoin::new())
-        .scalar_udf(url_build::UrlCacheBuster::new())
-        .scalar_udf(url_nested::UrlHosts::new())
-        .scalar_udf(url_nested::UrlQueryMap::new())
-        .scalar_udf(url_decode::UrlDecode::new())
-        .aggregate_udf(hosts_agg::TopHosts::new())
-        .aggregate_udf(hosts_agg::DistinctHosts::new())
-        .window_udf(session_duration::SessionDuration::new())
-        .aggregate_udf(geo_mean::GeoMean::new())
-        .window_udf(sessionize::Sessionize::new())
-        .scalar_udf(time_bucket::TimeBucket::new());
+    for udf in scalar_udfs() {
+        bundle.scalar_udf(udf);
+    }
+    for udaf in aggregate_udfs() {
+        bundle.aggregate_udf(udaf);
+    }
+    for udwf in window_udfs() {
+        bundle.window_udf(udwf);
+    }
     Ok(())
 }
 
@@ -71,20 +97,15 @@ pub fn register_natively(ctx: &SessionContext) {
         .options_mut()
         .extensions
         .insert(UdfsOptions::default());
-    ctx.register_udf(url::UrlHost::new().into());
-    ctx.register_udf(url_parts::UrlPartsUdf::new().into());
-    ctx.register_udf(url_normalize::UrlNormalize::new().into());
-    ctx.register_udf(url_build::UrlJoin::new().into());
-    ctx.register_udf(url_build::UrlCacheBuster::new().into());
-    ctx.register_udf(url_nested::UrlHosts::new().into());
-    ctx.register_udf(url_nested::UrlQueryMap::new().into());
-    ctx.register_udf(url_decode::UrlDecode::new().into());
-    ctx.register_udaf(hosts_agg::TopHosts::new().into());
-    ctx.register_udaf(hosts_agg::DistinctHosts::new().into());
-    ctx.register_udwf(session_duration::SessionDuration::new().into());
-    ctx.register_udaf(geo_mean::GeoMean::new().into());
-    ctx.register_udwf(sessionize::Sessionize::new().into());
-    ctx.register_udf(time_bucket::TimeBucket::new().into());
+    for udf in scalar_udfs() {
+        ctx.register_udf(udf);
+    }
+    for udaf in aggregate_udfs() {
+        ctx.register_udaf(udaf);
+    }
+    for udwf in window_udfs() {
+        ctx.register_udwf(udwf);
+    }
 }
 
 #[cfg(test)]
