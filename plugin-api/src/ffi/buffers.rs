@@ -31,13 +31,15 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{
     Array, ArrayRef, ArrowPrimitiveType, PrimitiveArray, downcast_primitive,
-    downcast_primitive_array, make_array, new_empty_array,
+    downcast_primitive_array, new_empty_array,
 };
 use datafusion::arrow::buffer::{BooleanBuffer, Buffer, NullBuffer, ScalarBuffer};
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
-use datafusion::arrow::ffi::{FFI_ArrowArray, from_ffi_and_data_type};
+use datafusion::arrow::ffi::FFI_ArrowArray;
 use datafusion::common::{DataFusionError, ScalarValue};
 use datafusion::error::Result;
+
+use super::cdata;
 
 /// One array: a fixed-width array by its buffers, any other through the C data interface.
 #[repr(C)]
@@ -293,8 +295,7 @@ impl FFI_ArrayBuffers {
             return Err(layout_mismatch(data_type, "no array"));
         }
         // SAFETY: the producer exported an array of the type both sides agreed on.
-        let data = unsafe { from_ffi_and_data_type(cdata, data_type.clone()) }?;
-        Ok(make_array(data))
+        unsafe { cdata::import(cdata, data_type) }
     }
 }
 

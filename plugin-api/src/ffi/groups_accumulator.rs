@@ -19,9 +19,9 @@ use std::ffi::c_void;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 
-use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, make_array};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::arrow::ffi::{FFI_ArrowArray, FFI_ArrowSchema, from_ffi_and_data_type};
+use datafusion::arrow::ffi::{FFI_ArrowArray, FFI_ArrowSchema};
 use datafusion::common::DataFusionError;
 use datafusion::error::Result;
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
@@ -30,6 +30,7 @@ use datafusion_ffi::udaf::FFI_AggregateUDF;
 use datafusion_ffi::util::{FFI_Option, FFI_Result};
 use stabby::vec::Vec as SVec;
 
+use super::cdata;
 use super::planner::ffi_guard;
 
 /// ABI 1.5: `unsafe extern "C" fn(*mut c_void) -> FFI_Result<FFI_LeanGroupsAccumulator>`
@@ -195,7 +196,7 @@ unsafe fn import_arrays(arrays: SVec<FFI_ArrowArray>, types: &[DataType]) -> Res
         .into_iter()
         .zip(types)
         // SAFETY: the caller's contract.
-        .map(|(a, t)| Ok(make_array(unsafe { from_ffi_and_data_type(a, t.clone()) }?)))
+        .map(|(a, t)| unsafe { cdata::import(a, t) })
         .collect()
 }
 
@@ -210,9 +211,10 @@ unsafe fn import_filter(filter: FFI_Option<FFI_ArrowArray>) -> Result<Option<Boo
         .into_option()
         // SAFETY: the caller's contract.
         .map(|f| {
-            Ok(BooleanArray::from(unsafe {
-                from_ffi_and_data_type(f, DataType::Boolean)
-            }?))
+            let filter = unsafe { cdata::import(f, &DataType::Boolean) }?;
+            filter.as_boolean_opt().cloned().ok_or_else(|| {
+                DataFusionError::Internal("a filter imported as another type".into())
+            })
         })
         .transpose()
 }

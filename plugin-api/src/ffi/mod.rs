@@ -9,6 +9,7 @@
 pub mod batch_stream;
 pub mod bound;
 pub mod buffers;
+pub(crate) mod cdata;
 pub mod contract;
 pub mod exports;
 pub mod groups_accumulator;

@@ -28,9 +28,9 @@ use std::ffi::c_void;
 use std::fmt::Debug;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, make_array};
+use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
-use datafusion::arrow::ffi::{FFI_ArrowArray, FFI_ArrowSchema, from_ffi_and_data_type};
+use datafusion::arrow::ffi::{FFI_ArrowArray, FFI_ArrowSchema};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::{DataFusionError, ScalarValue};
 use datafusion::error::Result;
@@ -43,6 +43,7 @@ use stabby::vec::Vec as SVec;
 
 use super::bound::BoundCache;
 use super::buffers::FFI_ArrayBuffers;
+use super::cdata;
 use super::planner::ffi_guard;
 
 /// ABI 1.2: `extern "C" fn(&FFI_ScalarUDF) -> FFI_Option<FFI_ScalarKernel>`. The host passes
@@ -113,8 +114,8 @@ impl KernelValue for FFI_ColumnarArg {
 
     unsafe fn import(self, data_type: &DataType) -> Result<ColumnarValue> {
         // SAFETY: the producer exported an array of the type both sides agreed on in `bind`.
-        let data = unsafe { from_ffi_and_data_type(self.array, data_type.clone()) }?;
-        from_array(make_array(data), self.scalar)
+        let array = unsafe { cdata::import(self.array, data_type) }?;
+        from_array(array, self.scalar)
     }
 }
 
