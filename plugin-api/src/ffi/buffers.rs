@@ -86,7 +86,7 @@ impl FFI_ArrayBuffers {
             _ => None
         );
         let Some(values) = values else {
-            this.cdata = FFI_ArrowArray::new(&array.to_data());
+            this.cdata = cdata::export(array);
             return this;
         };
         if let Some(nulls) = array.nulls() {

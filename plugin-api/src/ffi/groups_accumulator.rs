@@ -18,6 +18,7 @@
 use std::ffi::c_void;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
+use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray};
 use datafusion::arrow::datatypes::DataType;
@@ -139,10 +140,7 @@ impl FFI_Values {
                 .collect::<Result<SVec<_>>>()?;
             (FFI_Option::Some(schemas), Some(types))
         };
-        let arrays = arrays
-            .iter()
-            .map(|a| FFI_ArrowArray::new(&a.to_data()))
-            .collect();
+        let arrays = arrays.iter().map(cdata::export).collect();
         Ok((Self { arrays, types }, sent))
     }
 
@@ -201,7 +199,9 @@ unsafe fn import_arrays(arrays: SVec<FFI_ArrowArray>, types: &[DataType]) -> Res
 }
 
 fn export_filter(filter: Option<&BooleanArray>) -> FFI_Option<FFI_ArrowArray> {
-    filter.map(|f| FFI_ArrowArray::new(&f.to_data())).into()
+    filter
+        .map(|f| cdata::export(&(Arc::new(f.clone()) as ArrayRef)))
+        .into()
 }
 
 /// # Safety

@@ -107,7 +107,7 @@ impl KernelValue for FFI_ColumnarArg {
     fn export(value: &ColumnarValue) -> Result<Self> {
         let (array, scalar) = as_array(value)?;
         Ok(Self {
-            array: FFI_ArrowArray::new(&array.to_data()),
+            array: cdata::export(&array),
             scalar,
         })
     }

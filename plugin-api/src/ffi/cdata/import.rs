@@ -1,14 +1,12 @@
-//! A lean import of Arrow C data interface arrays, for the layouts a plan's batches and a
-//! function's arguments carry most: fixed-width values, booleans, strings and binaries (offset
-//! and view layouts), and dictionaries of those.
+//! The consumer side: a typed array built straight from the struct's buffers.
 //!
-//! arrow-rs's import (`from_ffi_and_data_type`, then `make_array`) is general. Per array it
-//! works out the type's buffer layout (a `Vec`, more than once for a dictionary), gathers the
-//! buffers into a `Vec`, builds an `ArrayData` (cloning the type into a dictionary's values),
-//! and converts that into the typed array. On the Delta full scan that was ~13 allocations a
-//! batch in `layout` and `DataType::clone` alone, for two string columns (callgrind). Here the
-//! typed array is built straight from the struct's buffers, around one shared owner of the
-//! struct: a string column costs the owner, one `Bytes` per buffer and the `ArrayRef`.
+//! arrow-rs's import (`from_ffi_and_data_type`, then `make_array`) works out the type's buffer
+//! layout per array (a `Vec`, more than once for a dictionary), gathers the buffers into a
+//! `Vec`, builds an `ArrayData` (cloning the type into a dictionary's values), and converts that
+//! into the typed array. Here the typed array is built from the struct's buffers around one
+//! shared owner of the struct: a string column costs the owner, one `Bytes` per buffer and the
+//! `ArrayRef`. On the Delta full scan this took the bundle side's extra allocations from ~59 a
+//! batch to ~50 (callgrind).
 //!
 //! It trusts the producer as far as arrow-rs's import does: offsets, views and dictionary keys
 //! are not walked and UTF-8 is not checked (the producer is a bundle built against the same
@@ -59,7 +57,7 @@ pub unsafe fn import(array: FFI_ArrowArray, data_type: &DataType) -> Result<Arra
 }
 
 /// Whether [`Imported::array`] builds the type itself.
-fn is_lean(data_type: &DataType) -> bool {
+pub(super) fn is_lean(data_type: &DataType) -> bool {
     use DataType as T;
     match data_type {
         T::Boolean
@@ -367,13 +365,10 @@ impl Imported<'_> {
 mod tests {
     use std::ffi::c_void;
 
-    use datafusion::arrow::array::{
-        Array, BinaryViewArray, BooleanArray, Decimal128Array, DictionaryArray, Int64Array,
-        LargeBinaryArray, LargeStringArray, ListArray, StringArray, StringViewArray,
-        TimestampMillisecondArray, UInt16Array,
-    };
+    use datafusion::arrow::array::{Array, DictionaryArray, ListArray, StringArray, UInt16Array};
     use datafusion::arrow::datatypes::{Int32Type, UInt16Type};
 
+    use super::super::tests::{SLICES, lean_arrays};
     use super::*;
 
     fn export(array: &dyn Array) -> FFI_ArrowArray {
@@ -388,66 +383,16 @@ mod tests {
         assert_eq!(imported.null_count(), array.null_count());
     }
 
-    fn long(i: usize) -> Option<String> {
-        (!i.is_multiple_of(4)).then(|| format!("row {i}, long enough not to be inlined in its view"))
-    }
-
     #[test]
     fn every_lean_layout_round_trips_whole_and_sliced() {
-        let strings: Vec<Option<String>> = (0..100).map(long).collect();
-        let short: Vec<Option<&str>> = (0..100).map(|i| (i % 3 != 0).then_some("short")).collect();
-        let bytes: Vec<Option<&[u8]>> = (0..100)
-            .map(|i| (i % 5 != 0).then_some(&b"b"[..]))
-            .collect();
-        // A view array of several data buffers.
-        let mut views = StringViewArray::from(strings.clone());
-        for _ in 0..3 {
-            views = StringViewArray::from_iter(
-                views.iter().chain(strings.iter().map(|s| s.as_deref())),
-            );
-        }
-        let keys = UInt16Array::from_iter((0..100u16).map(|i| (i % 7 != 0).then_some(i % 3)));
-        let values = StringArray::from(vec!["2024-01-01", "2024-01-02", "2024-01-03"]);
-        let dictionary =
-            DictionaryArray::<UInt16Type>::try_new(keys, Arc::new(values)).expect("dict");
-        let view_values = StringViewArray::from(vec![long(1), long(2)]);
-        let view_keys = UInt16Array::from_iter((0..100u16).map(|i| Some(i % 2)));
-        let view_dictionary =
-            DictionaryArray::<UInt16Type>::try_new(view_keys, Arc::new(view_values)).expect("dict");
-        let arrays: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from(strings.clone())),
-            Arc::new(StringArray::from(short.clone())),
-            Arc::new(LargeStringArray::from(strings.clone())),
-            Arc::new(datafusion::arrow::array::BinaryArray::from(bytes.clone())),
-            Arc::new(LargeBinaryArray::from(bytes.clone())),
-            Arc::new(views),
-            Arc::new(StringViewArray::from(short)),
-            Arc::new(BinaryViewArray::from(bytes)),
-            Arc::new(BooleanArray::from_iter(
-                (0..100).map(|i| (i % 3 != 0).then_some(i % 2 == 0)),
-            )),
-            Arc::new(dictionary),
-            Arc::new(view_dictionary),
-            Arc::new(Int64Array::from_iter(
-                (0..100).map(|i| (i % 6 != 0).then_some(i)),
-            )),
-            Arc::new(TimestampMillisecondArray::from_iter_values(0..100).with_timezone("+02:00")),
-            Arc::new(
-                Decimal128Array::from_iter_values(0..100)
-                    .with_precision_and_scale(10, 2)
-                    .expect("decimal"),
-            ),
-        ];
-        for array in arrays {
+        for array in lean_arrays() {
             assert!(is_lean(array.data_type()), "{}", array.data_type());
             round_trip(&array);
-            // Offsets off a byte boundary of the bitmaps, and an empty slice.
-            for (offset, len) in [(3, 50), (8, 17), (61, 39), (99, 1), (5, 0)] {
+            for (offset, len) in SLICES {
                 round_trip(&array.slice(offset, len));
             }
         }
     }
-
     #[test]
     fn other_layouts_go_to_arrow_rs() {
         let list = ListArray::from_iter_primitive::<Int32Type, _, _>(vec![
