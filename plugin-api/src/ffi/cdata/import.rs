@@ -57,7 +57,7 @@ pub unsafe fn import(array: FFI_ArrowArray, data_type: &DataType) -> Result<Arra
 }
 
 /// Whether [`Imported::array`] builds the type itself.
-pub(super) fn is_lean(data_type: &DataType) -> bool {
+fn is_lean(data_type: &DataType) -> bool {
     use DataType as T;
     match data_type {
         T::Boolean
