@@ -347,12 +347,7 @@ unsafe fn import_fixed<T: ArrowPrimitiveType>(
         }
     };
     let array = PrimitiveArray::<T>::try_new(ScalarBuffer::from(values), nulls)?;
-    // Only a type with parameters (a timestamp's zone, a decimal's precision) differs from
-    // `T`'s own; replacing the type clones and drops one for every column of every batch.
-    if *data_type == T::DATA_TYPE {
-        return Ok(Arc::new(array));
-    }
-    Ok(Arc::new(array.with_data_type(data_type.clone())))
+    Ok(Arc::new(cdata::with_agreed_type(array, data_type)))
 }
 
 /// What keeps an imported fixed-width array's buffers alive: the producer's release and private

@@ -81,6 +81,20 @@ fn is_lean(data_type: &DataType) -> bool {
     }
 }
 
+/// `array` as `data_type`, `T`'s type or `T`'s with other parameters. Only a type with
+/// parameters (a timestamp's zone, a decimal's precision) differs from `T`'s own; replacing the
+/// type clones and drops one for every column of every batch, so `T`'s is kept when it is the
+/// agreed one.
+pub fn with_agreed_type<T: ArrowPrimitiveType>(
+    array: PrimitiveArray<T>,
+    data_type: &DataType,
+) -> PrimitiveArray<T> {
+    if *data_type == T::DATA_TYPE {
+        return array;
+    }
+    array.with_data_type(data_type.clone())
+}
+
 fn broken(data_type: &DataType, found: &str) -> DataFusionError {
     DataFusionError::Execution(format!(
         "an array of type {data_type} crossed the plugin boundary as {found}, which the Arrow C \
@@ -258,12 +272,10 @@ impl Imported<'_> {
         self.expect_buffers(2)?;
         // SAFETY: the caller's contract.
         let (nulls, values) = unsafe { (self.nulls(offset, len)?, self.values(1, offset, len)?) };
-        let array = PrimitiveArray::<T>::try_new(values, nulls)?;
-        // Only a type with parameters (a timestamp's zone, a decimal's precision) differs.
-        if *data_type == T::DATA_TYPE {
-            return Ok(array);
-        }
-        Ok(array.with_data_type(data_type.clone()))
+        Ok(with_agreed_type(
+            PrimitiveArray::try_new(values, nulls)?,
+            data_type,
+        ))
     }
 
     /// # Safety

@@ -13,7 +13,7 @@ mod export;
 mod import;
 
 pub use export::export;
-pub use import::import;
+pub use import::{import, with_agreed_type};
 
 #[cfg(test)]
 mod tests {
