@@ -377,10 +377,12 @@ impl Imported<'_> {
 mod tests {
     use std::ffi::c_void;
 
-    use datafusion::arrow::array::{Array, DictionaryArray, ListArray, StringArray, UInt16Array};
+    use datafusion::arrow::array::{
+        Array, DictionaryArray, ListArray, StringArray, StringViewArray, UInt16Array,
+    };
     use datafusion::arrow::datatypes::{Int32Type, UInt16Type};
 
-    use super::super::tests::{SLICES, lean_arrays};
+    use super::super::tests::{SLICES, lean_arrays, long};
     use super::*;
 
     fn export(array: &dyn Array) -> FFI_ArrowArray {
@@ -460,6 +462,8 @@ mod tests {
     /// Offsets a faulty producer could send, in place of a 3-row array's.
     static BACKWARDS: [i32; 4] = [5, 0, 0, 0];
     static NEGATIVE: [i32; 4] = [-1, 0, 0, 0];
+    /// A data buffer length a faulty producer could send, in place of a view array's.
+    static NEGATIVE_LENGTH: [i64; 1] = [-1];
 
     /// A struct that breaks the C data interface in ways the import can see is refused before
     /// it reads a value, and still released.
@@ -472,8 +476,11 @@ mod tests {
         let keys = UInt16Array::from(vec![0]);
         let keys = DictionaryArray::<UInt16Type>::try_new(keys, Arc::new(strings.clone()));
         let keys = keys.expect("dictionary");
+        // Buffers: the bitmap, the views, one data buffer, its length.
+        let views = StringViewArray::from(vec![long(1), None, long(2)]);
+        let view_type = DataType::Utf8View;
         type Break = fn(&mut FFI_ArrowArray);
-        let cases: [(&dyn Array, &DataType, Break, &str); 10] = [
+        let cases: [(&dyn Array, &DataType, Break, &str); 12] = [
             (
                 &strings,
                 &utf8,
@@ -520,6 +527,18 @@ mod tests {
                 "a dictionary without its values",
             ),
             (&keys, &dictionary, |a| a.n_buffers = 3, "as 3 buffers"),
+            (
+                &views,
+                &view_type,
+                |a| set_buffer(a, 3, std::ptr::null()),
+                "data buffers without their lengths",
+            ),
+            (
+                &views,
+                &view_type,
+                |a| set_buffer(a, 3, NEGATIVE_LENGTH.as_ptr().cast()),
+                "a data buffer of negative length",
+            ),
         ];
         for (array, data_type, break_it, found) in cases {
             let mut exported = export(array);
