@@ -24,8 +24,9 @@
 //! that does not vary with the machine's load, as the times do.
 //!
 //! `<bench binary> crossing [ROWS]` times one batch's crossing alone, in a loop, both ways a
-//! stream can send it (see `df_plugin_bench::crossing`): a saving per batch too small for the
-//! query rows' noise to show.
+//! stream can send it, then what it adds when another thread drops the batches, as in a query
+//! (see `df_plugin_bench::crossing`): costs per batch too small for the query rows' noise to
+//! show.
 
 use std::path::{Path, PathBuf};
 
