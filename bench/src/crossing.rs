@@ -1,4 +1,4 @@
-//! What one batch's crossing costs, alone: `<abi binary> crossing [ROWS]`.
+//! What one batch's crossing costs with no query around it: `<abi binary> crossing [ROWS]`.
 //!
 //! The query rows measure a crossing inside a query, where this machine's noise between
 //! rounds (±5 % and more) is larger than a per-batch saving of a microsecond. Here a batch is
@@ -234,9 +234,9 @@ pub fn table(rows: usize) -> String {
     );
     for (name, batch) in batches(rows) {
         let adds = |elsewhere| {
-            let mut crossed = stream_of(&batch, Some(&runtime));
+            let mut exported = stream_of(&batch, Some(&runtime));
             let mut native = stream_of(&batch, None);
-            grouped(|| ready(&mut crossed), elsewhere) - grouped(|| ready(&mut native), elsewhere)
+            grouped(|| ready(&mut exported), elsewhere) - grouped(|| ready(&mut native), elsewhere)
         };
         let (here, there) = (adds(false), adds(true));
         out.push_str(&format!("| {name} | {here:.0} ns | {there:.0} ns |\n"));
