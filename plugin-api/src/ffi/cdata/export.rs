@@ -64,6 +64,8 @@ fn lean(array: &ArrayRef) -> Option<FFI_ArrowArray> {
 struct Layout {
     buffers: [*const c_void; BUFFERS],
     lengths: [i64; VIEW_DATA_BUFFERS],
+    /// Where a view array's pointer to the lengths goes, once they are in their allocation.
+    lengths_slot: Option<usize>,
     n_buffers: usize,
     /// The C data interface offset: the bit where the bitmaps start (values are sliced).
     offset: usize,
@@ -77,6 +79,7 @@ impl Layout {
         let mut this = Self {
             buffers: [std::ptr::null(); BUFFERS],
             lengths: [0; VIEW_DATA_BUFFERS],
+            lengths_slot: None,
             n_buffers: 0,
             offset: 0,
             len: array.len(),
@@ -155,7 +158,7 @@ impl Layout {
             self.push(buffer.as_ptr());
             self.lengths[i] = buffer.len() as i64;
         }
-        // A placeholder for the lengths, pointed to once they are in their allocation.
+        self.lengths_slot = Some(self.n_buffers);
         self.push(std::ptr::null());
         Some(())
     }
@@ -163,7 +166,6 @@ impl Layout {
     /// The struct for these buffers of `array`, owning a handle on it and `dictionary` (a boxed
     /// struct, or null).
     fn export(self, array: &ArrayRef, dictionary: *mut FFI_ArrowArray) -> FFI_ArrowArray {
-        let views = matches!(array.data_type(), DataType::Utf8View | DataType::BinaryView);
         let private = Box::into_raw(Box::new(Private {
             _array: Arc::clone(array),
             buffers: self.buffers,
@@ -172,11 +174,10 @@ impl Layout {
         }));
         // SAFETY: the allocation just made, owned by the struct below until its release.
         let buffers = unsafe { &raw mut (*private).buffers };
-        if views {
-            // SAFETY: as above; the lengths, at their final address.
-            let lengths = unsafe { &raw const (*private).lengths };
-            // SAFETY: a view array's layout has its placeholder last.
-            unsafe { (*buffers)[self.n_buffers - 1] = lengths.cast() };
+        if let Some(slot) = self.lengths_slot {
+            // SAFETY: as above; the lengths, at their final address, into the slot `push_views`
+            // left for them.
+            unsafe { (*buffers)[slot] = (&raw const (*private).lengths).cast() };
         }
         let mut array = FFI_ArrowArray::empty();
         array.length = self.len as i64;
