@@ -11,9 +11,11 @@
 //! in that pattern: batches crossed or not, dropped by the thread that crossed them or handed
 //! to another one, counting the CPU time of both threads; the third, the same for batches
 //! polled from a stream, natively or through `FFI_BatchStream` (runtime entered, as a bundle's
-//! plan sends them). Handed over, the host's objects for each imported column (an owner, a
-//! `Bytes`, the array) are freed by a thread that did not allocate them, which glibc's malloc
-//! makes several times dearer than the crossing's own work.
+//! plan sends them). Handed over, the host's objects for each imported column (a `Bytes` per
+//! buffer and the array; one owner for the batch's fixed-width columns) are freed by a thread
+//! that did not allocate them, which makes them several times dearer than the crossing's own
+//! work: their cache lines move between the cores, and glibc's malloc cannot recycle them
+//! through the allocating thread's cache.
 
 use std::hint::black_box;
 use std::sync::Arc;

@@ -33,7 +33,7 @@ use futures::{Stream, TryStreamExt};
 use stabby::vec::Vec as SVec;
 use tokio::runtime::Handle;
 
-use super::buffers::FFI_ArrayBuffers;
+use super::buffers::{FFI_ArrayBuffers, import_columns};
 
 /// How a batch's columns cross in a stream. The schema crossed once, when the stream was made.
 pub trait StreamBatch: Debug + Sized + 'static {
@@ -110,35 +110,31 @@ impl StreamBatch for FFI_BatchBuffers {
             )));
         }
         let rows = self.rows;
-        let columns = self
-            .columns
-            .into_iter()
-            .zip(fields.iter())
-            .map(|(column, field)| {
-                // SAFETY: the producer exported each column with its field's type; `import`
-                // checks the layout it was sent against that type.
-                let column = unsafe { column.import(field.data_type()) }?;
-                if column.len() != rows {
-                    return Err(DataFusionError::Execution(format!(
-                        "column {} crossed the plugin boundary with {} rows in a batch of {rows} \
-                         (a bug in the bundle or in its plugin-api)",
-                        field.name(),
-                        column.len()
-                    )));
-                }
-                if !field.is_nullable() && column.null_count() > 0 {
-                    return Err(DataFusionError::Execution(format!(
-                        "column {} is declared non-nullable but crossed the plugin boundary \
-                         with nulls (a bug in the bundle)",
-                        field.name()
-                    )));
-                }
-                Ok(column)
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let mut columns = self.columns;
+        // SAFETY: the producer exported each column with its field's type; the import checks
+        // the layout it was sent against that type.
+        let columns =
+            unsafe { import_columns(&mut columns, fields.iter().map(|f| f.data_type())) }?;
+        for (column, field) in columns.iter().zip(fields.iter()) {
+            if column.len() != rows {
+                return Err(DataFusionError::Execution(format!(
+                    "column {} crossed the plugin boundary with {} rows in a batch of {rows} (a \
+                     bug in the bundle or in its plugin-api)",
+                    field.name(),
+                    column.len()
+                )));
+            }
+            if !field.is_nullable() && column.null_count() > 0 {
+                return Err(DataFusionError::Execution(format!(
+                    "column {} is declared non-nullable but crossed the plugin boundary with \
+                     nulls (a bug in the bundle)",
+                    field.name()
+                )));
+            }
+        }
         // SAFETY: one column per field, each of `rows` rows (checked above) and of its field's
-        // type: `import` builds every array with the type it is given. `try_new` would compare
-        // the types again, for every column of every batch.
+        // type: `import_columns` builds every array with the type it is given. `try_new` would
+        // compare the types again, for every column of every batch.
         Ok(unsafe { RecordBatch::new_unchecked(SchemaRef::clone(schema), columns, rows) })
     }
 }
