@@ -15,16 +15,25 @@
 //! buffer and the array; one owner for the batch's fixed-width columns) are freed by a thread
 //! that did not allocate them, which makes them several times dearer than the crossing's own
 //! work: their cache lines move between the cores, and glibc's malloc cannot recycle them
-//! through the allocating thread's cache.
+//! through the allocating thread's cache. The fourth table prices the way out that the ABI
+//! does not offer yet: fresh batches, as a generator makes them, crossed today's way against
+//! their memory handed over (the host making per column only what native code makes), which
+//! needs the bundle to allocate through the host's allocator. Its differences are steadier
+//! with glibc's heap trimming off (`GLIBC_TUNABLES=glibc.malloc.trim_threshold=1000000000`).
 
 use std::hint::black_box;
+use std::mem::ManuallyDrop;
+use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringViewArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::array::{
+    ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringViewArray,
+};
+use datafusion::arrow::buffer::{Buffer, ScalarBuffer};
+use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use datafusion::arrow::ffi::FFI_ArrowArray;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -42,6 +51,9 @@ pub const CROSSING: &str = "crossing";
 /// Round trips per timed block, and blocks per way (the median block is reported).
 const ITERATIONS: usize = 2_000;
 const BLOCKS: usize = 15;
+
+/// Blocks for fresh batches, whose making varies more than the crossing costs.
+const FRESH_BLOCKS: usize = 41;
 
 /// Batches handed to the dropping thread at a time, so that waking it is not what is timed.
 const HANDOFF: usize = 64;
@@ -122,10 +134,17 @@ fn round_trip<B: StreamBatch>(batch: &RecordBatch) -> f64 {
     blocks[BLOCKS / 2]
 }
 
-/// Median CPU nanoseconds (both threads) per batch of taking batches from `next` and dropping
-/// them [`HANDOFF`] at a time: on another thread when `elsewhere`, on this one otherwise. The
-/// other thread runs either way, so both ways pay for the same wake-ups.
-fn grouped(mut next: impl FnMut() -> RecordBatch, elsewhere: bool) -> f64 {
+/// What each way after the first adds per batch over the first (`ways[0]`, the baseline): CPU
+/// nanoseconds of both threads to take batches from a way and drop them [`HANDOFF`] at a
+/// time, on another thread when `elsewhere`, on this one otherwise (the other thread runs
+/// either way, so both pay for the same wake-ups). The ways take turns block by block, and
+/// the median of the `blocks` differences is kept, so a drift of the machine falls on all of
+/// them alike.
+fn adds_over(
+    ways: &mut [&mut dyn FnMut() -> RecordBatch],
+    elsewhere: bool,
+    blocks: usize,
+) -> Vec<f64> {
     let (to_dropper, from_producer) = mpsc::sync_channel::<Vec<RecordBatch>>(2);
     let (done, acknowledged) = mpsc::channel();
     let dropper = std::thread::spawn(move || {
@@ -136,7 +155,7 @@ fn grouped(mut next: impl FnMut() -> RecordBatch, elsewhere: bool) -> f64 {
             }
         }
     });
-    let mut block = || {
+    let block = |next: &mut dyn FnMut() -> RecordBatch| {
         let start = process_cpu();
         for _ in 0..ITERATIONS / HANDOFF {
             let mut group: Vec<RecordBatch> = (0..HANDOFF).map(|_| next()).collect();
@@ -150,12 +169,25 @@ fn grouped(mut next: impl FnMut() -> RecordBatch, elsewhere: bool) -> f64 {
         }
         (process_cpu() - start).as_nanos() as f64 / (ITERATIONS / HANDOFF * HANDOFF) as f64
     };
-    block();
-    let mut blocks: Vec<f64> = (0..BLOCKS).map(|_| block()).collect();
+    for way in ways.iter_mut() {
+        block(*way);
+    }
+    let mut differences = vec![Vec::with_capacity(blocks); ways.len() - 1];
+    for _ in 0..blocks {
+        let baseline = block(&mut *ways[0]);
+        for (way, differences) in ways[1..].iter_mut().zip(differences.iter_mut()) {
+            differences.push(block(*way) - baseline);
+        }
+    }
     drop(to_dropper);
     dropper.join().expect("the dropping thread ends");
-    blocks.sort_by(f64::total_cmp);
-    blocks[BLOCKS / 2]
+    differences
+        .into_iter()
+        .map(|mut d| {
+            d.sort_by(f64::total_cmp);
+            d[blocks / 2]
+        })
+        .collect()
 }
 
 /// An endless stream of clones of `batch`, as a plan's stream: natively, or exported as a
@@ -189,6 +221,92 @@ fn crossed<B: StreamBatch>(batch: RecordBatch) -> RecordBatch {
     unsafe { B::export(batch).import(&schema) }.expect("a batch of its own schema")
 }
 
+/// A batch as a generator makes it: `columns` Int64 columns of `rows` fresh values each, every
+/// one built from a `Vec` and owned by this batch alone.
+fn fresh(schema: &SchemaRef, rows: usize) -> RecordBatch {
+    let columns = (0..schema.fields().len())
+        .map(|c| {
+            let values: Vec<i64> = (0..rows as i64).map(|i| i + c as i64).collect();
+            Arc::new(Int64Array::from(values)) as ArrayRef
+        })
+        .collect();
+    RecordBatch::try_new(SchemaRef::clone(schema), columns).expect("columns of the schema")
+}
+
+/// `batch`'s Int64 columns handed over as the memory they are in, as a bundle sharing the
+/// host's allocator could: the producer unwraps each column's values into its `Vec` (freeing
+/// its array and `Bytes` on its own thread) and only the `Vec`'s parts cross. The consumer
+/// builds each array around its memory: as a `Vec` it frees itself (`shared_owner` false), as
+/// arrow-rs can only for a buffer allocated with the `Vec`'s layout; or held by one owner for
+/// the batch (true), as it would for the 64-byte-aligned buffers of Arrow's builders, which
+/// only their producer can rebuild. One process has one allocator, so this measures what such
+/// a crossing would cost; it is not a crossing the ABI offers.
+fn handed_over(batch: RecordBatch, shared_owner: bool) -> RecordBatch {
+    let (schema, columns, _) = batch.into_parts();
+    let (parts, nulls): (Vec<_>, Vec<_>) = columns
+        .into_iter()
+        .map(|column| {
+            let array = column.as_primitive::<Int64Type>().clone();
+            drop(column);
+            let (_, values, nulls) = array.into_parts();
+            let values = values.into_inner().into_vec::<i64>();
+            let mut values = ManuallyDrop::new(values.expect("a uniquely owned Vec"));
+            let parts = (values.as_mut_ptr(), values.len(), values.capacity());
+            (black_box(parts), nulls)
+        })
+        .unzip();
+    // SAFETY: the parts of `Vec`s just given up, each rebuilt once.
+    let rebuilt = parts
+        .into_iter()
+        .map(|(ptr, len, cap)| unsafe { Vec::from_raw_parts(ptr, len, cap) });
+    let columns: Vec<ArrayRef> = if shared_owner {
+        let owner: Arc<Vec<Vec<i64>>> = Arc::new(rebuilt.collect());
+        let columns = owner.iter().zip(nulls).map(|(values, nulls)| {
+            let ptr = NonNull::from(values.as_slice()).cast::<u8>();
+            let len = size_of_val(values.as_slice());
+            // SAFETY: `owner` keeps the values alive and never changes them.
+            let buffer = unsafe { Buffer::from_custom_allocation(ptr, len, owner.clone()) };
+            Arc::new(Int64Array::new(ScalarBuffer::from(buffer), nulls)) as ArrayRef
+        });
+        columns.collect()
+    } else {
+        let columns = rebuilt.zip(nulls).map(|(values, nulls)| {
+            Arc::new(Int64Array::new(ScalarBuffer::from(values), nulls)) as ArrayRef
+        });
+        columns.collect()
+    };
+    RecordBatch::try_new(schema, columns).expect("the same columns")
+}
+
+/// The table of what crossing fresh batches of Int64 columns adds when another thread drops
+/// them: today's way, and handed over as memory, both ways.
+fn fresh_table(rows: usize) -> String {
+    let mut out = format!(
+        "\nThe same for fresh batches, as a generator makes them (Int64 columns built from a \
+         `Vec`, owned by the batch alone), dropped by another thread ({FRESH_BLOCKS} blocks): \
+         what the crossing (1.7) adds, and what a crossing that hands the columns' memory over \
+         would add, freed as a `Vec` or held by one owner a batch (simulated: the host and the \
+         bundle would have to share one allocator, which the ABI does not offer):\n\n\
+         | batch | crossing (1.7) | memory handed over: as a `Vec` | held by one owner |\n\
+         |---|---:|---:|---:|\n"
+    );
+    for (name, batch) in batches(rows).into_iter().take(2) {
+        let schema = batch.schema();
+        let mut native = || fresh(&schema, rows);
+        let mut crossing = || crossed::<FFI_BatchBuffers>(fresh(&schema, rows));
+        let mut as_vec = || handed_over(fresh(&schema, rows), false);
+        let mut held = || handed_over(fresh(&schema, rows), true);
+        let ways: &mut [&mut dyn FnMut() -> RecordBatch] =
+            &mut [&mut native, &mut crossing, &mut as_vec, &mut held];
+        let adds = adds_over(ways, true, FRESH_BLOCKS);
+        out.push_str(&format!(
+            "| {name} | {:.0} ns | {:.0} ns | {:.0} ns |\n",
+            adds[0], adds[1], adds[2]
+        ));
+    }
+    out
+}
+
 /// The markdown tables of the round trips of each batch shape with `rows` rows: alone, then
 /// dropped by the same thread or another, crossed alone and polled from a stream.
 pub fn table(rows: usize) -> String {
@@ -208,14 +326,16 @@ pub fn table(rows: usize) -> String {
     out.push_str(&format!(
         "\nWhat the crossing (1.7) adds per batch when the batches are dropped {HANDOFF} at a \
          time, by the thread that crossed them or by another one, as a query's partitions hand \
-         theirs to the thread that collects them: CPU time of both threads, median of {BLOCKS} \
-         blocks of {ITERATIONS}, against the same batches not crossed:\n\n\
+         theirs to the thread that collects them: CPU time of both threads, against the same \
+         batches not crossed, block by block in turns, median of {BLOCKS} blocks' differences \
+         ({ITERATIONS} batches a block):\n\n\
          | batch | dropped by the same thread | by another thread |\n|---|---:|---:|\n"
     ));
     for (name, batch) in batches(rows) {
         let adds = |elsewhere| {
-            grouped(|| crossed::<FFI_BatchBuffers>(batch.clone()), elsewhere)
-                - grouped(|| batch.clone(), elsewhere)
+            let mut native = || batch.clone();
+            let mut crossing = || crossed::<FFI_BatchBuffers>(batch.clone());
+            adds_over(&mut [&mut native, &mut crossing], elsewhere, BLOCKS)[0]
         };
         let (here, there) = (adds(false), adds(true));
         out.push_str(&format!("| {name} | {here:.0} ns | {there:.0} ns |\n"));
@@ -232,13 +352,16 @@ pub fn table(rows: usize) -> String {
     );
     for (name, batch) in batches(rows) {
         let adds = |elsewhere| {
-            let mut exported = stream_of(&batch, Some(&runtime));
-            let mut native = stream_of(&batch, None);
-            grouped(|| ready(&mut exported), elsewhere) - grouped(|| ready(&mut native), elsewhere)
+            let (mut exported, mut native) =
+                (stream_of(&batch, Some(&runtime)), stream_of(&batch, None));
+            let mut native = || ready(&mut native);
+            let mut crossing = || ready(&mut exported);
+            adds_over(&mut [&mut native, &mut crossing], elsewhere, BLOCKS)[0]
         };
         let (here, there) = (adds(false), adds(true));
         out.push_str(&format!("| {name} | {here:.0} ns | {there:.0} ns |\n"));
     }
+    out.push_str(&fresh_table(rows));
     out
 }
 
@@ -256,8 +379,15 @@ mod tests {
             assert_eq!(arrays.expect(name), batch);
             assert_eq!(buffers.expect(name), batch);
         }
+        for (name, batch) in batches(3).into_iter().take(2) {
+            let expected = fresh(&batch.schema(), 3);
+            for shared_owner in [false, true] {
+                let handed = handed_over(fresh(&batch.schema(), 3), shared_owner);
+                assert_eq!(handed, expected, "{name}");
+            }
+        }
         let table = table(3);
         let row = "| two Int64 columns (time_buckets) |";
-        assert_eq!(table.matches(row).count(), 3, "{table}");
+        assert_eq!(table.matches(row).count(), 4, "{table}");
     }
 }
