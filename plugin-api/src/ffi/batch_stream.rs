@@ -101,20 +101,10 @@ impl StreamBatch for FFI_BatchBuffers {
 
     unsafe fn import(self, schema: &SchemaRef) -> Result<RecordBatch> {
         let fields = schema.fields();
-        if self.columns.len() != fields.len() {
-            return Err(DataFusionError::Execution(format!(
-                "a batch of {} columns crossed the plugin boundary in a stream of {} (a bug in \
-                 the bundle or in its plugin-api)",
-                self.columns.len(),
-                fields.len()
-            )));
-        }
         let rows = self.rows;
-        let mut columns = self.columns;
         // SAFETY: the producer exported each column with its field's type; the import checks
         // the layout it was sent against that type.
-        let columns =
-            unsafe { import_columns(&mut columns, fields.iter().map(|f| f.data_type())) }?;
+        let columns = unsafe { import_columns(self.columns, fields) }?;
         for (column, field) in columns.iter().zip(fields.iter()) {
             if column.len() != rows {
                 return Err(DataFusionError::Execution(format!(

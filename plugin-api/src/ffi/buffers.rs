@@ -26,6 +26,7 @@
 //! returns something else gets an error instead of a misread buffer.
 
 use std::ffi::c_void;
+use std::ops::DerefMut;
 use std::ptr::NonNull;
 use std::sync::Arc;
 
@@ -35,7 +36,7 @@ use datafusion::arrow::array::{
     downcast_primitive_array, new_empty_array,
 };
 use datafusion::arrow::buffer::{BooleanBuffer, Buffer, NullBuffer, ScalarBuffer};
-use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, FieldRef, TimeUnit};
 use datafusion::arrow::ffi::FFI_ArrowArray;
 use datafusion::common::{DataFusionError, ScalarValue};
 use datafusion::error::Result;
@@ -210,14 +211,20 @@ impl FFI_ArrayBuffers {
         let Some(width) = fixed_width(data_type) else {
             return Ok(None);
         };
-        if self.byte_width != width {
-            let found = match self.byte_width {
-                0 => "a C data interface array".to_string(),
-                w => format!("{w}-byte values"),
-            };
-            return Err(layout_mismatch(data_type, &found));
-        }
+        self.check_width(width, data_type)?;
         Ok(Some(Held::take(self)))
+    }
+
+    /// Checks that the producer sent values `width` bytes wide, as `data_type`'s are.
+    fn check_width(&self, width: usize, data_type: &DataType) -> Result<()> {
+        if self.byte_width == width {
+            return Ok(());
+        }
+        let found = match self.byte_width {
+            0 => "a C data interface array".to_string(),
+            w => format!("{w}-byte values"),
+        };
+        Err(layout_mismatch(data_type, &found))
     }
 
     /// Builds the array, around `owner` for a fixed-width type (what [`Self::take_fixed`]
@@ -244,7 +251,10 @@ impl FFI_ArrayBuffers {
         let this = &self;
         downcast_primitive!(
             data_type => (fixed, this, data_type, owner),
-            _ => Err(layout_mismatch(data_type, "fixed-width values"))
+            _ => Err(DataFusionError::Internal(format!(
+                "an owner was given for a column of type {data_type}, which does not cross as \
+                 fixed-width values"
+            )))
         )
     }
 
@@ -353,7 +363,7 @@ fn fixed_width(data_type: &DataType) -> Option<usize> {
     downcast_primitive!(data_type => (width), _ => None)
 }
 
-/// Imports a batch's columns, each as its agreed type in `data_types` (as many). The
+/// Imports a batch's columns, one per field of its schema, each as its field's type. The
 /// fixed-width columns' buffers share one owner, which releases every column's producer array
 /// when the last of them is dropped: one allocation a batch instead of one a column. On the
 /// Delta table's six columns (four fixed-width) that took ~250 ns off a batch crossed and
@@ -363,28 +373,41 @@ fn fixed_width(data_type: &DataType) -> Option<usize> {
 /// batch's other fixed-width columns alive too, as arrow-rs's import of a batch as one struct
 /// array does for all of them.
 ///
+/// The columns are taken by value: whatever this does not import, it releases.
+///
 /// # Safety
-/// As [`FFI_ArrayBuffers::import`], for each column and its type.
-pub unsafe fn import_columns<'a>(
-    columns: &mut [FFI_ArrayBuffers],
-    data_types: impl Iterator<Item = &'a DataType> + Clone,
+/// As [`FFI_ArrayBuffers::import`], for each column and its field's type.
+pub unsafe fn import_columns(
+    mut columns: impl DerefMut<Target = [FFI_ArrayBuffers]>,
+    fields: &[FieldRef],
 ) -> Result<Vec<ArrayRef>> {
+    if columns.len() != fields.len() {
+        return Err(DataFusionError::Execution(format!(
+            "a batch of {} columns crossed the plugin boundary in a stream of {} (a bug in the \
+             bundle or in its plugin-api)",
+            columns.len(),
+            fields.len()
+        )));
+    }
+    // First every fixed-width column's handle, into the owner they will share; then the arrays.
     let mut held = HeldColumns::default();
-    for (column, data_type) in columns.iter_mut().zip(data_types.clone()) {
-        if let Some(handle) = column.take_fixed(data_type)? {
-            held.push(handle);
-        }
+    let mut taken = Vec::with_capacity(columns.len());
+    for (column, field) in columns.iter_mut().zip(fields) {
+        let handle = column.take_fixed(field.data_type())?;
+        taken.push(handle.is_some());
+        held.extend(handle);
     }
     let owner = held.into_owner();
     columns
         .iter_mut()
-        .zip(data_types)
-        .map(|(column, data_type)| {
+        .zip(fields)
+        .zip(taken)
+        .map(|((column, field), taken)| {
             let column = std::mem::replace(column, FFI_ArrayBuffers::empty(0));
-            let owner = fixed_width(data_type).and(owner.clone());
-            // SAFETY: the caller's contract; `owner` holds the handle of every column
-            // `take_fixed` took one from, those of the fixed-width types.
-            unsafe { column.import_held(data_type, owner) }
+            let owner = if taken { owner.clone() } else { None };
+            // SAFETY: the caller's contract; `owner` holds this column's handle when it was
+            // taken, and the column was taken exactly when its type is fixed-width.
+            unsafe { column.import_held(field.data_type(), owner) }
         })
         .collect()
 }
@@ -397,14 +420,18 @@ struct HeldColumns {
     more: Vec<Held>,
 }
 
-impl HeldColumns {
-    fn push(&mut self, handle: Held) {
-        match self.first.iter_mut().find(|slot| slot.is_none()) {
-            Some(slot) => *slot = Some(handle),
-            None => self.more.push(handle),
+impl Extend<Held> for HeldColumns {
+    fn extend<I: IntoIterator<Item = Held>>(&mut self, handles: I) {
+        for handle in handles {
+            match self.first.iter_mut().find(|slot| slot.is_none()) {
+                Some(slot) => *slot = Some(handle),
+                None => self.more.push(handle),
+            }
         }
     }
+}
 
+impl HeldColumns {
     /// The owner the columns' buffers share: none without a handle, the handle itself when
     /// there is one (two pointers, as a lone array's).
     fn into_owner(mut self) -> Option<Arc<dyn Allocation>> {
@@ -420,15 +447,15 @@ impl HeldColumns {
 }
 
 /// # Safety
-/// As [`FFI_ArrayBuffers::import`]; `T` is the primitive type of `data_type`, `array` sent
-/// values of its width ([`FFI_ArrayBuffers::take_fixed`] checked), and `owner` keeps the
-/// array's buffers alive.
+/// As [`FFI_ArrayBuffers::import`]; `T` is the primitive type of `data_type`, and `owner`
+/// keeps the array's buffers alive.
 unsafe fn import_fixed<T: ArrowPrimitiveType>(
     array: &FFI_ArrayBuffers,
     data_type: &DataType,
     owner: Arc<dyn Allocation>,
 ) -> Result<ArrayRef> {
     let width = size_of::<T::Native>();
+    array.check_width(width, data_type)?;
     if array.len == 0 {
         return Ok(new_empty_array(data_type));
     }
@@ -440,12 +467,21 @@ unsafe fn import_fixed<T: ArrowPrimitiveType>(
     if !values.cast::<T::Native>().is_aligned() {
         return Err(layout_mismatch(data_type, "misaligned values"));
     }
+    let (Some(bytes), Some(bits)) = (len.checked_mul(width), nulls_offset.checked_add(len)) else {
+        return Err(layout_mismatch(
+            data_type,
+            "a length past the address space",
+        ));
+    };
+    if null_count > len {
+        return Err(layout_mismatch(data_type, "more nulls than rows"));
+    }
     // SAFETY: the producer's array, kept alive by `owner`, holds `len` values from `values`.
-    let values = unsafe { Buffer::from_custom_allocation(values, len * width, owner.clone()) };
+    let values = unsafe { Buffer::from_custom_allocation(values, bytes, owner.clone()) };
     let nulls = match NonNull::new(nulls as *mut u8) {
         None => None,
         Some(nulls) => {
-            let bytes = (nulls_offset + len).div_ceil(8);
+            let bytes = bits.div_ceil(8);
             // SAFETY: as above, for the bitmap's bits `nulls_offset..nulls_offset + len`.
             let buffer = unsafe { Buffer::from_custom_allocation(nulls, bytes, owner) };
             let bits = BooleanBuffer::new(buffer, nulls_offset, len);
@@ -560,7 +596,7 @@ mod tests {
         BooleanArray, Date32Array, Decimal128Array, Float64Array, Int8Array, Int32Array,
         Int64Array, ListArray, StringViewArray, TimestampMicrosecondArray,
     };
-    use datafusion::arrow::datatypes::Int32Type;
+    use datafusion::arrow::datatypes::{Field, Int32Type};
 
     use super::*;
 
@@ -757,11 +793,9 @@ mod tests {
             Arc::new(Int32Array::from(vec![Some(4), Some(5), None])),
             Arc::new(Int64Array::from(vec![7, 8, 9])),
         ];
-        let types: Vec<DataType> = arrays.iter().map(|a| a.data_type().clone()).collect();
-        let mut columns: Vec<_> = arrays.iter().map(FFI_ArrayBuffers::new).collect();
+        let columns: Vec<_> = arrays.iter().map(FFI_ArrayBuffers::new).collect();
         // SAFETY: exported just now from arrays of these types.
-        let imported = unsafe { import_columns(&mut columns, types.iter()) }.expect("import");
-        drop(columns);
+        let imported = unsafe { import_columns(columns, &fields_of(&arrays)) }.expect("import");
         assert_eq!(imported, arrays);
         let held =
             |arrays: &[ArrayRef]| -> Vec<usize> { arrays.iter().map(Arc::strong_count).collect() };
@@ -777,27 +811,76 @@ mod tests {
         assert_eq!(held(&arrays), [1; 7]);
     }
 
-    /// A batch with a column that is not what its type says is refused, and every column,
-    /// taken before the broken one or after, is released.
+    fn fields_of(arrays: &[ArrayRef]) -> Vec<FieldRef> {
+        let field =
+            |(i, a): (usize, &ArrayRef)| Field::new(format!("c{i}"), a.data_type().clone(), true);
+        arrays
+            .iter()
+            .enumerate()
+            .map(|c| Arc::new(field(c)))
+            .collect()
+    }
+
+    /// A batch with a column that is not what its type says is refused, and every column is
+    /// released: those taken into the shared owner before the broken one (found while taking
+    /// the handles, or while building the arrays) and those after it.
     #[test]
     fn a_batch_with_a_broken_column_releases_every_column() {
         let ints: ArrayRef = Arc::new(Int64Array::from(vec![1, 2]));
         let narrow: ArrayRef = Arc::new(Int32Array::from(vec![1, 2]));
         let strings: ArrayRef = Arc::new(StringViewArray::from(vec!["a", "b"]));
-        let types = [
-            DataType::Int64,
-            DataType::Int64,
-            DataType::Utf8View,
-            DataType::Int64,
-        ];
+        let as_ints =
+            |array: &ArrayRef| -> ArrayRef { Arc::new(Int64Array::from(vec![0; array.len()])) };
+        // Found while taking the handles: 4-byte values sent for an Int64 column.
+        let fields = fields_of(&[
+            Arc::clone(&ints),
+            as_ints(&narrow),
+            Arc::clone(&strings),
+            Arc::clone(&ints),
+        ]);
         let arrays = [&ints, &narrow, &strings, &ints];
-        let mut columns: Vec<_> = arrays.into_iter().map(FFI_ArrayBuffers::new).collect();
+        let columns: Vec<_> = arrays.into_iter().map(FFI_ArrayBuffers::new).collect();
         // SAFETY: the second column's width is checked before any buffer is read.
-        let e = unsafe { import_columns(&mut columns, types.iter()) }
+        let e = unsafe { import_columns(columns, &fields) }
             .expect_err("a 4-byte column is no Int64")
             .to_string();
         assert!(e.contains("as 4-byte values"), "{e}");
-        drop(columns);
+        // Found while building the arrays: the third column (fixed-width, taken) lost its
+        // values, the fourth (a string) its C data interface array.
+        let fields = fields_of(&[
+            Arc::clone(&ints),
+            Arc::clone(&ints),
+            Arc::clone(&ints),
+            Arc::clone(&strings),
+        ]);
+        let mut columns: Vec<_> = [&ints, &ints, &ints, &strings]
+            .into_iter()
+            .map(FFI_ArrayBuffers::new)
+            .collect();
+        columns[2].values = std::ptr::null();
+        // SAFETY: the broken column is refused before its buffers are read.
+        let e = unsafe { import_columns(columns, &fields) }
+            .expect_err("an Int64 column without values")
+            .to_string();
+        assert!(e.contains("as no values"), "{e}");
+        let mut columns: Vec<_> = [&ints, &ints, &strings]
+            .into_iter()
+            .map(FFI_ArrayBuffers::new)
+            .collect();
+        columns[2].cdata = FFI_ArrowArray::empty();
+        let fields = fields_of(&[Arc::clone(&ints), Arc::clone(&ints), Arc::clone(&strings)]);
+        // SAFETY: as above.
+        let e = unsafe { import_columns(columns, &fields) }
+            .expect_err("a string column without its array")
+            .to_string();
+        assert!(e.contains("as no array"), "{e}");
+        // Columns of another count than the fields.
+        let columns = vec![FFI_ArrayBuffers::new(&ints)];
+        // SAFETY: refused before any column is read.
+        let e = unsafe { import_columns(columns, &fields) }
+            .expect_err("one column for three fields")
+            .to_string();
+        assert!(e.contains("a batch of 1 columns"), "{e}");
         for array in [ints, narrow, strings] {
             assert_eq!(Arc::strong_count(&array), 1, "{}", array.data_type());
         }
