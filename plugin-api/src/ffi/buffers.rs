@@ -390,24 +390,24 @@ pub unsafe fn import_columns(
         )));
     }
     // First every fixed-width column's handle, into the owner they will share; then the arrays.
+    // Past the first loop, a column's handle was taken exactly when its field's type is
+    // fixed-width (`take_fixed` took every such handle, or the loop returned), so the second
+    // loop finds the same columns from the same fields without a list of its own.
     let mut held = HeldColumns::default();
-    let mut taken = Vec::with_capacity(columns.len());
     for (column, field) in columns.iter_mut().zip(fields) {
-        let handle = column.take_fixed(field.data_type())?;
-        taken.push(handle.is_some());
-        held.extend(handle);
+        held.extend(column.take_fixed(field.data_type())?);
     }
     let owner = held.into_owner();
     columns
         .iter_mut()
         .zip(fields)
-        .zip(taken)
-        .map(|((column, field), taken)| {
+        .map(|(column, field)| {
             let column = std::mem::replace(column, FFI_ArrayBuffers::empty(0));
-            let owner = if taken { owner.clone() } else { None };
-            // SAFETY: the caller's contract; `owner` holds this column's handle when it was
-            // taken, and the column was taken exactly when its type is fixed-width.
-            unsafe { column.import_held(field.data_type(), owner) }
+            let data_type = field.data_type();
+            let owner = fixed_width(data_type).and_then(|_| owner.clone());
+            // SAFETY: the caller's contract; `owner` holds this column's handle when its type
+            // is fixed-width (above).
+            unsafe { column.import_held(data_type, owner) }
         })
         .collect()
 }
