@@ -93,9 +93,13 @@ impl StreamBatch for FFI_BatchBuffers {
     const ABI_MINOR: u16 = 7;
 
     fn export(batch: RecordBatch) -> Self {
+        let (_, columns, rows) = batch.into_parts();
         Self {
-            rows: batch.num_rows(),
-            columns: batch.columns().iter().map(FFI_ArrayBuffers::new).collect(),
+            rows,
+            columns: columns
+                .into_iter()
+                .map(FFI_ArrayBuffers::from_owned)
+                .collect(),
         }
     }
 

@@ -32,7 +32,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::alloc::Allocation;
 use datafusion::arrow::array::{
-    Array, ArrayRef, ArrowPrimitiveType, PrimitiveArray, downcast_primitive,
+    Array, ArrayRef, ArrowPrimitiveType, AsArray, PrimitiveArray, downcast_primitive,
     downcast_primitive_array, new_empty_array,
 };
 use datafusion::arrow::buffer::{BooleanBuffer, Buffer, NullBuffer, ScalarBuffer};
@@ -70,8 +70,9 @@ pub struct FFI_ArrayBuffers {
     pub private_data: *mut c_void,
 }
 
-// SAFETY: the pointers are into immutable buffers that the boxed `ArrayRef` in `private_data`
-// owns, and an `ArrayRef` is `Send + Sync`; the C data interface array is `Send + Sync` too.
+// SAFETY: the pointers are into immutable buffers that `private_data` keeps (the producer's
+// `ArrayRef`, or the memory taken out of it, both `Send + Sync`); the C data interface array is
+// `Send + Sync` too.
 unsafe impl Send for FFI_ArrayBuffers {}
 unsafe impl Sync for FFI_ArrayBuffers {}
 
@@ -99,6 +100,74 @@ impl FFI_ArrayBuffers {
         this.byte_width = array.data_type().primitive_width().unwrap_or(0);
         this.values = values;
         this
+    }
+
+    /// Exports `array`, which the caller gives up (a batch's column on its way out of a plan's
+    /// stream). A fixed-width array that nothing else shares, with buffers that start their
+    /// allocations (nearly every array a plan makes), is taken apart here, on the producing
+    /// thread: the struct keeps only its values' memory (and its null bitmap), and the array
+    /// and its `Bytes` are freed now. The consumer mostly frees a plan's batch on another
+    /// thread, and there every object the producer left costs its cache lines' trips between
+    /// the cores (see `<abi binary> crossing`). Any other array is exported as
+    /// [`Self::new`] does.
+    pub fn from_owned(array: ArrayRef) -> Self {
+        macro_rules! owned {
+            ($t:ty, $array:ident) => {
+                Self::own::<$t>($array)
+            };
+        }
+        let data_type = array.data_type().clone();
+        let owned = downcast_primitive!(&data_type => (owned, array), _ => Err(array));
+        owned.unwrap_or_else(|array| Self::new(&array))
+    }
+
+    /// The struct for `handle`'s array of `T` taken apart, or `handle` back when something
+    /// else shares it or its values' memory cannot be taken over.
+    fn own<T: ArrowPrimitiveType>(handle: ArrayRef) -> Result<Self, ArrayRef> {
+        let Some(typed) = handle.as_primitive_opt::<T>() else {
+            return Err(handle);
+        };
+        let values = typed.values().inner();
+        if Arc::strong_count(&handle) != 1
+            || Arc::weak_count(&handle) != 0
+            || values.strong_count() != 1
+            || values.ptr_offset() != 0
+        {
+            return Err(handle);
+        }
+        let typed = typed.clone();
+        // The only other handle on the values' `Bytes` goes with it.
+        drop(handle);
+        let (data_type, values, nulls) = typed.into_parts();
+        let len = values.len();
+        let values = match values.into_inner().into_mutable() {
+            Ok(values) => values,
+            // Memory arrow-rs did not allocate itself (imported, mapped): keep the array.
+            Err(buffer) => {
+                let values = ScalarBuffer::new(buffer, 0, len);
+                let array = PrimitiveArray::<T>::new(values, nulls).with_data_type(data_type);
+                return Err(Arc::new(array));
+            }
+        };
+        let mut this = Self::empty(len);
+        this.byte_width = size_of::<T::Native>();
+        this.values = values.as_ptr();
+        match nulls {
+            None => this.keep(Box::new(values)),
+            Some(nulls) => {
+                this.nulls = nulls.buffer().as_ptr();
+                this.nulls_offset = nulls.offset();
+                this.null_count = nulls.null_count();
+                this.keep(Box::new((values, nulls)));
+            }
+        }
+        Ok(this)
+    }
+
+    /// Keeps `memory` (what the struct's pointers point into) until the consumer releases it.
+    fn keep<K: Send + Sync>(&mut self, memory: Box<K>) {
+        self.private_data = Box::into_raw(memory) as *mut c_void;
+        self.release = release_kept_fn_wrapper::<K>;
     }
 
     /// Keeps `handle`, a handle on `typed`'s array, until the consumer releases the struct.
@@ -573,6 +642,15 @@ unsafe extern "C" fn release_primitive_fn_wrapper<T: ArrowPrimitiveType>(
     array.private_data = std::ptr::null_mut();
 }
 
+unsafe extern "C" fn release_kept_fn_wrapper<K>(array: &mut FFI_ArrayBuffers) {
+    if array.private_data.is_null() {
+        return;
+    }
+    // SAFETY: the box `keep` made for this `K`, released once (the pointer is cleared).
+    drop(unsafe { Box::from_raw(array.private_data as *mut K) });
+    array.private_data = std::ptr::null_mut();
+}
+
 unsafe extern "C" fn release_fn_wrapper(array: &mut FFI_ArrayBuffers) {
     if array.private_data.is_null() {
         return;
@@ -596,7 +674,7 @@ mod tests {
         BooleanArray, Date32Array, Decimal128Array, Float64Array, Int8Array, Int32Array,
         Int64Array, ListArray, StringViewArray, TimestampMicrosecondArray,
     };
-    use datafusion::arrow::datatypes::{Field, Int32Type};
+    use datafusion::arrow::datatypes::{Field, Int32Type, Int64Type, TimestampMicrosecondType};
 
     use super::*;
 
@@ -777,6 +855,57 @@ mod tests {
         assert_eq!(&imported, &ints);
         drop(imported);
         assert_eq!(Arc::strong_count(&ints), 1);
+    }
+
+    /// Exports an array given up whole and checks that it was taken apart (or not), that it
+    /// imports as it was, and that a shared one is held, not taken apart.
+    fn give_up<T: ArrowPrimitiveType>(name: &str, make: impl Fn() -> ArrayRef, taken_apart: bool) {
+        let expected = make();
+        let exported = match FFI_ArrayBuffers::own::<T>(make()) {
+            Ok(exported) => exported,
+            Err(array) => {
+                assert!(!taken_apart, "{name}: kept whole");
+                FFI_ArrayBuffers::new(&array)
+            }
+        };
+        // SAFETY: exported just now from an array of this type.
+        let imported = unsafe { exported.import(expected.data_type()) }.expect(name);
+        assert_eq!(&imported, &expected, "{name}");
+        assert_eq!(imported.data_type(), expected.data_type(), "{name}");
+        // SAFETY: as above.
+        let via = unsafe { FFI_ArrayBuffers::from_owned(make()).import(expected.data_type()) };
+        assert_eq!(&via.expect(name), &expected, "{name}");
+        let shared = make();
+        assert!(
+            FFI_ArrayBuffers::own::<T>(Arc::clone(&shared)).is_err(),
+            "{name}: shared"
+        );
+        assert_eq!(Arc::strong_count(&shared), 1, "{name}");
+    }
+
+    /// An array given up whole is taken apart at export: the struct keeps its memory, not the
+    /// array. An array something else shares, a slice, and memory arrow-rs did not allocate
+    /// are exported as before.
+    #[test]
+    fn an_array_given_up_is_taken_apart_at_export() {
+        give_up::<Int64Type>("unique", || Arc::new(Int64Array::from(vec![1, 2, 3])), true);
+        let with_nulls = || Arc::new(Int32Array::from(vec![Some(1), None, Some(3)])) as ArrayRef;
+        give_up::<Int32Type>("with nulls", with_nulls, true);
+        let zoned = || {
+            Arc::new(TimestampMicrosecondArray::from(vec![1, 2]).with_timezone("+01:00"))
+                as ArrayRef
+        };
+        give_up::<TimestampMicrosecondType>("a zoned timestamp", zoned, true);
+        let slice = || Arc::new(Int64Array::from(vec![1, 2, 3]).slice(1, 2)) as ArrayRef;
+        give_up::<Int64Type>("a slice", slice, false);
+        let own_memory = || {
+            let memory = Arc::new(vec![5i64, 6, 7]);
+            let ptr = NonNull::from(memory.as_slice()).cast::<u8>();
+            // SAFETY: `memory` holds 24 bytes at `ptr` and never changes.
+            let buffer = unsafe { Buffer::from_custom_allocation(ptr, 24, memory) };
+            Arc::new(Int64Array::new(ScalarBuffer::from(buffer), None)) as ArrayRef
+        };
+        give_up::<Int64Type>("memory of its own", own_memory, false);
     }
 
     /// A batch's fixed-width columns share one owner: each producer array is held until the
