@@ -69,6 +69,12 @@ pub trait KernelValue: Debug + Sized + 'static {
     /// Exports `value` to the other side.
     fn export(value: &ColumnarValue) -> Result<Self>;
 
+    /// Exports `value`, which the caller gives up (a call's result): a way of crossing may
+    /// take it apart instead of holding it.
+    fn export_owned(value: ColumnarValue) -> Result<Self> {
+        Self::export(&value)
+    }
+
     /// Imports a value the other side exported.
     ///
     /// # Safety
@@ -145,6 +151,18 @@ impl KernelValue for FFI_ColumnarBuffers {
             array: FFI_ArrayBuffers::new(&array),
             scalar,
         })
+    }
+
+    /// A result array is the bundle's alone, mostly: taken apart here, its objects are freed
+    /// on the thread that made them, not on the one that drops the host's batch.
+    fn export_owned(value: ColumnarValue) -> Result<Self> {
+        match value {
+            ColumnarValue::Array(array) => Ok(Self {
+                array: FFI_ArrayBuffers::from_owned(array),
+                scalar: false,
+            }),
+            scalar => Self::export(&scalar),
+        }
     }
 
     unsafe fn import(self, data_type: &DataType) -> Result<ColumnarValue> {
@@ -230,7 +248,7 @@ unsafe extern "C" fn invoke_fn_wrapper<V: KernelValue>(
                 return_field: Arc::clone(&data.return_field),
                 config_options: Arc::clone(&data.config),
             })?;
-            V::export(&value)
+            V::export_owned(value)
         },
     )
 }
