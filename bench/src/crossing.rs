@@ -221,8 +221,8 @@ fn crossed<B: StreamBatch>(batch: RecordBatch) -> RecordBatch {
     unsafe { B::export(batch).import(&schema) }.expect("a batch of its own schema")
 }
 
-/// A batch as a generator makes it: `columns` Int64 columns of `rows` fresh values each, every
-/// one built from a `Vec` and owned by this batch alone.
+/// A batch as a generator makes it: an Int64 column of `rows` fresh values per field of
+/// `schema`, each built from a `Vec` and owned by this batch alone.
 fn fresh(schema: &SchemaRef, rows: usize) -> RecordBatch {
     let columns = (0..schema.fields().len())
         .map(|c| {
