@@ -93,9 +93,7 @@ impl FFI_ArrayBuffers {
             return this;
         };
         if let Some(nulls) = array.nulls() {
-            this.nulls = nulls.buffer().as_ptr();
-            this.nulls_offset = nulls.offset();
-            this.null_count = nulls.null_count();
+            this.point_at_nulls(nulls);
         }
         this.byte_width = array.data_type().primitive_width().unwrap_or(0);
         this.values = values;
@@ -116,8 +114,7 @@ impl FFI_ArrayBuffers {
                 Self::own::<$t>($array)
             };
         }
-        let data_type = array.data_type().clone();
-        let owned = downcast_primitive!(&data_type => (owned, array), _ => Err(array));
+        let owned = downcast_primitive!(array.data_type() => (owned, array), _ => Err(array));
         owned.unwrap_or_else(|array| Self::new(&array))
     }
 
@@ -155,19 +152,24 @@ impl FFI_ArrayBuffers {
         match nulls {
             None => this.keep(Box::new(values)),
             Some(nulls) => {
-                this.nulls = nulls.buffer().as_ptr();
-                this.nulls_offset = nulls.offset();
-                this.null_count = nulls.null_count();
+                this.point_at_nulls(&nulls);
                 this.keep(Box::new((values, nulls)));
             }
         }
         Ok(this)
     }
 
+    /// Points the struct at `nulls`, which the caller keeps alive with the values.
+    fn point_at_nulls(&mut self, nulls: &NullBuffer) {
+        self.nulls = nulls.buffer().as_ptr();
+        self.nulls_offset = nulls.offset();
+        self.null_count = nulls.null_count();
+    }
+
     /// Keeps `memory` (what the struct's pointers point into) until the consumer releases it.
     fn keep<K: Send + Sync>(&mut self, memory: Box<K>) {
         self.private_data = Box::into_raw(memory) as *mut c_void;
-        self.release = release_kept_fn_wrapper::<K>;
+        self.release = release_fn_wrapper::<K>;
     }
 
     /// Keeps `handle`, a handle on `typed`'s array, until the consumer releases the struct.
@@ -189,7 +191,7 @@ impl FFI_ArrayBuffers {
             self.private_data = Arc::into_raw(handle) as *const PrimitiveArray<T> as *mut c_void;
             self.release = release_primitive_fn_wrapper::<T>;
         } else {
-            self.private_data = Box::into_raw(Box::new(handle)) as *mut c_void;
+            self.keep(Box::new(handle));
         }
     }
 
@@ -236,14 +238,14 @@ impl FFI_ArrayBuffers {
         }));
         let mut this = Self::empty(1);
         this.byte_width = width;
-        // SAFETY: `held` is the live allocation just made; `release_scalar_fn_wrapper` frees it.
+        // SAFETY: `held` is the live allocation just made; `release_fn_wrapper` frees it.
         this.values = unsafe { (&raw const (*held).value).cast::<u8>() };
         if bytes.is_none() {
             // SAFETY: as above.
             this.nulls = unsafe { &raw const (*held).validity };
             this.null_count = 1;
         }
-        this.release = release_scalar_fn_wrapper;
+        this.release = release_fn_wrapper::<ScalarBytes>;
         this.private_data = held as *mut c_void;
         Some(this)
     }
@@ -257,7 +259,7 @@ impl FFI_ArrayBuffers {
             nulls_offset: 0,
             null_count: 0,
             cdata: FFI_ArrowArray::empty(),
-            release: release_fn_wrapper,
+            release: release_fn_wrapper::<ArrayRef>,
             private_data: std::ptr::null_mut(),
         }
     }
@@ -596,7 +598,7 @@ impl Held {
             private_data: array.private_data,
         };
         // `release_fn_wrapper` does nothing for a null pointer.
-        array.release = release_fn_wrapper;
+        array.release = release_fn_wrapper::<ArrayRef>;
         array.private_data = std::ptr::null_mut();
         held
     }
@@ -620,15 +622,6 @@ struct ScalarBytes {
     validity: u8,
 }
 
-unsafe extern "C" fn release_scalar_fn_wrapper(array: &mut FFI_ArrayBuffers) {
-    if array.private_data.is_null() {
-        return;
-    }
-    // SAFETY: the box `from_scalar` made, released once (the pointer is cleared).
-    drop(unsafe { Box::from_raw(array.private_data as *mut ScalarBytes) });
-    array.private_data = std::ptr::null_mut();
-}
-
 unsafe extern "C" fn release_primitive_fn_wrapper<T: ArrowPrimitiveType>(
     array: &mut FFI_ArrayBuffers,
 ) {
@@ -642,21 +635,15 @@ unsafe extern "C" fn release_primitive_fn_wrapper<T: ArrowPrimitiveType>(
     array.private_data = std::ptr::null_mut();
 }
 
-unsafe extern "C" fn release_kept_fn_wrapper<K>(array: &mut FFI_ArrayBuffers) {
+/// Releases the box [`FFI_ArrayBuffers::keep`] made for a `K` (what the struct points into:
+/// a boxed `ArrayRef`, a scalar's bytes, memory taken out of an array); nothing when the
+/// pointer is null.
+unsafe extern "C" fn release_fn_wrapper<K>(array: &mut FFI_ArrayBuffers) {
     if array.private_data.is_null() {
         return;
     }
     // SAFETY: the box `keep` made for this `K`, released once (the pointer is cleared).
     drop(unsafe { Box::from_raw(array.private_data as *mut K) });
-    array.private_data = std::ptr::null_mut();
-}
-
-unsafe extern "C" fn release_fn_wrapper(array: &mut FFI_ArrayBuffers) {
-    if array.private_data.is_null() {
-        return;
-    }
-    // SAFETY: the box `new` made, released once (the pointer is cleared).
-    drop(unsafe { Box::from_raw(array.private_data as *mut ArrayRef) });
     array.private_data = std::ptr::null_mut();
 }
 
