@@ -1051,10 +1051,20 @@ mod tests {
         misaligned.values = misaligned.values.wrapping_add(1);
         let mut no_array = FFI_ArrayBuffers::new(&strings);
         no_array.cdata = FFI_ArrowArray::empty();
+        let mut too_long = FFI_ArrayBuffers::new(&ints);
+        too_long.len = usize::MAX;
+        let mut too_many_nulls = FFI_ArrayBuffers::new(&ints);
+        too_many_nulls.null_count = 4;
         let cases = [
             (no_values, DataType::Int64, "as no values"),
             (misaligned, DataType::Int64, "as misaligned values"),
             (no_array, DataType::Utf8View, "as no array"),
+            (
+                too_long,
+                DataType::Int64,
+                "as a length past the address space",
+            ),
+            (too_many_nulls, DataType::Int64, "as more nulls than rows"),
         ];
         for (broken, as_type, found) in cases {
             // SAFETY: each check fails before a buffer is read.
