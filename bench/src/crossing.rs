@@ -15,28 +15,24 @@
 //! buffer and the array; one owner for the batch's fixed-width columns) are freed by a thread
 //! that did not allocate them, which makes them several times dearer than the crossing's own
 //! work: their cache lines move between the cores, and glibc's malloc cannot recycle them
-//! through the allocating thread's cache. The fourth table prices the way out that the ABI
-//! does not offer yet: fresh batches, as a generator makes them, crossed today's way against
-//! their memory handed over (the host making per column only what native code makes), which
-//! needs the bundle to allocate through the host's allocator. Its differences are steadier
-//! with glibc's heap trimming off (`GLIBC_TUNABLES=glibc.malloc.trim_threshold=1000000000`).
+//! through the allocating thread's cache. The fourth table measures the way out of plugin ABI
+//! 1.9: fresh batches, as a generator makes them, with their memory held for the host (1.8)
+//! against handed over to it (the host making per column only what native code makes), which
+//! a bundle sharing the host's allocator does. Its differences are steadier with glibc's heap
+//! trimming off (`GLIBC_TUNABLES=glibc.malloc.trim_threshold=1000000000`).
 
 use std::hint::black_box;
-use std::mem::ManuallyDrop;
-use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use datafusion::arrow::array::{
-    ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringViewArray,
-};
-use datafusion::arrow::buffer::{Buffer, ScalarBuffer};
-use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
+use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringViewArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::ffi::FFI_ArrowArray;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use df_plugin_api::ffi::allocator;
 use df_plugin_api::ffi::batch_stream::{
     FFI_BatchBuffers, FFI_BatchStream, ForeignBatchStream, StreamBatch,
 };
@@ -233,75 +229,42 @@ fn fresh(schema: &SchemaRef, rows: usize) -> RecordBatch {
     RecordBatch::try_new(SchemaRef::clone(schema), columns).expect("columns of the schema")
 }
 
-/// `batch`'s Int64 columns handed over as the memory they are in, as a bundle sharing the
-/// host's allocator could: the producer unwraps each column's values into its `Vec` (freeing
-/// its array and `Bytes` on its own thread) and only the `Vec`'s parts cross. The consumer
-/// builds each array around its memory: as a `Vec` it frees itself (`shared_owner` false), as
-/// arrow-rs can only for a buffer allocated with the `Vec`'s layout; or held by one owner for
-/// the batch (true), as it would for the 64-byte-aligned buffers of Arrow's builders, which
-/// only their producer can rebuild. One process has one allocator, so this measures what such
-/// a crossing would cost; it is not a crossing the ABI offers.
-fn handed_over(batch: RecordBatch, shared_owner: bool) -> RecordBatch {
-    let (schema, columns, _) = batch.into_parts();
-    let (parts, nulls): (Vec<_>, Vec<_>) = columns
-        .into_iter()
-        .map(|column| {
-            let array = column.as_primitive::<Int64Type>().clone();
-            drop(column);
-            let (_, values, nulls) = array.into_parts();
-            let values = values.into_inner().into_vec::<i64>();
-            let mut values = ManuallyDrop::new(values.expect("a uniquely owned Vec"));
-            let parts = (values.as_mut_ptr(), values.len(), values.capacity());
-            (black_box(parts), nulls)
-        })
-        .unzip();
-    // SAFETY: the parts of `Vec`s just given up, each rebuilt once.
-    let rebuilt = parts
-        .into_iter()
-        .map(|(ptr, len, cap)| unsafe { Vec::from_raw_parts(ptr, len, cap) });
-    let columns: Vec<ArrayRef> = if shared_owner {
-        let owner: Arc<Vec<Vec<i64>>> = Arc::new(rebuilt.collect());
-        let columns = owner.iter().zip(nulls).map(|(values, nulls)| {
-            let ptr = NonNull::from(values.as_slice()).cast::<u8>();
-            let len = size_of_val(values.as_slice());
-            // SAFETY: `owner` keeps the values alive and never changes them.
-            let buffer = unsafe { Buffer::from_custom_allocation(ptr, len, owner.clone()) };
-            Arc::new(Int64Array::new(ScalarBuffer::from(buffer), nulls)) as ArrayRef
-        });
-        columns.collect()
-    } else {
-        let columns = rebuilt.zip(nulls).map(|(values, nulls)| {
-            Arc::new(Int64Array::new(ScalarBuffer::from(values), nulls)) as ArrayRef
-        });
-        columns.collect()
-    };
-    RecordBatch::try_new(schema, columns).expect("the same columns")
+/// `batch` crossed with the columns' memory handed over (plugin ABI 1.9), as a bundle that
+/// shares the host's allocator sends them: one process has one allocator, so this image may
+/// hand its own memory over to itself while it exports.
+fn handed_over(batch: RecordBatch) -> RecordBatch {
+    // SAFETY: this image imports what it exports here, at once.
+    unsafe { allocator::share_in_process(true) };
+    let schema = batch.schema();
+    let exported = FFI_BatchBuffers::export(batch);
+    // SAFETY: as above.
+    unsafe { allocator::share_in_process(false) };
+    // SAFETY: exported just now from a batch of `schema`.
+    unsafe { exported.import(&schema) }.expect("a batch of its own schema")
 }
 
 /// The table of what crossing fresh batches of Int64 columns adds when another thread drops
-/// them: today's way, and handed over as memory, both ways.
+/// them: held for the host until it drops them (1.8), and handed over (1.9).
 fn fresh_table(rows: usize) -> String {
     let mut out = format!(
         "\nThe same for fresh batches, as a generator makes them (Int64 columns built from a \
          `Vec`, owned by the batch alone), dropped by another thread ({FRESH_BLOCKS} blocks): \
-         what the crossing (1.7) adds, and what a crossing that hands the columns' memory over \
-         would add, freed as a `Vec` or held by one owner a batch (simulated: the host and the \
-         bundle would have to share one allocator, which the ABI does not offer):\n\n\
-         | batch | crossing (1.7) | memory handed over: as a `Vec` | held by one owner |\n\
-         |---|---:|---:|---:|\n"
+         what the crossing adds with the columns' memory held for the host (1.8: taken apart \
+         at export, released through the bundle) and handed over to it (1.9: a bundle sharing \
+         the host's allocator):\n\n\
+         | batch | held (1.8) | handed over (1.9) |\n|---|---:|---:|\n"
     );
     for (name, batch) in batches(rows).into_iter().take(2) {
         let schema = batch.schema();
         let mut native = || fresh(&schema, rows);
-        let mut crossing = || crossed::<FFI_BatchBuffers>(fresh(&schema, rows));
-        let mut as_vec = || handed_over(fresh(&schema, rows), false);
-        let mut held = || handed_over(fresh(&schema, rows), true);
+        let mut held = || crossed::<FFI_BatchBuffers>(fresh(&schema, rows));
+        let mut handed = || handed_over(fresh(&schema, rows));
         let ways: &mut [&mut dyn FnMut() -> RecordBatch] =
-            &mut [&mut native, &mut crossing, &mut as_vec, &mut held];
+            &mut [&mut native, &mut held, &mut handed];
         let adds = adds_over(ways, true, FRESH_BLOCKS);
         out.push_str(&format!(
-            "| {name} | {:.0} ns | {:.0} ns | {:.0} ns |\n",
-            adds[0], adds[1], adds[2]
+            "| {name} | {:.0} ns | {:.0} ns |\n",
+            adds[0], adds[1]
         ));
     }
     out
@@ -381,10 +344,7 @@ mod tests {
         }
         for (name, batch) in batches(3).into_iter().take(2) {
             let expected = fresh(&batch.schema(), 3);
-            for shared_owner in [false, true] {
-                let handed = handed_over(fresh(&batch.schema(), 3), shared_owner);
-                assert_eq!(handed, expected, "{name}");
-            }
+            assert_eq!(handed_over(fresh(&batch.schema(), 3)), expected, "{name}");
         }
         let table = table(3);
         let row = "| two Int64 columns (time_buckets) |";

@@ -26,8 +26,10 @@ pub const ABI_MAJOR: u16 = 1;
 /// see `ffi::buffers`); 1.7 the same for the columns of a plan's batches
 /// (`FFI_PlanRunner::execute_buffers`, see `ffi::batch_stream`), and table function calls
 /// through the plan runner (`FFI_PlanRunner::call_table_function`); 1.8 tables' filter
-/// pushdown answered by the plan runner (`FFI_PlanRunner::supports_filters_pushdown`).
-pub const ABI_MINOR: u16 = 8;
+/// pushdown answered by the plan runner (`FFI_PlanRunner::supports_filters_pushdown`); 1.9 the
+/// host's allocator lent to the bundle (`df_plugin_share_allocator`, see `ffi::allocator`), and
+/// the columns a bundle gives up handed over to the host (`ffi::buffers::HANDED_OVER`).
+pub const ABI_MINOR: u16 = 9;
 
 /// First bytes of every record; anything else is not a df-plugin record.
 pub const RECORD_MAGIC: [u8; 8] = *b"DFPLUGIN";

@@ -13,7 +13,9 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 
-use datafusion::arrow::array::{ArrayRef, ListBuilder, StringBuilder, UInt32Array, UInt64Array};
+use datafusion::arrow::array::{
+    ArrayRef, BooleanArray, ListBuilder, StringBuilder, UInt32Array, UInt64Array,
+};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{Session, TableFunctionImpl, TableProvider};
@@ -85,6 +87,9 @@ pub struct BundleRecord {
     pub reason: Option<String>,
     /// Time spent in the load pipeline for this bundle (all steps, register included), µs.
     pub load_time_us: u64,
+    /// Whether the bundle allocates through the host's allocator (plugin ABI 1.9), so that its
+    /// batches' columns are handed over instead of held for the host; `None` until opened.
+    pub shares_allocator: Option<bool>,
     #[serde(skip)]
     pub(crate) file_key: Option<FileKey>,
     #[serde(skip)]
@@ -112,6 +117,7 @@ impl BundleRecord {
             state: BundleState::Refused,
             reason: None,
             load_time_us: 0,
+            shares_allocator: None,
             file_key: None,
             resolved: None,
         }
@@ -292,6 +298,7 @@ pub fn plugins_schema() -> SchemaRef {
         utf8("state", false),
         utf8("reason", true),
         Field::new("load_time_us", DataType::UInt64, false),
+        Field::new("shares_allocator", DataType::Boolean, true),
     ]))
 }
 
@@ -324,6 +331,9 @@ fn plugins_batch(records: &[BundleRecord]) -> Result<RecordBatch> {
         col(|r| r.reason.as_deref()),
         Arc::new(UInt64Array::from_iter_values(
             records.iter().map(|r| r.load_time_us),
+        )),
+        Arc::new(BooleanArray::from_iter(
+            records.iter().map(|r| r.shares_allocator),
         )),
     ];
     Ok(RecordBatch::try_new(plugins_schema(), columns)?)

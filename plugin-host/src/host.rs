@@ -469,7 +469,9 @@ impl PluginHost {
         }
         t.time(Step::Compatibility, &name, || verify::check(&meta))?;
         gate(&meta)?;
-        let lib = t.time(Step::Open, &name, || open::open(&meta, status.key))?;
+        let open = t.time(Step::Open, &name, || open::open(&meta, status.key))?;
+        record.shares_allocator = Some(open.shares_allocator);
+        let lib = open.lib;
         t.time(Step::Handshake, &name, || handshake::check(lib, &meta))?;
         let module = t.time(Step::RootModule, &name, || root_module::load(lib, &meta))?;
         let with_planners = root_module::init_with_planners(lib, &meta)?;

@@ -8,18 +8,38 @@
 //! changed since it was opened is refused here: the dynamic loader would hand back the old code
 //! under the new file's name (glibc matches already-loaded libraries by path). A new version
 //! must come from a new file name.
+//!
+//! Right after `dlopen`, before anything else of the bundle runs, the host lends it its global
+//! allocator (plugin ABI 1.9, `df_plugin_api::ffi::allocator`): a bundle that allocated nothing
+//! yet allocates through the host's from then on, and can hand its batches' columns over
+//! instead of holding them for the host. An older bundle, one with an allocator of its own, or
+//! one whose constructors allocated keeps its own heap, and its columns cross as before.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
+use df_plugin_api::ffi::allocator::{
+    FFI_HostAllocator, SHARE_ALLOCATOR_MINOR, SHARE_ALLOCATOR_SYMBOL, ShareAllocatorFn,
+};
 use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
 
 use crate::error::{Refusal, Step};
 use crate::metadata::BundleMetadata;
 use crate::trust::file::FileKey;
 
-type Opened = HashMap<PathBuf, (&'static Library, Option<FileKey>)>;
+/// A bundle's library, open for the rest of the process.
+#[derive(Debug, Clone, Copy)]
+pub struct OpenLibrary {
+    pub lib: &'static Library,
+    /// Whether the bundle allocates through the host's allocator (see the module's doc).
+    pub shares_allocator: bool,
+}
+
+type Opened = HashMap<PathBuf, (OpenLibrary, Option<FileKey>)>;
+
+/// The host's allocator, as every bundle that takes it gets it.
+static HOST_ALLOCATOR: FFI_HostAllocator = FFI_HostAllocator::new();
 
 fn opened() -> &'static Mutex<Opened> {
     static OPENED: OnceLock<Mutex<Opened>> = OnceLock::new();
@@ -28,10 +48,10 @@ fn opened() -> &'static Mutex<Opened> {
 
 /// Opens (or returns the already open) library of a verified bundle; `file` is the file's key
 /// as the trust step saw it.
-pub fn open(meta: &BundleMetadata, file: Option<FileKey>) -> Result<&'static Library, Refusal> {
+pub fn open(meta: &BundleMetadata, file: Option<FileKey>) -> Result<OpenLibrary, Refusal> {
     let key = std::fs::canonicalize(&meta.path).unwrap_or_else(|_| meta.path.clone());
     let mut opened = opened().lock().unwrap_or_else(|p| p.into_inner());
-    if let Some((lib, was)) = opened.get(&key) {
+    if let Some((open, was)) = opened.get(&key) {
         if file.is_some() && was.is_some() && file != *was {
             return Err(Refusal::new(
                 meta.info.bundle_name.clone(),
@@ -44,7 +64,7 @@ pub fn open(meta: &BundleMetadata, file: Option<FileKey>) -> Result<&'static Lib
                 "copy the new version to a new file name and load that (LOAD PLUGIN '<new file>'), or restart the host",
             ));
         }
-        return Ok(lib);
+        return Ok(*open);
     }
     // The file must still be the one the trust step verified (it could only have been swapped
     // by someone allowed to write it, but then say so instead of running other code).
@@ -72,6 +92,22 @@ pub fn open(meta: &BundleMetadata, file: Option<FileKey>) -> Result<&'static Lib
         )
     })?;
     let lib: &'static Library = Box::leak(Box::new(lib));
-    opened.insert(key, (lib, file));
-    Ok(lib)
+    let open = OpenLibrary {
+        lib,
+        shares_allocator: meta.info.abi_minor >= SHARE_ALLOCATOR_MINOR && share_allocator(lib),
+    };
+    opened.insert(key, (open, file));
+    Ok(open)
+}
+
+/// Lends the host's allocator to a library just opened; whether the bundle took it. Only a
+/// bundle of ABI 1.9 or later is asked (one re-stamped older keeps that minor's crossing).
+fn share_allocator(lib: &Library) -> bool {
+    let symbol = format!("{SHARE_ALLOCATOR_SYMBOL}\0");
+    // SAFETY: a bundle's symbol of this name has the type plugin-api declares for it (the
+    // compatibility step checked the bundle speaks this ABI).
+    match unsafe { lib.get::<ShareAllocatorFn>(symbol.as_bytes()) } {
+        Ok(share) => share(&HOST_ALLOCATOR),
+        Err(_) => false,
+    }
 }

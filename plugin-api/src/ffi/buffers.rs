@@ -21,11 +21,20 @@
 //! its validity bit back into a `ScalarValue` ([`FFI_ArrayBuffers::from_scalar`],
 //! [`FFI_ArrayBuffers::import_scalar`]). The layout is the same, so either side may be older.
 //!
+//! A bundle that allocates through the host's allocator (plugin ABI 1.9, see
+//! [`super::allocator`]) hands a column it gives up over to the host when its values fill a
+//! plain allocation, as a `Vec` would (the Parquet reader's, a column built from a `Vec`): the
+//! struct carries the pointer with [`HANDED_OVER`] set in its width, and the consumer builds the
+//! array around the memory as arrow-rs builds one from a `Vec`, with no owner and no call back
+//! into the bundle. Only the null bitmap, if any, stays the producer's.
+//!
 //! The type does not cross: both sides agreed on it when the call was bound. The consumer
 //! checks that the layout and value width the producer sent fit that type, so a bundle that
 //! returns something else gets an error instead of a misread buffer.
 
+use std::alloc::Layout;
 use std::ffi::c_void;
+use std::mem::ManuallyDrop;
 use std::ops::DerefMut;
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -36,12 +45,19 @@ use datafusion::arrow::array::{
     downcast_primitive_array, new_empty_array,
 };
 use datafusion::arrow::buffer::{BooleanBuffer, Buffer, NullBuffer, ScalarBuffer};
+use datafusion::arrow::datatypes::ArrowNativeType;
 use datafusion::arrow::datatypes::{DataType, FieldRef, TimeUnit};
 use datafusion::arrow::ffi::FFI_ArrowArray;
 use datafusion::common::{DataFusionError, ScalarValue};
 use datafusion::error::Result;
 
-use super::cdata;
+use super::{allocator, cdata};
+
+/// Set in [`FFI_ArrayBuffers::byte_width`] when the values are handed over (plugin ABI 1.9): an
+/// allocation of the consumer's allocator of exactly `len` values, aligned to their width (the
+/// layout of a `Vec` of them), which the consumer frees. Only a bundle the host lent its
+/// allocator to sets it ([`allocator::hands_over`]), so no consumer older than 1.9 meets it.
+pub const HANDED_OVER: usize = 1 << (usize::BITS - 1);
 
 /// One array: a fixed-width array by its buffers, any other through the C data interface.
 #[repr(C)]
@@ -49,7 +65,8 @@ use super::cdata;
 pub struct FFI_ArrayBuffers {
     /// Number of rows.
     pub len: usize,
-    /// Bytes per value of a fixed-width array; 0 when [`Self::cdata`] carries the array.
+    /// Bytes per value of a fixed-width array; 0 when [`Self::cdata`] carries the array. With
+    /// [`HANDED_OVER`] set, the values are the consumer's to free.
     pub byte_width: usize,
     /// The first row's value (the array's offset already applied), `len * byte_width` bytes.
     pub values: *const u8,
@@ -61,7 +78,8 @@ pub struct FFI_ArrayBuffers {
     pub null_count: usize,
     /// An array of any other layout (released and empty for a fixed-width array).
     pub cdata: FFI_ArrowArray,
-    /// Releases what keeps [`Self::values`] and [`Self::nulls`] alive. It reads only
+    /// Releases what keeps [`Self::values`] (unless handed over) and [`Self::nulls`] alive. It
+    /// reads only
     /// [`Self::private_data`]: the consumer may call it on another struct carrying the same
     /// `release` and `private_data` (it keeps those two, not the whole struct).
     pub release: unsafe extern "C" fn(array: &mut Self),
@@ -111,16 +129,17 @@ impl FFI_ArrayBuffers {
     pub fn from_owned(array: ArrayRef) -> Self {
         macro_rules! owned {
             ($t:ty, $array:ident) => {
-                Self::own::<$t>($array)
+                Self::own::<$t>($array, allocator::hands_over())
             };
         }
         let owned = downcast_primitive!(array.data_type() => (owned, array), _ => Err(array));
         owned.unwrap_or_else(|array| Self::new(&array))
     }
 
-    /// The struct for `handle`'s array of `T` taken apart, or `handle` back when something
-    /// else shares it or its values' memory cannot be taken over.
-    fn own<T: ArrowPrimitiveType>(handle: ArrayRef) -> Result<Self, ArrayRef> {
+    /// The struct for `handle`'s array of `T` taken apart (its values handed over if
+    /// `hand_over` and they can be), or `handle` back when something else shares it or its
+    /// values' memory cannot be taken over.
+    fn own<T: ArrowPrimitiveType>(handle: ArrayRef, hand_over: bool) -> Result<Self, ArrayRef> {
         let Some(typed) = handle.as_primitive_opt::<T>() else {
             return Err(handle);
         };
@@ -137,7 +156,11 @@ impl FFI_ArrayBuffers {
         drop(handle);
         let (data_type, values, nulls) = typed.into_parts();
         let len = values.len();
-        let values = match values.into_inner().into_mutable() {
+        let values = match handed_over_values::<T::Native>(values.into_inner(), hand_over) {
+            Ok(values) => return Ok(Self::hand_over(values, nulls)),
+            Err(values) => values,
+        };
+        let values = match values.into_mutable() {
             Ok(values) => values,
             // Memory arrow-rs did not allocate itself (imported, mapped): keep the array.
             Err(buffer) => {
@@ -157,6 +180,19 @@ impl FFI_ArrayBuffers {
             }
         }
         Ok(this)
+    }
+
+    /// The struct for `values` handed over to the consumer; it keeps only `nulls`.
+    fn hand_over<N: ArrowNativeType>(values: Vec<N>, nulls: Option<NullBuffer>) -> Self {
+        let mut values = ManuallyDrop::new(values);
+        let mut this = Self::empty(values.len());
+        this.byte_width = size_of::<N>() | HANDED_OVER;
+        this.values = values.as_mut_ptr().cast::<u8>();
+        if let Some(nulls) = nulls {
+            this.point_at_nulls(&nulls);
+            this.keep(Box::new(nulls));
+        }
+        this
     }
 
     /// Points the struct at `nulls`, which the caller keeps alive with the values.
@@ -277,55 +313,77 @@ impl FFI_ArrayBuffers {
     }
 
     /// For a fixed-width type, checks that the producer sent values of its width and moves the
-    /// handle on them out of the struct, which then releases nothing. `None` for other types.
+    /// handle on them out of the struct, which then releases nothing. `None` for other types,
+    /// and for values handed over with no null bitmap (nothing is held).
     fn take_fixed(&mut self, data_type: &DataType) -> Result<Option<Held>> {
         let Some(width) = fixed_width(data_type) else {
             return Ok(None);
         };
         self.check_width(width, data_type)?;
-        Ok(Some(Held::take(self)))
+        Ok((!self.private_data.is_null()).then(|| Held::take(self)))
     }
 
     /// Checks that the producer sent values `width` bytes wide, as `data_type`'s are.
     fn check_width(&self, width: usize, data_type: &DataType) -> Result<()> {
-        if self.byte_width == width {
+        let sent = self.byte_width & !HANDED_OVER;
+        if sent == width {
             return Ok(());
         }
-        let found = match self.byte_width {
+        let found = match sent {
             0 => "a C data interface array".to_string(),
             w => format!("{w}-byte values"),
         };
         Err(layout_mismatch(data_type, &found))
     }
 
-    /// Builds the array, around `owner` for a fixed-width type (what [`Self::take_fixed`]
-    /// took, maybe shared with other columns) or from the C data interface array otherwise.
+    /// Whether the values are the consumer's to free ([`HANDED_OVER`]).
+    fn handed_over(&self) -> bool {
+        self.byte_width & HANDED_OVER != 0
+    }
+
+    /// Frees values handed over and not imported (after an error, or a struct never sent).
+    /// They are an allocation of exactly `len` values aligned to their width, the only ones
+    /// handed over.
+    fn free_handed_over(&mut self) {
+        if !self.handed_over() || self.values.is_null() {
+            return;
+        }
+        let width = self.byte_width & !HANDED_OVER;
+        let size = self.len.checked_mul(width);
+        let layout = size.and_then(|size| Layout::from_size_align(size, width).ok());
+        // A layout no producer of ours hands over is leaked, not freed with the wrong layout.
+        let values = self.values.addr();
+        let layout = layout.filter(|l| l.size() > 0 && values.is_multiple_of(l.align()));
+        if let Some(layout) = layout {
+            // SAFETY: the producer allocated it with this layout through this image's allocator
+            // (the flag's contract), and nothing else points into it.
+            unsafe { std::alloc::dealloc(self.values.cast_mut(), layout) };
+        }
+        self.values = std::ptr::null();
+    }
+
+    /// Builds the array: a fixed-width type's around its values (handed over, or kept alive by
+    /// `owner`: what [`Self::take_fixed`] took, maybe shared with other columns), any other from
+    /// the C data interface array.
     ///
     /// # Safety
-    /// As [`Self::import`]; `owner` is `Some` exactly when `take_fixed` took a handle, and
-    /// keeps this struct's buffers alive.
+    /// As [`Self::import`]; `owner`, when `Some`, keeps this struct's buffers alive.
     unsafe fn import_held(
-        self,
+        mut self,
         data_type: &DataType,
         owner: Option<Arc<dyn Allocation>>,
     ) -> Result<ArrayRef> {
-        let Some(owner) = owner else {
-            // SAFETY: the caller's contract.
-            return unsafe { self.import_cdata(data_type) };
-        };
         macro_rules! fixed {
             ($t:ty, $this:expr, $data_type:expr, $owner:expr) => {
                 // SAFETY: the caller's contract.
                 unsafe { import_fixed::<$t>($this, $data_type, $owner) }
             };
         }
-        let this = &self;
+        let this = &mut self;
         downcast_primitive!(
             data_type => (fixed, this, data_type, owner),
-            _ => Err(DataFusionError::Internal(format!(
-                "an owner was given for a column of type {data_type}, which does not cross as \
-                 fixed-width values"
-            )))
+            // SAFETY: the caller's contract.
+            _ => unsafe { this.import_cdata(data_type) }
         )
     }
 
@@ -366,7 +424,7 @@ impl FFI_ArrayBuffers {
                 != 0;
         macro_rules! read {
             ($native:ty) => {{
-                if self.byte_width != size_of::<$native>() {
+                if self.byte_width & !HANDED_OVER != size_of::<$native>() {
                     return None;
                 }
                 // SAFETY: `values` holds one value of `byte_width` bytes (the contract),
@@ -403,7 +461,7 @@ impl FFI_ArrayBuffers {
 
     /// # Safety
     /// As [`Self::import`].
-    unsafe fn import_cdata(mut self, data_type: &DataType) -> Result<ArrayRef> {
+    unsafe fn import_cdata(&mut self, data_type: &DataType) -> Result<ArrayRef> {
         if self.byte_width != 0 {
             return Err(layout_mismatch(data_type, "fixed-width values"));
         }
@@ -421,6 +479,25 @@ fn layout_mismatch(data_type: &DataType, found: &str) -> DataFusionError {
         "an array of type {data_type} crossed the plugin boundary as {found}, which that type \
          cannot be (a bug in the bundle or in its plugin-api)"
     ))
+}
+
+/// `values`' memory as a `Vec` of exactly its values, to hand over: when this image may
+/// (`hand_over`: [`allocator::hands_over`]), and the memory is one (a `Vec`'s layout, shared with nothing,
+/// from its start: [`Buffer::into_vec`]) of values aligned to their width. A `Vec` with room to
+/// spare is shrunk to fit (the last batch of a file, mostly). `values` back otherwise.
+fn handed_over_values<N: ArrowNativeType>(
+    values: Buffer,
+    hand_over: bool,
+) -> Result<Vec<N>, Buffer> {
+    if !hand_over || align_of::<N>() != size_of::<N>() || values.is_empty() {
+        return Err(values);
+    }
+    let mut values = values.into_vec::<N>()?;
+    values.shrink_to_fit();
+    if values.capacity() != values.len() {
+        return Err(Buffer::from_vec(values));
+    }
+    Ok(values)
 }
 
 /// Bytes per value of a fixed-width type (one [`FFI_ArrayBuffers`] sends as its buffers),
@@ -460,10 +537,8 @@ pub unsafe fn import_columns(
             fields.len()
         )));
     }
-    // First every fixed-width column's handle, into the owner they will share; then the arrays.
-    // Past the first loop, a column's handle was taken exactly when its field's type is
-    // fixed-width (`take_fixed` took every such handle, or the loop returned), so the second
-    // loop finds the same columns from the same fields without a list of its own.
+    // First every fixed-width column's handle, into the owner they will share; then the arrays,
+    // each fixed-width one around its values handed over or that owner.
     let mut held = HeldColumns::default();
     for (column, field) in columns.iter_mut().zip(fields) {
         held.extend(column.take_fixed(field.data_type())?);
@@ -476,8 +551,7 @@ pub unsafe fn import_columns(
             let column = std::mem::replace(column, FFI_ArrayBuffers::empty(0));
             let data_type = field.data_type();
             let owner = fixed_width(data_type).and_then(|_| owner.clone());
-            // SAFETY: the caller's contract; `owner` holds this column's handle when its type
-            // is fixed-width (above).
+            // SAFETY: the caller's contract; `owner` holds every handle `take_fixed` took.
             unsafe { column.import_held(data_type, owner) }
         })
         .collect()
@@ -518,12 +592,12 @@ impl HeldColumns {
 }
 
 /// # Safety
-/// As [`FFI_ArrayBuffers::import`]; `T` is the primitive type of `data_type`, and `owner`
-/// keeps the array's buffers alive.
+/// As [`FFI_ArrayBuffers::import`]; `T` is the primitive type of `data_type`, and `owner`, when
+/// `Some`, keeps the array's buffers alive.
 unsafe fn import_fixed<T: ArrowPrimitiveType>(
-    array: &FFI_ArrayBuffers,
+    array: &mut FFI_ArrayBuffers,
     data_type: &DataType,
-    owner: Arc<dyn Allocation>,
+    owner: Option<Arc<dyn Allocation>>,
 ) -> Result<ArrayRef> {
     let width = size_of::<T::Native>();
     array.check_width(width, data_type)?;
@@ -547,11 +621,34 @@ unsafe fn import_fixed<T: ArrowPrimitiveType>(
     if null_count > len {
         return Err(layout_mismatch(data_type, "more nulls than rows"));
     }
-    // SAFETY: the producer's array, kept alive by `owner`, holds `len` values from `values`.
-    let values = unsafe { Buffer::from_custom_allocation(values, bytes, owner.clone()) };
+    let values = if array.handed_over() {
+        if align_of::<T::Native>() != width {
+            return Err(layout_mismatch(
+                data_type,
+                "handed-over values of another alignment",
+            ));
+        }
+        array.values = std::ptr::null();
+        // SAFETY: handed over, `len` values allocated as a `Vec` of exactly `len` of them by
+        // this image's allocator, which nothing else frees or points into (the flag's contract).
+        let values = unsafe { Vec::from_raw_parts(values.cast::<T::Native>().as_ptr(), len, len) };
+        Buffer::from_vec(values)
+    } else {
+        let Some(owner) = owner.clone() else {
+            return Err(layout_mismatch(data_type, "values nothing keeps alive"));
+        };
+        // SAFETY: the producer's array, kept alive by `owner`, holds `len` values from `values`.
+        unsafe { Buffer::from_custom_allocation(values, bytes, owner) }
+    };
     let nulls = match NonNull::new(nulls as *mut u8) {
         None => None,
         Some(nulls) => {
+            let Some(owner) = owner else {
+                return Err(layout_mismatch(
+                    data_type,
+                    "a null bitmap nothing keeps alive",
+                ));
+            };
             let bytes = bits.div_ceil(8);
             // SAFETY: as above, for the bitmap's bits `nulls_offset..nulls_offset + len`.
             let buffer = unsafe { Buffer::from_custom_allocation(nulls, bytes, owner) };
@@ -649,6 +746,7 @@ unsafe extern "C" fn release_fn_wrapper<K>(array: &mut FFI_ArrayBuffers) {
 
 impl Drop for FFI_ArrayBuffers {
     fn drop(&mut self) {
+        self.free_handed_over();
         // SAFETY: `release` belongs to the image that made the struct. `cdata` releases
         // itself when dropped.
         unsafe { (self.release)(self) }
@@ -658,10 +756,13 @@ impl Drop for FFI_ArrayBuffers {
 #[cfg(test)]
 mod tests {
     use datafusion::arrow::array::{
-        BooleanArray, Date32Array, Decimal128Array, Float64Array, Int8Array, Int32Array,
-        Int64Array, ListArray, StringViewArray, TimestampMicrosecondArray,
+        BooleanArray, Date32Array, Decimal128Array, Decimal256Array, Float64Array, Int8Array,
+        Int32Array, Int64Array, ListArray, StringViewArray, TimestampMicrosecondArray,
     };
-    use datafusion::arrow::datatypes::{Field, Int32Type, Int64Type, TimestampMicrosecondType};
+    use datafusion::arrow::buffer::MutableBuffer;
+    use datafusion::arrow::datatypes::{
+        Decimal256Type, Field, Int32Type, Int64Type, TimestampMicrosecondType, i256,
+    };
 
     use super::*;
 
@@ -848,7 +949,7 @@ mod tests {
     /// imports as it was, and that a shared one is held, not taken apart.
     fn give_up<T: ArrowPrimitiveType>(name: &str, make: impl Fn() -> ArrayRef, taken_apart: bool) {
         let expected = make();
-        let exported = match FFI_ArrayBuffers::own::<T>(make()) {
+        let exported = match FFI_ArrayBuffers::own::<T>(make(), false) {
             Ok(exported) => exported,
             Err(array) => {
                 assert!(!taken_apart, "{name}: kept whole");
@@ -864,7 +965,7 @@ mod tests {
         assert_eq!(&via.expect(name), &expected, "{name}");
         let shared = make();
         assert!(
-            FFI_ArrayBuffers::own::<T>(Arc::clone(&shared)).is_err(),
+            FFI_ArrayBuffers::own::<T>(Arc::clone(&shared), false).is_err(),
             "{name}: shared"
         );
         assert_eq!(Arc::strong_count(&shared), 1, "{name}");
@@ -1017,6 +1118,102 @@ mod tests {
         assert_eq!(Arc::strong_count(&inner), 2, "ours and the wrapper's");
         drop(imported);
         assert_eq!(Arc::strong_count(&inner), 1, "the wrapper is gone");
+    }
+
+    /// `array`'s values given up to a consumer that shares this image's allocator, exported;
+    /// whether they were handed over.
+    fn hand_over<T: ArrowPrimitiveType>(array: ArrayRef) -> (FFI_ArrayBuffers, bool) {
+        let exported = FFI_ArrayBuffers::own::<T>(array, true).expect("taken apart");
+        let handed = exported.byte_width & HANDED_OVER != 0;
+        (exported, handed)
+    }
+
+    /// An Int64 array of `values` in a `MutableBuffer` (64-byte-aligned, as some kernels make).
+    fn built(values: std::ops::Range<i64>) -> ArrayRef {
+        let mut buffer = MutableBuffer::new(0);
+        values.for_each(|v| buffer.push(v));
+        Arc::new(Int64Array::new(Buffer::from(buffer).into(), None))
+    }
+
+    #[test]
+    fn values_in_a_vecs_memory_are_handed_over_when_the_allocator_is_shared() {
+        let values: Vec<i64> = (0..1000).collect();
+        let ptr = values.as_ptr();
+        let (exported, handed) = hand_over::<Int64Type>(Arc::new(Int64Array::from(values)));
+        assert!(handed);
+        assert!(exported.private_data.is_null(), "nothing left to release");
+        let imported = unsafe { exported.import(&DataType::Int64) }.expect("import");
+        assert_eq!(imported.as_primitive::<Int64Type>().values().as_ptr(), ptr);
+        assert_eq!(
+            &imported,
+            &(Arc::new(Int64Array::from_iter_values(0..1000)) as ArrayRef)
+        );
+        // The consumer's array owns the memory as arrow-rs owns a `Vec`'s.
+        let (_, values, _) = imported.as_primitive::<Int64Type>().clone().into_parts();
+        drop(imported);
+        assert_eq!(
+            values.into_inner().into_vec::<i64>().expect("a Vec").len(),
+            1000
+        );
+
+        let spare = {
+            let mut values = Vec::with_capacity(100);
+            values.extend([1, 2, 3]);
+            let nulls = NullBuffer::from(vec![true, false, true]);
+            Int32Array::new(values.into(), Some(nulls))
+        };
+        let (exported, handed) = hand_over::<Int32Type>(Arc::new(spare));
+        assert!(handed, "shrunk to fit");
+        assert!(
+            !exported.private_data.is_null(),
+            "the null bitmap stays the producer's"
+        );
+        let imported = unsafe { exported.import(&DataType::Int32) }.expect("import");
+        let expected = Int32Array::from(vec![Some(1), None, Some(3)]);
+        assert_eq!(imported.as_primitive::<Int32Type>(), &expected);
+    }
+
+    #[test]
+    fn memory_that_is_no_vec_of_its_values_is_taken_apart_as_before() {
+        let (exported, handed) = hand_over::<Int64Type>(built(0..100));
+        assert!(!handed, "a 64-byte-aligned buffer");
+        let imported = unsafe { exported.import(&DataType::Int64) }.expect("import");
+        assert_eq!(&imported, &built(0..100));
+        let wide = || Decimal256Array::from(vec![i256::from(7), i256::from(-8)]);
+        let (exported, handed) = hand_over::<Decimal256Type>(Arc::new(wide()));
+        assert!(!handed, "aligned to less than its width");
+        let decimal = DataType::Decimal256(76, 10);
+        let imported = unsafe { exported.import(&decimal) }.expect("import");
+        assert_eq!(imported.as_primitive::<Decimal256Type>(), &wide());
+    }
+
+    #[test]
+    fn handed_over_values_are_freed_whatever_becomes_of_the_struct() {
+        let fresh = || Arc::new(Int64Array::from(vec![1, 2, 3])) as ArrayRef;
+        let (never_sent, _) = hand_over::<Int64Type>(fresh());
+        drop(never_sent);
+        let (wrong_type, handed) = hand_over::<Int64Type>(fresh());
+        assert!(handed);
+        let e = unsafe { wrong_type.import(&DataType::Int32) }.expect_err("8-byte values");
+        assert!(e.to_string().contains("as 8-byte values"), "{e}");
+        let (scalar, _) = hand_over::<Int64Type>(Arc::new(Int64Array::from(vec![42])));
+        let scalar = unsafe { scalar.import_scalar(&DataType::Int64) }.expect("a scalar");
+        assert_eq!(scalar, ScalarValue::Int64(Some(42)));
+        // A batch of columns handed over, with and without nulls, held and through C data.
+        let with_nulls = || Arc::new(Int32Array::from(vec![Some(1), None, Some(3)])) as ArrayRef;
+        let strings: ArrayRef = Arc::new(StringViewArray::from(vec!["a", "b", "c"]));
+        let arrays = vec![fresh(), Arc::clone(&strings), with_nulls(), built(4..7)];
+        let exported = [
+            hand_over::<Int64Type>(fresh()),
+            (FFI_ArrayBuffers::new(&strings), false),
+            hand_over::<Int32Type>(with_nulls()),
+            hand_over::<Int64Type>(built(4..7)),
+        ];
+        let handed: Vec<bool> = exported.iter().map(|(_, handed)| *handed).collect();
+        assert_eq!(handed, [true, false, true, false]);
+        let columns: Vec<_> = exported.into_iter().map(|(column, _)| column).collect();
+        let imported = unsafe { import_columns(columns, &fields_of(&arrays)) }.expect("import");
+        assert_eq!(imported, arrays);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! abi_stable (`StableAbi`); datafusion-ffi's own structs travel inside them as opaque fields,
 //! whose layout is guaranteed by the exact DataFusion version match of the compatibility step.
 
+pub mod allocator;
 pub mod batch_stream;
 pub mod bound;
 pub mod buffers;

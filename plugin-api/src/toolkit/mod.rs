@@ -375,14 +375,37 @@ pub const fn str_to_array<const N: usize>(s: &str) -> [u8; N] {
     out
 }
 
-/// Exports a bundle: its metadata sections, handshake symbols and abi_stable root module.
+/// Exports a bundle: its metadata sections, handshake symbols and abi_stable root module, and
+/// declares its global allocator ([`crate::ffi::allocator::BundleAllocator`]), which the host
+/// lends its own to when it opens the bundle (plugin ABI 1.9): a batch's columns can then be
+/// handed to the host instead of held for it.
 ///
 /// Takes the path of a `fn(&mut Bundle) -> datafusion::error::Result<()>` that registers the
 /// bundle's objects. Requires the bundle's build script to have run
-/// [`crate::build::embed_manifest`].
+/// [`crate::build::embed_manifest`]. A bundle that declares a global allocator of its own
+/// writes `export_bundle!(exports, own_allocator)`: its columns cross as in plugin ABI 1.8.
 #[macro_export]
 macro_rules! export_bundle {
     ($exports:path) => {
+        $crate::export_bundle!($exports, own_allocator);
+
+        #[doc(hidden)]
+        pub mod __df_plugin_allocator {
+            use $crate::ffi::allocator::{BundleAllocator, FFI_HostAllocator, share_allocator};
+
+            #[global_allocator]
+            static ALLOCATOR: BundleAllocator = BundleAllocator;
+
+            /// ABI 1.9: the host lends its allocator (see
+            /// `df_plugin_api::ffi::allocator::SHARE_ALLOCATOR_SYMBOL`).
+            #[unsafe(no_mangle)]
+            pub extern "C" fn df_plugin_share_allocator(host: &'static FFI_HostAllocator) -> bool {
+                // SAFETY: `ALLOCATOR` is this image's global allocator; the host lends its own.
+                unsafe { share_allocator(host) }
+            }
+        }
+    };
+    ($exports:path, own_allocator) => {
         #[doc(hidden)]
         pub mod __df_plugin_export {
             #[allow(unused_imports)]

@@ -30,7 +30,7 @@ async fn df_plugins_after_a_mixed_load_shows_every_refused_bundle_with_its_reaso
     let csv = query_csv(
         &ctx,
         "SELECT path, name, state, reason, plugin_abi, array_to_string(capabilities, ', '), \
-         load_time_us > 0 AS timed \
+         load_time_us > 0 AS timed, shares_allocator \
          FROM df_plugins() ORDER BY path",
     )
     .await
@@ -48,6 +48,10 @@ async fn df_plugins_after_a_mixed_load_shows_every_refused_bundle_with_its_reaso
     assert_eq!(udfs[4], format!("{ABI_MAJOR}.{ABI_MINOR}"));
     assert_eq!(udfs[5], "scalar_udf, aggregate_udf, window_udf");
     assert_eq!(udfs[6], "true");
+    assert_eq!(
+        udfs[7], "true",
+        "a 1.9 bundle allocates through the host's allocator"
+    );
 
     for (file, name, step, why) in [
         (
@@ -181,4 +185,33 @@ async fn at_trust_level_any_a_bundle_is_hashed_only_when_a_query_reads_sha256() 
         digests.exists(),
         "the hash is remembered for the next process"
     );
+}
+
+/// A bundle whose constructor allocated (at `dlopen`, before the host could lend its
+/// allocator) keeps its own heap for good, and works as before; the others take the host's.
+#[test]
+fn a_bundle_that_allocated_before_the_host_lent_its_allocator_keeps_its_own() {
+    let dir = plugin_dir(&["df-plugin-udfs", "corpus-constructor"]);
+    let marker = tempfile::tempdir().unwrap();
+    let sql = |query: &str| {
+        let out = cli()
+            // The constructor reads this variable and writes the file: both allocate.
+            .env("DF_PLUGIN_CORPUS_MARKER", marker.path().join("ran"))
+            .args(["sql", "--format", "csv", "--plugin-dir"])
+            .arg(dir.path())
+            .args(["-e", query])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        csv_rows(&String::from_utf8_lossy(&out.stdout))
+    };
+    let rows = sql("SELECT name, shares_allocator FROM df_plugins() ORDER BY name");
+    assert_eq!(rows[1], ["corpus-constructor", "false"]);
+    assert_eq!(rows[2], ["udfs", "true"]);
+    let rows = sql("SELECT corpus_ctor_echo(41) + 1 AS v");
+    assert_eq!(rows[1], ["42"]);
 }
