@@ -20,7 +20,8 @@ use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
 use df_plugin_api::ffi::allocator::{
-    FFI_HostAllocator, SHARE_ALLOCATOR_MINOR, SHARE_ALLOCATOR_SYMBOL, ShareAllocatorFn,
+    ALLOCATOR_ANOTHER_HOSTS, ALLOCATOR_KEPT, ALLOCATOR_SHARED, FFI_HostAllocator,
+    SHARE_ALLOCATOR_MINOR, SHARE_ALLOCATOR_SYMBOL, ShareAllocatorFn,
 };
 use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
 
@@ -92,9 +93,10 @@ pub fn open(meta: &BundleMetadata, file: Option<FileKey>) -> Result<OpenLibrary,
         )
     })?;
     let lib: &'static Library = Box::leak(Box::new(lib));
+    let shares_allocator = share_allocator(lib, meta)?;
     let open = OpenLibrary {
         lib,
-        shares_allocator: meta.info.abi_minor >= SHARE_ALLOCATOR_MINOR && share_allocator(lib),
+        shares_allocator,
     };
     opened.insert(key, (open, file));
     Ok(open)
@@ -102,12 +104,39 @@ pub fn open(meta: &BundleMetadata, file: Option<FileKey>) -> Result<OpenLibrary,
 
 /// Lends the host's allocator to a library just opened; whether the bundle took it. Only a
 /// bundle of ABI 1.9 or later is asked (one re-stamped older keeps that minor's crossing).
-fn share_allocator(lib: &Library) -> bool {
+fn share_allocator(lib: &Library, meta: &BundleMetadata) -> Result<bool, Refusal> {
+    if meta.info.abi_minor < SHARE_ALLOCATOR_MINOR {
+        return Ok(false);
+    }
     let symbol = format!("{SHARE_ALLOCATOR_SYMBOL}\0");
     // SAFETY: a bundle's symbol of this name has the type plugin-api declares for it (the
     // compatibility step checked the bundle speaks this ABI).
-    match unsafe { lib.get::<ShareAllocatorFn>(symbol.as_bytes()) } {
-        Ok(share) => share(&HOST_ALLOCATOR),
-        Err(_) => false,
-    }
+    let Ok(share) = (unsafe { lib.get::<ShareAllocatorFn>(symbol.as_bytes()) }) else {
+        return Ok(false);
+    };
+    // SAFETY: `HOST_ALLOCATOR` allocates through this image's global allocator.
+    let (problem, fix) = match unsafe { share(&HOST_ALLOCATOR) } {
+        ALLOCATOR_SHARED => return Ok(true),
+        ALLOCATOR_KEPT => return Ok(false),
+        ALLOCATOR_ANOTHER_HOSTS => (
+            "the bundle already allocates through the allocator of another df-plugin-host in \
+             this process (an application that links the host twice, with two allocators), and \
+             it hands its columns to whichever host reads them"
+                .to_string(),
+            "load this bundle through one host of the process only",
+        ),
+        other => (
+            format!(
+                "the bundle answered {other} to the host's allocator, which no plugin ABI defines"
+            ),
+            "rebuild the bundle with df_plugin_api::export_bundle!",
+        ),
+    };
+    Err(Refusal::new(
+        meta.info.bundle_name.clone(),
+        &meta.path,
+        Step::Open,
+        problem,
+        fix,
+    ))
 }

@@ -13,8 +13,8 @@
 //! library, before it calls anything else in it. [`BundleAllocator`], the global allocator
 //! that `export_bundle!` declares, allocates from the system until then; if anything was
 //! allocated before the host's call (a constructor that ran at `dlopen`), it stays on the
-//! system allocator for good and answers `false`, and the bundle keeps the crossing of 1.8: the
-//! system's allocations must go back to the system.
+//! system allocator for good and says so ([`ALLOCATOR_KEPT`]), and the bundle keeps the
+//! crossing of 1.8: the system's allocations must go back to the system.
 //!
 //! The table is a static of the host's, alive for the process; it needs no `clone`, `release`
 //! or `private_data`, as it holds no state.
@@ -28,9 +28,20 @@ pub const SHARE_ALLOCATOR_MINOR: u16 = 9;
 /// Name of the symbol a bundle of ABI 1.9 or later exports: [`ShareAllocatorFn`].
 pub const SHARE_ALLOCATOR_SYMBOL: &str = "df_plugin_share_allocator";
 
-/// `extern "C" fn(host: &'static FFI_HostAllocator) -> bool`: from now on the bundle allocates
-/// through `host`, if it allocated nothing before (`true`); otherwise it keeps the system's.
-pub type ShareAllocatorFn = extern "C" fn(host: &'static FFI_HostAllocator) -> bool;
+/// `unsafe extern "C" fn(host: &'static FFI_HostAllocator) -> u8`: from now on the bundle
+/// allocates through `host`, if it allocated nothing before; one of the three answers below.
+/// `host` must allocate with `std::alloc`'s contract.
+pub type ShareAllocatorFn = unsafe extern "C" fn(host: &'static FFI_HostAllocator) -> u8;
+
+/// The bundle keeps the system's allocator (it allocated before the host's call): its columns
+/// cross as in plugin ABI 1.8.
+pub const ALLOCATOR_KEPT: u8 = 0;
+/// The bundle allocates through the host's allocator and hands its columns over.
+pub const ALLOCATOR_SHARED: u8 = 1;
+/// The bundle already allocates through another allocator a host lent it: a second host image
+/// in the process, with its own allocator. It hands its columns over to whichever host reads
+/// them, so only the first host may load it.
+pub const ALLOCATOR_ANOTHER_HOSTS: u8 = 2;
 
 /// The host's global allocator as four C functions, with `std::alloc`'s contract: a size and
 /// an alignment (a power of two) instead of a `Layout`.
@@ -172,22 +183,29 @@ unsafe impl GlobalAlloc for BundleAllocator {
 }
 
 /// What [`SHARE_ALLOCATOR_SYMBOL`] does in a bundle: lends `host`'s allocator to this image's
-/// [`BundleAllocator`], if it allocated nothing yet (or already allocates through `host`).
+/// [`BundleAllocator`], if it allocated nothing yet; [`ALLOCATOR_SHARED`] also when it already
+/// allocates through `host` (the same host image asking again).
 ///
 /// # Safety
 /// `host` allocates with `std::alloc`'s contract, and this image's global allocator is
 /// [`BundleAllocator`] (`export_bundle!` declares both the allocator and the symbol).
-pub unsafe fn share_allocator(host: &'static FFI_HostAllocator) -> bool {
+pub unsafe fn share_allocator(host: &'static FFI_HostAllocator) -> u8 {
     let ours = std::ptr::from_ref(host).cast_mut();
-    match STATE.compare_exchange(UNSET, SHARING, Ordering::AcqRel, Ordering::Acquire) {
-        Ok(_) => {
-            LENT.store(ours, Ordering::Relaxed);
-            STATE.store(HOST, Ordering::Release);
-            true
+    loop {
+        match STATE.compare_exchange(UNSET, SHARING, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => {
+                LENT.store(ours, Ordering::Relaxed);
+                STATE.store(HOST, Ordering::Release);
+                return ALLOCATOR_SHARED;
+            }
+            Err(HOST) if std::ptr::eq(LENT.load(Ordering::Relaxed), ours) => {
+                return ALLOCATOR_SHARED;
+            }
+            Err(HOST) => return ALLOCATOR_ANOTHER_HOSTS,
+            Err(SYSTEM) => return ALLOCATOR_KEPT,
+            // Another host is lending its own right now.
+            Err(_) => std::hint::spin_loop(),
         }
-        // A second host in the process: the same table (the same image) shares the same heap.
-        Err(HOST) => std::ptr::eq(LENT.load(Ordering::Relaxed), ours),
-        Err(_) => false,
     }
 }
 

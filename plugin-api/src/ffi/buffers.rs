@@ -25,8 +25,8 @@
 //! [`super::allocator`]) hands a column it gives up over to the host when its values fill a
 //! plain allocation, as a `Vec` would (the Parquet reader's, a column built from a `Vec`): the
 //! struct carries the pointer with [`HANDED_OVER`] set in its width, and the consumer builds the
-//! array around the memory as arrow-rs builds one from a `Vec`, with no owner and no call back
-//! into the bundle. Only the null bitmap, if any, stays the producer's.
+//! array around the memory as arrow-rs builds one from a `Vec`, with no owner and no release
+//! through the bundle. Only the null bitmap, if any, stays the producer's.
 //!
 //! The type does not cross: both sides agreed on it when the call was bound. The consumer
 //! checks that the layout and value width the producer sent fit that type, so a bundle that
@@ -56,7 +56,8 @@ use super::{allocator, cdata};
 /// Set in [`FFI_ArrayBuffers::byte_width`] when the values are handed over (plugin ABI 1.9): an
 /// allocation of the consumer's allocator of exactly `len` values, aligned to their width (the
 /// layout of a `Vec` of them), which the consumer frees. Only a bundle the host lent its
-/// allocator to sets it ([`allocator::hands_over`]), so no consumer older than 1.9 meets it.
+/// allocator to sets it ([`allocator::hands_over`]; or an image that exports to itself, after
+/// [`allocator::share_in_process`]), so no consumer older than 1.9 meets it.
 pub const HANDED_OVER: usize = 1 << (usize::BITS - 1);
 
 /// One array: a fixed-width array by its buffers, any other through the C data interface.
@@ -79,9 +80,8 @@ pub struct FFI_ArrayBuffers {
     /// An array of any other layout (released and empty for a fixed-width array).
     pub cdata: FFI_ArrowArray,
     /// Releases what keeps [`Self::values`] (unless handed over) and [`Self::nulls`] alive. It
-    /// reads only
-    /// [`Self::private_data`]: the consumer may call it on another struct carrying the same
-    /// `release` and `private_data` (it keeps those two, not the whole struct).
+    /// reads only [`Self::private_data`]: the consumer may call it on another struct carrying
+    /// the same `release` and `private_data` (it keeps those two, not the whole struct).
     pub release: unsafe extern "C" fn(array: &mut Self),
     /// Internal data: the producer's array, or the value of a scalar sent without one. Only
     /// the producer may access it.
@@ -320,7 +320,12 @@ impl FFI_ArrayBuffers {
             return Ok(None);
         };
         self.check_width(width, data_type)?;
-        Ok((!self.private_data.is_null()).then(|| Held::take(self)))
+        if self.handed_over() && self.private_data.is_null() {
+            // Nothing to hold: the struct's release becomes this image's own no-op.
+            self.release = release_fn_wrapper::<ArrayRef>;
+            return Ok(None);
+        }
+        Ok(Some(Held::take(self)))
     }
 
     /// Checks that the producer sent values `width` bytes wide, as `data_type`'s are.
@@ -482,9 +487,10 @@ fn layout_mismatch(data_type: &DataType, found: &str) -> DataFusionError {
 }
 
 /// `values`' memory as a `Vec` of exactly its values, to hand over: when this image may
-/// (`hand_over`: [`allocator::hands_over`]), and the memory is one (a `Vec`'s layout, shared with nothing,
-/// from its start: [`Buffer::into_vec`]) of values aligned to their width. A `Vec` with room to
-/// spare is shrunk to fit (the last batch of a file, mostly). `values` back otherwise.
+/// (`hand_over`: [`allocator::hands_over`]), and the memory is one (a `Vec`'s layout, shared
+/// with nothing, from its start: [`Buffer::into_vec`]) of values aligned to their width. A
+/// `Vec` with room to spare is shrunk to fit (the last batch of a file, mostly). `values` back
+/// otherwise.
 fn handed_over_values<N: ArrowNativeType>(
     values: Buffer,
     hand_over: bool,

@@ -398,9 +398,14 @@ macro_rules! export_bundle {
 
             /// ABI 1.9: the host lends its allocator (see
             /// `df_plugin_api::ffi::allocator::SHARE_ALLOCATOR_SYMBOL`).
+            ///
+            /// # Safety
+            /// `host` allocates with `std::alloc`'s contract.
             #[unsafe(no_mangle)]
-            pub extern "C" fn df_plugin_share_allocator(host: &'static FFI_HostAllocator) -> bool {
-                // SAFETY: `ALLOCATOR` is this image's global allocator; the host lends its own.
+            pub unsafe extern "C" fn df_plugin_share_allocator(
+                host: &'static FFI_HostAllocator,
+            ) -> u8 {
+                // SAFETY: `ALLOCATOR` is this image's global allocator; the caller's contract.
                 unsafe { share_allocator(host) }
             }
         }
