@@ -118,7 +118,9 @@ pub fn child(args: &[String]) {
 /// Loads `dir` at trust level `signed`, registers into a session, and returns every step's
 /// time per bundle, with the total and `inspect`.
 fn sample(dir: &Path, cache: &Path, key: &Path) -> Sample {
-    let host = PluginHost::builder()
+    // SAFETY: the bench binary declares no `#[global_allocator]`.
+    let builder = unsafe { PluginHost::builder().system_allocator() };
+    let host = builder
         .search_path(dir)
         .ignore_env(true)
         .trust_level(TrustLevel::Signed)

@@ -40,7 +40,9 @@ impl Sessions {
             None => bundles::plugin_dir(built, &BUNDLES),
             Some(minor) => as_abi_minor(built, minor),
         };
-        let plugins = PluginHost::builder()
+        // SAFETY: the bench binary declares no `#[global_allocator]`.
+        let builder = unsafe { PluginHost::builder().system_allocator() };
+        let plugins = builder
             .search_path(plugin_dir.path())
             .ignore_env(true)
             .cache_dir(None)

@@ -39,8 +39,20 @@ pub struct OpenLibrary {
 
 type Opened = HashMap<PathBuf, (OpenLibrary, Option<FileKey>)>;
 
-/// The host's allocator, as every bundle that takes it gets it.
-static HOST_ALLOCATOR: FFI_HostAllocator = FFI_HostAllocator::new();
+/// The host's allocator, as a bundle that takes it gets it.
+static GLOBAL_ALLOCATOR: FFI_HostAllocator = FFI_HostAllocator::new();
+// SAFETY: lent only by a host built with `system_allocator`, whose caller vouched for it.
+static SYSTEM_ALLOCATOR: FFI_HostAllocator = unsafe { FFI_HostAllocator::system() };
+
+/// The table a host lends bundles: the system's if the application said its global allocator
+/// is the system's (`PluginHostBuilder::system_allocator`), its global allocator's otherwise.
+pub(crate) fn lent_allocator(system: bool) -> &'static FFI_HostAllocator {
+    if system {
+        &SYSTEM_ALLOCATOR
+    } else {
+        &GLOBAL_ALLOCATOR
+    }
+}
 
 fn opened() -> &'static Mutex<Opened> {
     static OPENED: OnceLock<Mutex<Opened>> = OnceLock::new();
@@ -48,8 +60,12 @@ fn opened() -> &'static Mutex<Opened> {
 }
 
 /// Opens (or returns the already open) library of a verified bundle; `file` is the file's key
-/// as the trust step saw it.
-pub fn open(meta: &BundleMetadata, file: Option<FileKey>) -> Result<OpenLibrary, Refusal> {
+/// as the trust step saw it, `lend` the allocator the host lends the bundle.
+pub fn open(
+    meta: &BundleMetadata,
+    file: Option<FileKey>,
+    lend: &'static FFI_HostAllocator,
+) -> Result<OpenLibrary, Refusal> {
     let key = std::fs::canonicalize(&meta.path).unwrap_or_else(|_| meta.path.clone());
     let mut opened = opened().lock().unwrap_or_else(|p| p.into_inner());
     if let Some((open, was)) = opened.get(&key) {
@@ -93,7 +109,7 @@ pub fn open(meta: &BundleMetadata, file: Option<FileKey>) -> Result<OpenLibrary,
         )
     })?;
     let lib: &'static Library = Box::leak(Box::new(lib));
-    let shares_allocator = share_allocator(lib, meta)?;
+    let shares_allocator = share_allocator(lib, meta, lend)?;
     let open = OpenLibrary {
         lib,
         shares_allocator,
@@ -104,7 +120,11 @@ pub fn open(meta: &BundleMetadata, file: Option<FileKey>) -> Result<OpenLibrary,
 
 /// Lends the host's allocator to a library just opened; whether the bundle took it. Only a
 /// bundle of ABI 1.9 or later is asked (one re-stamped older keeps that minor's crossing).
-fn share_allocator(lib: &Library, meta: &BundleMetadata) -> Result<bool, Refusal> {
+fn share_allocator(
+    lib: &Library,
+    meta: &BundleMetadata,
+    lend: &'static FFI_HostAllocator,
+) -> Result<bool, Refusal> {
     if meta.info.abi_minor < SHARE_ALLOCATOR_MINOR {
         return Ok(false);
     }
@@ -114,8 +134,8 @@ fn share_allocator(lib: &Library, meta: &BundleMetadata) -> Result<bool, Refusal
     let Ok(share) = (unsafe { lib.get::<ShareAllocatorFn>(symbol.as_bytes()) }) else {
         return Ok(false);
     };
-    // SAFETY: `HOST_ALLOCATOR` allocates through this image's global allocator.
-    let (problem, fix) = match unsafe { share(&HOST_ALLOCATOR) } {
+    // SAFETY: `lend` allocates through this image's global allocator (`lent_allocator`).
+    let (problem, fix) = match unsafe { share(lend) } {
         ALLOCATOR_SHARED => return Ok(true),
         ALLOCATOR_KEPT => return Ok(false),
         ALLOCATOR_ANOTHER_HOSTS => (

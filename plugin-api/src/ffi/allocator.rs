@@ -16,6 +16,13 @@
 //! system allocator for good and says so ([`ALLOCATOR_KEPT`]), and the bundle keeps the
 //! crossing of 1.8: the system's allocations must go back to the system.
 //!
+//! A host whose global allocator is the system's (a Rust binary's default, and this project's
+//! CLI) can say so ([`FFI_HostAllocator::system`]): the bundle then keeps allocating from the
+//! system directly, which is the host's allocator already, and hands its columns over whatever
+//! it allocated before. Through the table, each of a bundle's allocations costs about twenty
+//! instructions more (callgrind: +36 an allocation and its free, 231 allocations a batch of
+//! the Delta scan).
+//!
 //! The table is a static of the host's, alive for the process; it needs no `clone`, `release`
 //! or `private_data`, as it holds no state.
 
@@ -29,8 +36,8 @@ pub const SHARE_ALLOCATOR_MINOR: u16 = 9;
 pub const SHARE_ALLOCATOR_SYMBOL: &str = "df_plugin_share_allocator";
 
 /// `unsafe extern "C" fn(host: &'static FFI_HostAllocator) -> u8`: from now on the bundle
-/// allocates through `host`, if it allocated nothing before; one of the three answers below.
-/// `host` must allocate with `std::alloc`'s contract.
+/// allocates through `host`, if it allocated nothing before (or `host` is the system's); one of
+/// the three answers below. `host` must allocate with `std::alloc`'s contract.
 pub type ShareAllocatorFn = unsafe extern "C" fn(host: &'static FFI_HostAllocator) -> u8;
 
 /// The bundle keeps the system's allocator (it allocated before the host's call): its columns
@@ -38,9 +45,9 @@ pub type ShareAllocatorFn = unsafe extern "C" fn(host: &'static FFI_HostAllocato
 pub const ALLOCATOR_KEPT: u8 = 0;
 /// The bundle allocates through the host's allocator and hands its columns over.
 pub const ALLOCATOR_SHARED: u8 = 1;
-/// The bundle already allocates through another allocator a host lent it: a second host image
-/// in the process, with its own allocator. It hands its columns over to whichever host reads
-/// them, so only the first host may load it.
+/// The bundle already hands its columns over to another host image of the process, whose
+/// allocator may not be this one's (an application that links the host twice). It hands them
+/// to whichever host reads them, so only the first host may load it.
 pub const ALLOCATOR_ANOTHER_HOSTS: u8 = 2;
 
 /// The host's global allocator as four C functions, with `std::alloc`'s contract: a size and
@@ -48,6 +55,9 @@ pub const ALLOCATOR_ANOTHER_HOSTS: u8 = 2;
 #[repr(C)]
 #[derive(Debug)]
 pub struct FFI_HostAllocator {
+    /// The functions are the system's (`std::alloc::System`): a bundle need not call them, as
+    /// its own system allocator is the same.
+    pub is_system: bool,
     pub alloc: unsafe extern "C" fn(size: usize, align: usize) -> *mut u8,
     pub alloc_zeroed: unsafe extern "C" fn(size: usize, align: usize) -> *mut u8,
     pub dealloc: unsafe extern "C" fn(ptr: *mut u8, size: usize, align: usize),
@@ -58,11 +68,25 @@ pub struct FFI_HostAllocator {
 impl FFI_HostAllocator {
     /// This image's global allocator (the host's, whatever the application chose).
     pub const fn new() -> Self {
+        Self::of::<Global>(false)
+    }
+
+    /// The system's allocator, for a host whose global allocator is the system's.
+    ///
+    /// # Safety
+    /// This image's global allocator is `std::alloc::System` (no `#[global_allocator]` in the
+    /// application): memory a bundle hands over is freed with it.
+    pub const unsafe fn system() -> Self {
+        Self::of::<System>(true)
+    }
+
+    const fn of<A: GlobalAlloc + Default>(is_system: bool) -> Self {
         Self {
-            alloc: alloc_fn_wrapper,
-            alloc_zeroed: alloc_zeroed_fn_wrapper,
-            dealloc: dealloc_fn_wrapper,
-            realloc: realloc_fn_wrapper,
+            is_system,
+            alloc: alloc_fn_wrapper::<A>,
+            alloc_zeroed: alloc_zeroed_fn_wrapper::<A>,
+            dealloc: dealloc_fn_wrapper::<A>,
+            realloc: realloc_fn_wrapper::<A>,
         }
     }
 }
@@ -73,65 +97,104 @@ impl Default for FFI_HostAllocator {
     }
 }
 
+/// This image's global allocator, whichever it is.
+#[derive(Default)]
+struct Global;
+
+// SAFETY: `std::alloc`'s functions are the global allocator's.
+unsafe impl GlobalAlloc for Global {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        unsafe { std::alloc::alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        unsafe { std::alloc::alloc_zeroed(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { std::alloc::dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        unsafe { std::alloc::realloc(ptr, layout, new_size) }
+    }
+}
+
 // SAFETY (all four): the consumer passes what `GlobalAlloc` was given, a valid layout's size and
 // alignment, and a pointer this allocator returned.
-unsafe extern "C" fn alloc_fn_wrapper(size: usize, align: usize) -> *mut u8 {
-    unsafe { std::alloc::alloc(Layout::from_size_align_unchecked(size, align)) }
+unsafe extern "C" fn alloc_fn_wrapper<A: GlobalAlloc + Default>(
+    size: usize,
+    align: usize,
+) -> *mut u8 {
+    unsafe { A::default().alloc(Layout::from_size_align_unchecked(size, align)) }
 }
 
-unsafe extern "C" fn alloc_zeroed_fn_wrapper(size: usize, align: usize) -> *mut u8 {
-    unsafe { std::alloc::alloc_zeroed(Layout::from_size_align_unchecked(size, align)) }
+unsafe extern "C" fn alloc_zeroed_fn_wrapper<A: GlobalAlloc + Default>(
+    size: usize,
+    align: usize,
+) -> *mut u8 {
+    unsafe { A::default().alloc_zeroed(Layout::from_size_align_unchecked(size, align)) }
 }
 
-unsafe extern "C" fn dealloc_fn_wrapper(ptr: *mut u8, size: usize, align: usize) {
-    unsafe { std::alloc::dealloc(ptr, Layout::from_size_align_unchecked(size, align)) }
+unsafe extern "C" fn dealloc_fn_wrapper<A: GlobalAlloc + Default>(
+    ptr: *mut u8,
+    size: usize,
+    align: usize,
+) {
+    unsafe { A::default().dealloc(ptr, Layout::from_size_align_unchecked(size, align)) }
 }
 
-unsafe extern "C" fn realloc_fn_wrapper(
+unsafe extern "C" fn realloc_fn_wrapper<A: GlobalAlloc + Default>(
     ptr: *mut u8,
     size: usize,
     align: usize,
     new_size: usize,
 ) -> *mut u8 {
-    unsafe {
-        std::alloc::realloc(
-            ptr,
-            Layout::from_size_align_unchecked(size, align),
-            new_size,
-        )
-    }
+    let layout = unsafe { Layout::from_size_align_unchecked(size, align) };
+    unsafe { A::default().realloc(ptr, layout, new_size) }
 }
 
 /// Nothing allocated yet, nothing lent.
 const UNSET: u8 = 0;
-/// Allocated from the system before any host lent its allocator: for good.
+/// Allocating from the system: before any host lent its allocator (for good), or because the
+/// host's is the system's.
 const SYSTEM: u8 = 1;
-/// A host is lending its allocator; [`LENT`] is being written.
+/// A host is lending its allocator; [`Lending::lent`] is being written.
 const SHARING: u8 = 2;
-/// Every allocation goes to [`LENT`].
+/// Every allocation goes to [`Lending::lent`].
 const HOST: u8 = 3;
 
-static STATE: AtomicU8 = AtomicU8::new(UNSET);
-static LENT: AtomicPtr<FFI_HostAllocator> = AtomicPtr::new(std::ptr::null_mut());
-static IN_PROCESS: AtomicBool = AtomicBool::new(false);
+/// Which allocator an image allocates from, and whether it may hand memory over: one static of
+/// it per bundle ([`BundleAllocator`]'s); tests make their own.
+struct Lending {
+    state: AtomicU8,
+    lent: AtomicPtr<FFI_HostAllocator>,
+    /// The host frees what this image allocates with its own allocator.
+    hands_over: AtomicBool,
+}
 
-/// A bundle's global allocator: the system's until a host lends its own through
-/// [`share_allocator`], the host's from then on. `export_bundle!` declares it.
-pub struct BundleAllocator;
+impl Lending {
+    const fn new() -> Self {
+        Self {
+            state: AtomicU8::new(UNSET),
+            lent: AtomicPtr::new(std::ptr::null_mut()),
+            hands_over: AtomicBool::new(false),
+        }
+    }
 
-impl BundleAllocator {
     /// The host's allocator if it was lent, `None` while this image allocates from the system.
     #[inline]
-    fn lent(&self) -> Option<&'static FFI_HostAllocator> {
+    fn allocator(&self) -> Option<&'static FFI_HostAllocator> {
         loop {
-            match STATE.load(Ordering::Acquire) {
-                // SAFETY: `LENT` was written before `HOST` was stored (release) and never changes.
-                HOST => return Some(unsafe { &*LENT.load(Ordering::Relaxed) }),
+            match self.state.load(Ordering::Acquire) {
+                // SAFETY: `lent` was written before `HOST` was stored (release) and never changes.
+                HOST => return Some(unsafe { &*self.lent.load(Ordering::Relaxed) }),
                 SYSTEM => return None,
                 // The first allocation: the system's, unless a host got here first.
                 UNSET => {
-                    let first =
-                        STATE.compare_exchange(UNSET, SYSTEM, Ordering::AcqRel, Ordering::Acquire);
+                    let first = self.state.compare_exchange(
+                        UNSET,
+                        SYSTEM,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    );
                     if first.is_ok() {
                         return None;
                     }
@@ -140,14 +203,61 @@ impl BundleAllocator {
             }
         }
     }
+
+    /// See [`share_allocator`].
+    fn share(&self, host: &'static FFI_HostAllocator) -> u8 {
+        let ours = std::ptr::from_ref(host).cast_mut();
+        let answer = loop {
+            match self
+                .state
+                .compare_exchange(UNSET, SHARING, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) if host.is_system => {
+                    self.state.store(SYSTEM, Ordering::Release);
+                    break ALLOCATOR_SHARED;
+                }
+                Ok(_) => {
+                    self.lent.store(ours, Ordering::Relaxed);
+                    self.state.store(HOST, Ordering::Release);
+                    break ALLOCATOR_SHARED;
+                }
+                // The system's allocations so far are the host's too.
+                Err(SYSTEM) if host.is_system => break ALLOCATOR_SHARED,
+                Err(SYSTEM) => break ALLOCATOR_KEPT,
+                Err(HOST) if std::ptr::eq(self.lent.load(Ordering::Relaxed), ours) => {
+                    break ALLOCATOR_SHARED;
+                }
+                Err(HOST) => break ALLOCATOR_ANOTHER_HOSTS,
+                // Another host is lending its own right now.
+                Err(_) => std::hint::spin_loop(),
+            }
+        };
+        match answer {
+            ALLOCATOR_SHARED => self.hands_over.store(true, Ordering::Relaxed),
+            // It hands its columns to a host of the system's allocator already.
+            ALLOCATOR_KEPT if self.hands_over.load(Ordering::Relaxed) => {
+                return ALLOCATOR_ANOTHER_HOSTS;
+            }
+            _ => {}
+        }
+        answer
+    }
 }
+
+static LENDING: Lending = Lending::new();
+static IN_PROCESS: AtomicBool = AtomicBool::new(false);
+
+/// A bundle's global allocator: the system's until a host lends its own through
+/// [`share_allocator`], the host's from then on (unless the host's is the system's too).
+/// `export_bundle!` declares it.
+pub struct BundleAllocator;
 
 // SAFETY: every call goes to one allocator for the image's whole life past its first allocation
 // (the system's or the host's), so memory is always freed by the allocator that made it.
 unsafe impl GlobalAlloc for BundleAllocator {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        match self.lent() {
+        match LENDING.allocator() {
             // SAFETY: `GlobalAlloc`'s contract, passed on.
             Some(host) => unsafe { (host.alloc)(layout.size(), layout.align()) },
             None => unsafe { System.alloc(layout) },
@@ -156,7 +266,7 @@ unsafe impl GlobalAlloc for BundleAllocator {
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        match self.lent() {
+        match LENDING.allocator() {
             // SAFETY: as above.
             Some(host) => unsafe { (host.alloc_zeroed)(layout.size(), layout.align()) },
             None => unsafe { System.alloc_zeroed(layout) },
@@ -165,7 +275,7 @@ unsafe impl GlobalAlloc for BundleAllocator {
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        match self.lent() {
+        match LENDING.allocator() {
             // SAFETY: as above; `ptr` came from the same allocator.
             Some(host) => unsafe { (host.dealloc)(ptr, layout.size(), layout.align()) },
             None => unsafe { System.dealloc(ptr, layout) },
@@ -174,7 +284,7 @@ unsafe impl GlobalAlloc for BundleAllocator {
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        match self.lent() {
+        match LENDING.allocator() {
             // SAFETY: as above.
             Some(host) => unsafe { (host.realloc)(ptr, layout.size(), layout.align(), new_size) },
             None => unsafe { System.realloc(ptr, layout, new_size) },
@@ -183,30 +293,16 @@ unsafe impl GlobalAlloc for BundleAllocator {
 }
 
 /// What [`SHARE_ALLOCATOR_SYMBOL`] does in a bundle: lends `host`'s allocator to this image's
-/// [`BundleAllocator`], if it allocated nothing yet; [`ALLOCATOR_SHARED`] also when it already
-/// allocates through `host` (the same host image asking again).
+/// [`BundleAllocator`], if it allocated nothing yet. [`ALLOCATOR_SHARED`] also when it already
+/// allocates through `host` (the same host image asking again), and when `host` is the
+/// system's, whatever it allocated before.
 ///
 /// # Safety
-/// `host` allocates with `std::alloc`'s contract, and this image's global allocator is
-/// [`BundleAllocator`] (`export_bundle!` declares both the allocator and the symbol).
+/// `host` allocates with `std::alloc`'s contract (the system's, if it says so), and this
+/// image's global allocator is [`BundleAllocator`] (`export_bundle!` declares both the
+/// allocator and the symbol).
 pub unsafe fn share_allocator(host: &'static FFI_HostAllocator) -> u8 {
-    let ours = std::ptr::from_ref(host).cast_mut();
-    loop {
-        match STATE.compare_exchange(UNSET, SHARING, Ordering::AcqRel, Ordering::Acquire) {
-            Ok(_) => {
-                LENT.store(ours, Ordering::Relaxed);
-                STATE.store(HOST, Ordering::Release);
-                return ALLOCATOR_SHARED;
-            }
-            Err(HOST) if std::ptr::eq(LENT.load(Ordering::Relaxed), ours) => {
-                return ALLOCATOR_SHARED;
-            }
-            Err(HOST) => return ALLOCATOR_ANOTHER_HOSTS,
-            Err(SYSTEM) => return ALLOCATOR_KEPT,
-            // Another host is lending its own right now.
-            Err(_) => std::hint::spin_loop(),
-        }
-    }
+    LENDING.share(host)
 }
 
 /// Whether memory this image allocates may be handed to the image it sends batches to, which
@@ -214,7 +310,7 @@ pub unsafe fn share_allocator(host: &'static FFI_HostAllocator) -> u8 {
 /// one image after [`share_in_process`].
 #[inline]
 pub fn hands_over() -> bool {
-    STATE.load(Ordering::Relaxed) == HOST || IN_PROCESS.load(Ordering::Relaxed)
+    LENDING.hands_over.load(Ordering::Relaxed) || IN_PROCESS.load(Ordering::Relaxed)
 }
 
 /// Lets this image hand memory over (`share`) or not, when it is both the producer and the
@@ -225,4 +321,78 @@ pub fn hands_over() -> bool {
 /// bundles must never turn it on, as it would hand them memory they cannot free.
 pub unsafe fn share_in_process(share: bool) {
     IN_PROCESS.store(share, Ordering::Relaxed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static GLOBAL: FFI_HostAllocator = FFI_HostAllocator::new();
+    static ANOTHER: FFI_HostAllocator = FFI_HostAllocator::new();
+    // SAFETY: the test binary declares no global allocator.
+    static SYSTEM_TABLE: FFI_HostAllocator = unsafe { FFI_HostAllocator::system() };
+
+    fn lent(lending: &Lending) -> Option<*const FFI_HostAllocator> {
+        lending.allocator().map(std::ptr::from_ref)
+    }
+
+    #[test]
+    fn a_host_lends_its_allocator_to_an_image_that_allocated_nothing_yet() {
+        let lending = Lending::new();
+        assert_eq!(lending.share(&GLOBAL), ALLOCATOR_SHARED);
+        assert_eq!(lent(&lending), Some(std::ptr::from_ref(&GLOBAL)));
+        assert!(lending.hands_over.load(Ordering::Relaxed));
+        assert_eq!(
+            lending.share(&GLOBAL),
+            ALLOCATOR_SHARED,
+            "the same host again"
+        );
+        assert_eq!(lending.share(&ANOTHER), ALLOCATOR_ANOTHER_HOSTS);
+        assert_eq!(lending.share(&SYSTEM_TABLE), ALLOCATOR_ANOTHER_HOSTS);
+        assert_eq!(lent(&lending), Some(std::ptr::from_ref(&GLOBAL)));
+    }
+
+    #[test]
+    fn an_image_that_allocated_first_keeps_the_system_allocator_for_good() {
+        let lending = Lending::new();
+        assert_eq!(lent(&lending), None, "the first allocation");
+        assert_eq!(lending.share(&GLOBAL), ALLOCATOR_KEPT);
+        assert_eq!(lent(&lending), None);
+        assert!(!lending.hands_over.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn a_system_host_is_shared_with_whatever_was_allocated_before() {
+        for allocated_first in [false, true] {
+            let lending = Lending::new();
+            if allocated_first {
+                assert_eq!(lent(&lending), None);
+            }
+            assert_eq!(lending.share(&SYSTEM_TABLE), ALLOCATOR_SHARED);
+            assert_eq!(lent(&lending), None, "the system's, directly");
+            assert!(lending.hands_over.load(Ordering::Relaxed));
+            assert_eq!(
+                lending.share(&GLOBAL),
+                ALLOCATOR_ANOTHER_HOSTS,
+                "a host of its own heap"
+            );
+        }
+    }
+
+    #[test]
+    fn the_tables_allocate_and_free() {
+        for table in [&GLOBAL, &SYSTEM_TABLE] {
+            unsafe {
+                let p = (table.alloc)(64, 16);
+                assert!(!p.is_null() && p.addr().is_multiple_of(16));
+                p.write_bytes(7, 64);
+                let p = (table.realloc)(p, 64, 16, 4096);
+                assert_eq!(*p.add(63), 7);
+                (table.dealloc)(p, 4096, 16);
+                let z = (table.alloc_zeroed)(32, 8);
+                assert_eq!(*z.add(31), 0);
+                (table.dealloc)(z, 32, 8);
+            }
+        }
+    }
 }

@@ -15,7 +15,8 @@ impl Settings {
     /// config's level but not lower it: a machine configured `signed` stays `signed`.
     pub fn builder(&self) -> Result<PluginHostBuilder, HostError> {
         let config = HostConfig::locate(self.config.as_deref())?;
-        let mut builder = PluginHost::builder();
+        // SAFETY: this binary declares no `#[global_allocator]`: its allocator is the system's.
+        let mut builder = unsafe { PluginHost::builder().system_allocator() };
         let mut policy = df_plugin_host::TrustPolicy::default();
         if let Some(config) = &config {
             builder = builder.config(config)?;
