@@ -205,7 +205,11 @@ fn under_the_cli_a_bundle_shares_the_system_allocator_whatever_its_constructors_
             .args(["-e", query])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         csv_rows(&String::from_utf8_lossy(&out.stdout))
     };
     let rows = sql("SELECT name, shares_allocator FROM df_plugins() ORDER BY name");
