@@ -211,7 +211,7 @@ mod tests {
         let cases: [(RecordOverrides, &str); 6] = [
             (
                 RecordOverrides {
-                    abi_minor: Some(9),
+                    abi_minor: Some(super::ABI_MINOR + 1),
                     ..Default::default()
                 },
                 "plugin ABI minor",

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use df_plugin_api::record::{AbiRecord, Capability, FixedStr};
+use df_plugin_api::record::{ABI_MINOR, AbiRecord, Capability, FixedStr};
 use df_plugin_conformance::craft;
 use df_plugin_host::{Refusal, Step};
 use tempfile::TempDir;
@@ -86,10 +86,11 @@ async fn a_bundle_for_plugin_abi_major_0() {
 #[tokio::test]
 async fn a_bundle_for_a_newer_plugin_abi_minor() {
     let (dir, _) = crafted("corpus-duplicate", |s, d| {
-        craft::with_record(s, d, |r| r.abi_minor = 9)
+        craft::with_record(s, d, |r| r.abi_minor = ABI_MINOR + 1)
     });
     let r = refused_at(dir.path(), Step::Compatibility).await;
-    assert!(r.to_string().contains("1.9"), "{r}");
+    let newer = format!("1.{}", ABI_MINOR + 1);
+    assert!(r.to_string().contains(&newer), "{r}");
 }
 
 #[tokio::test]
