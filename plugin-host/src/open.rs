@@ -13,7 +13,9 @@
 //! allocator (plugin ABI 1.9, `df_plugin_api::ffi::allocator`): a bundle that allocated nothing
 //! yet allocates through the host's from then on, and can hand its batches' columns over
 //! instead of holding them for the host. An older bundle, one with an allocator of its own, or
-//! one whose constructors allocated keeps its own heap, and its columns cross as before.
+//! one whose constructors allocated keeps its own heap, and its columns cross as before. A
+//! host whose application vouched that its allocator is the system's
+//! (`PluginHostBuilder::system_allocator`) lends the system's, which every bundle shares.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
