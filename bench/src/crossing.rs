@@ -235,12 +235,10 @@ fn fresh(schema: &SchemaRef, rows: usize) -> RecordBatch {
 fn handed_over(batch: RecordBatch) -> RecordBatch {
     // SAFETY: this image imports what it exports here, at once.
     unsafe { allocator::share_in_process(true) };
-    let schema = batch.schema();
-    let exported = FFI_BatchBuffers::export(batch);
+    let crossed = crossed::<FFI_BatchBuffers>(batch);
     // SAFETY: as above.
     unsafe { allocator::share_in_process(false) };
-    // SAFETY: exported just now from a batch of `schema`.
-    unsafe { exported.import(&schema) }.expect("a batch of its own schema")
+    crossed
 }
 
 /// The table of what crossing fresh batches of Int64 columns adds when another thread drops

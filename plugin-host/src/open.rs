@@ -137,28 +137,52 @@ fn share_allocator(
         return Ok(false);
     };
     // SAFETY: `lend` allocates through this image's global allocator (`lent_allocator`).
-    let (problem, fix) = match unsafe { share(lend) } {
-        ALLOCATOR_SHARED => return Ok(true),
-        ALLOCATOR_KEPT => return Ok(false),
-        ALLOCATOR_ANOTHER_HOSTS => (
+    let answer = unsafe { share(lend) };
+    shares(answer).map_err(|(problem, fix)| {
+        Refusal::new(
+            meta.info.bundle_name.clone(),
+            &meta.path,
+            Step::Open,
+            problem,
+            fix,
+        )
+    })
+}
+
+/// What a bundle's answer to the host's allocator means: whether it shares it, or why the
+/// bundle must be refused and how to fix that.
+fn shares(answer: u8) -> Result<bool, (String, &'static str)> {
+    match answer {
+        ALLOCATOR_SHARED => Ok(true),
+        ALLOCATOR_KEPT => Ok(false),
+        ALLOCATOR_ANOTHER_HOSTS => Err((
             "the bundle already allocates through the allocator of another df-plugin-host in \
              this process (an application that links the host twice, with two allocators), and \
              it hands its columns to whichever host reads them"
                 .to_string(),
             "load this bundle through one host of the process only",
-        ),
-        other => (
+        )),
+        other => Err((
             format!(
                 "the bundle answered {other} to the host's allocator, which no plugin ABI defines"
             ),
             "rebuild the bundle with df_plugin_api::export_bundle!",
-        ),
-    };
-    Err(Refusal::new(
-        meta.info.bundle_name.clone(),
-        &meta.path,
-        Step::Open,
-        problem,
-        fix,
-    ))
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bundle_fed_by_another_host_or_answering_nonsense_is_refused() {
+        assert_eq!(shares(ALLOCATOR_SHARED), Ok(true));
+        assert_eq!(shares(ALLOCATOR_KEPT), Ok(false));
+        let (problem, fix) = shares(ALLOCATOR_ANOTHER_HOSTS).expect_err("another host's");
+        assert!(problem.contains("another df-plugin-host"), "{problem}");
+        assert!(fix.contains("one host"), "{fix}");
+        let (problem, _) = shares(7).expect_err("no such answer");
+        assert!(problem.contains("answered 7"), "{problem}");
+    }
 }

@@ -555,10 +555,11 @@ pub unsafe fn import_columns(
         .zip(fields)
         .map(|(column, field)| {
             let column = std::mem::replace(column, FFI_ArrayBuffers::empty(0));
-            let data_type = field.data_type();
-            let owner = fixed_width(data_type).and_then(|_| owner.clone());
+            // Past the first loop a fixed-width column's width is checked (so not 0); any other
+            // column is imported without the owner, or refused if it has a width.
+            let owner = (column.byte_width != 0).then(|| owner.clone()).flatten();
             // SAFETY: the caller's contract; `owner` holds every handle `take_fixed` took.
-            unsafe { column.import_held(data_type, owner) }
+            unsafe { column.import_held(field.data_type(), owner) }
         })
         .collect()
 }
@@ -1220,6 +1221,42 @@ mod tests {
         let columns: Vec<_> = exported.into_iter().map(|(column, _)| column).collect();
         let imported = unsafe { import_columns(columns, &fields_of(&arrays)) }.expect("import");
         assert_eq!(imported, arrays);
+    }
+
+    #[test]
+    fn handed_over_values_without_their_alignment_or_a_held_bitmap_are_refused() {
+        use datafusion::arrow::datatypes::IntervalUnit;
+        let fresh = || Arc::new(Int64Array::from(vec![1, 2, 3])) as ArrayRef;
+        let (eight_bytes, handed) = hand_over::<Int64Type>(fresh());
+        assert!(handed);
+        let day_time = DataType::Interval(IntervalUnit::DayTime);
+        let e = unsafe { eight_bytes.import(&day_time) }.expect_err("aligned to 4");
+        assert!(e.to_string().contains("of another alignment"), "{e}");
+
+        let with_nulls = Arc::new(Int32Array::from(vec![Some(1), None])) as ArrayRef;
+        let (mut no_holder, handed) = hand_over::<Int32Type>(with_nulls);
+        assert!(handed);
+        let held = std::mem::replace(&mut no_holder.private_data, std::ptr::null_mut());
+        let e = unsafe { no_holder.import(&DataType::Int32) }.expect_err("a bitmap unheld");
+        assert!(
+            e.to_string().contains("a null bitmap nothing keeps alive"),
+            "{e}"
+        );
+        drop(unsafe { Box::from_raw(held as *mut NullBuffer) });
+    }
+
+    /// A producer that keeps its values alive some other way (no `private_data`) and hands
+    /// nothing over is imported as before 1.9.
+    #[test]
+    fn a_held_column_without_private_data_imports_as_before() {
+        let ints = Arc::new(Int64Array::from(vec![1, 2, 3]));
+        let mut unheld = FFI_ArrayBuffers::new(&(Arc::clone(&ints) as ArrayRef));
+        let held = std::mem::replace(&mut unheld.private_data, std::ptr::null_mut());
+        let imported = unsafe { unheld.import(&DataType::Int64) }.expect("imported");
+        assert_eq!(imported.as_primitive::<Int64Type>(), ints.as_ref());
+        drop(imported);
+        drop(unsafe { Arc::from_raw(held as *const Int64Array) });
+        assert_eq!(Arc::strong_count(&ints), 1);
     }
 
     #[test]
