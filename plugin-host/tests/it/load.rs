@@ -53,6 +53,49 @@ async fn the_udfs_bundles_register_and_their_functions_match_native() {
     }
 }
 
+/// Where rows repeat few groups, DataFusion skips partial aggregation and has the groups
+/// accumulator convert each row to a state instead: through the bundle as natively, with the
+/// same answers.
+#[tokio::test]
+async fn a_bundle_aggregate_skips_partial_aggregation_like_native() {
+    let (_dir, bundle) = session_with(&["df-plugin-udfs"]);
+    let native = session();
+    df_plugin_web::functions::register_natively(&native);
+    let sql = "select k, geo_mean(v) as g from \
+               (select v % 15000 as k, cast(v as double) as v from generate_series(1, 20000) t(v)) \
+               group by k";
+    let mut results = Vec::new();
+    for ctx in [&bundle, &native] {
+        for set in [
+            "set datafusion.execution.target_partitions = 2",
+            "set datafusion.execution.skip_partial_aggregation_probe_rows_threshold = 100",
+        ] {
+            query_csv(ctx, set).await.unwrap();
+        }
+        let plan = query_csv(ctx, &format!("explain analyze {sql}"))
+            .await
+            .unwrap();
+        let skipped = plan
+            .split("skipped_aggregation_rows=")
+            .skip(1)
+            .map(|rest| rest.split([',', ']']).next().unwrap_or_default().trim())
+            .collect::<Vec<_>>();
+        assert!(
+            skipped.iter().any(|n| *n != "0"),
+            "no partial aggregation skipped: {skipped:?} in\n{plan}"
+        );
+        results.push(
+            query_csv(
+                ctx,
+                &format!("select count(*), round(sum(g), 3) from ({sql})"),
+            )
+            .await
+            .unwrap(),
+        );
+    }
+    assert_eq!(results[0], results[1]);
+}
+
 #[tokio::test]
 async fn loading_and_registering_the_same_bundle_twice_is_a_no_op() {
     let dir = plugin_dir(&["df-plugin-udfs"]);
