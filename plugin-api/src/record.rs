@@ -28,8 +28,10 @@ pub const ABI_MAJOR: u16 = 1;
 /// through the plan runner (`FFI_PlanRunner::call_table_function`); 1.8 tables' filter
 /// pushdown answered by the plan runner (`FFI_PlanRunner::supports_filters_pushdown`); 1.9 the
 /// host's allocator lent to the bundle (`df_plugin_share_allocator`, see `ffi::allocator`), and
-/// the columns a bundle gives up handed over to the host (`ffi::buffers::HANDED_OVER`).
-pub const ABI_MINOR: u16 = 9;
+/// the columns a bundle gives up handed over to the host (`ffi::buffers::HANDED_OVER`); 1.10 a
+/// groups accumulator's `convert_to_state` states crossing back as their buffers, with their
+/// types sent once (`FFI_LeanGroupsAccumulator::convert_to_state_buffers`).
+pub const ABI_MINOR: u16 = 10;
 
 /// First bytes of every record; anything else is not a df-plugin record.
 pub const RECORD_MAGIC: [u8; 8] = *b"DFPLUGIN";

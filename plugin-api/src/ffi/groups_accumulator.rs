@@ -18,7 +18,7 @@
 use std::ffi::c_void;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray};
 use datafusion::arrow::datatypes::DataType;
@@ -31,6 +31,7 @@ use datafusion_ffi::udaf::FFI_AggregateUDF;
 use datafusion_ffi::util::{FFI_Option, FFI_Result};
 use stabby::vec::Vec as SVec;
 
+use super::buffers::FFI_ArrayBuffers;
 use super::cdata;
 use super::planner::ffi_guard;
 
@@ -122,24 +123,31 @@ pub struct FFI_Values {
     pub types: FFI_Option<SVec<WrappedSchema>>,
 }
 
+/// The types of `arrays` to send when they are not `known`: as schemas to cross, and as the
+/// types the sender then knows the receiver holds.
+type TypesToSend = (FFI_Option<SVec<WrappedSchema>>, Option<Vec<DataType>>);
+
+fn types_to_send(arrays: &[ArrayRef], known: &[DataType]) -> Result<TypesToSend> {
+    let same =
+        arrays.len() == known.len() && arrays.iter().zip(known).all(|(a, t)| a.data_type() == t);
+    if same {
+        return Ok((FFI_Option::None, None));
+    }
+    let types = arrays
+        .iter()
+        .map(|a| a.data_type().clone())
+        .collect::<Vec<_>>();
+    let schemas = types
+        .iter()
+        .map(|t| Ok(WrappedSchema(FFI_ArrowSchema::try_from(t)?)))
+        .collect::<Result<SVec<_>>>()?;
+    Ok((FFI_Option::Some(schemas), Some(types)))
+}
+
 impl FFI_Values {
     /// Exports `arrays`, and their types unless they are `known`; also returns the types sent.
     fn export(arrays: &[ArrayRef], known: &[DataType]) -> Result<(Self, Option<Vec<DataType>>)> {
-        let same = arrays.len() == known.len()
-            && arrays.iter().zip(known).all(|(a, t)| a.data_type() == t);
-        let (types, sent) = if same {
-            (FFI_Option::None, None)
-        } else {
-            let types = arrays
-                .iter()
-                .map(|a| a.data_type().clone())
-                .collect::<Vec<_>>();
-            let schemas = types
-                .iter()
-                .map(|t| Ok(WrappedSchema(FFI_ArrowSchema::try_from(t)?)))
-                .collect::<Result<SVec<_>>>()?;
-            (FFI_Option::Some(schemas), Some(types))
-        };
+        let (types, sent) = types_to_send(arrays, known)?;
         let arrays = arrays.iter().map(cdata::export).collect();
         Ok((Self { arrays, types }, sent))
     }
@@ -184,11 +192,7 @@ fn imported_types(types: FFI_Option<SVec<WrappedSchema>>) -> Result<Option<Vec<D
 /// Each array is a valid C data interface array of the type at its position in `types`.
 unsafe fn import_arrays(arrays: SVec<FFI_ArrowArray>, types: &[DataType]) -> Result<Vec<ArrayRef>> {
     if arrays.len() != types.len() {
-        return Err(DataFusionError::Internal(format!(
-            "a groups accumulator was sent {} arrays and knows the types of {}",
-            arrays.len(),
-            types.len()
-        )));
+        return Err(arrays_and_types(arrays.len(), types.len()));
     }
     arrays
         .into_iter()
@@ -196,6 +200,64 @@ unsafe fn import_arrays(arrays: SVec<FFI_ArrowArray>, types: &[DataType]) -> Res
         // SAFETY: the caller's contract.
         .map(|(a, t)| unsafe { cdata::import(a, t) })
         .collect()
+}
+
+/// States crossing back to the consumer of `convert_to_state` (plugin ABI 1.10): each array as
+/// its buffers ([`FFI_ArrayBuffers`], so a fixed-width state built from a `Vec` is handed over
+/// to a host that lent its allocator), and their types only when the consumer does not know
+/// them yet or they changed.
+///
+/// With partial aggregation skipped (many groups), DataFusion calls `convert_to_state` on every
+/// input batch. As datafusion-ffi's `WrappedArray`s, `geo_mean`'s two states crossed with two
+/// schemas built, parsed and dropped per batch, and through arrow-rs's generic export and
+/// import: of the bundle side's ~290 extra profile samples a run on the many-groups bench
+/// query, ~30 were the schemas alone (`split-perf`, 22 runs a side).
+#[repr(C)]
+#[derive(Debug)]
+pub struct FFI_States {
+    pub arrays: SVec<FFI_ArrayBuffers>,
+    pub types: FFI_Option<SVec<WrappedSchema>>,
+}
+
+impl FFI_States {
+    /// Exports `arrays`, which the producer gives up, and their types unless they are `known`;
+    /// also returns the types sent.
+    fn export(arrays: Vec<ArrayRef>, known: &[DataType]) -> Result<(Self, Option<Vec<DataType>>)> {
+        let (types, sent) = types_to_send(&arrays, known)?;
+        let arrays = arrays
+            .into_iter()
+            .map(FFI_ArrayBuffers::from_owned)
+            .collect();
+        Ok((Self { arrays, types }, sent))
+    }
+
+    /// Imports the arrays; types that were sent replace `known` first. What it does not
+    /// import, it releases.
+    ///
+    /// # Safety
+    /// Each array was exported by [`FFI_ArrayBuffers`] (or to its contract) from an array of
+    /// its type.
+    unsafe fn import_keeping(self, known: &mut Vec<DataType>) -> Result<Vec<ArrayRef>> {
+        let Self { arrays, types } = self;
+        if let Some(sent) = imported_types(types)? {
+            *known = sent;
+        }
+        if arrays.len() != known.len() {
+            return Err(arrays_and_types(arrays.len(), known.len()));
+        }
+        arrays
+            .into_iter()
+            .zip(known.iter())
+            // SAFETY: the caller's contract.
+            .map(|(a, t)| unsafe { a.import(t) })
+            .collect()
+    }
+}
+
+fn arrays_and_types(arrays: usize, types: usize) -> DataFusionError {
+    DataFusionError::Internal(format!(
+        "a groups accumulator was sent {arrays} arrays and knows the types of {types}"
+    ))
 }
 
 fn export_filter(filter: Option<&BooleanArray>) -> FFI_Option<FFI_ArrowArray> {
@@ -250,10 +312,17 @@ fn returned<T>(r: FFI_Result<T>) -> Result<T> {
     }
 }
 
+/// The plugin ABI minor whose lean accumulators have
+/// [`FFI_LeanGroupsAccumulator::convert_to_state_buffers`].
+pub const CONVERT_TO_STATE_BUFFERS_MINOR: u16 = 10;
+
 /// A stable struct for a groups accumulator's calls. For each field, see the method of the same
 /// name of [`GroupsAccumulator`]. Group indices cross as a pointer and a length, valid for the
-/// call; what the producer returns crosses with its schema (once per emit, or per batch in
-/// `convert_to_state`).
+/// call; what the producer returns once per emit (`evaluate`, `state`) crosses with its schema,
+/// and what it returns per batch (`convert_to_state_buffers`) as [`FFI_States`].
+///
+/// Fields after `library_marker_id` were appended by later minors: the consumer reads one only
+/// from a producer of that minor or later (see [`ForeignLeanGroupsAccumulator::new`]).
 #[repr(C)]
 #[derive(Debug)]
 pub struct FFI_LeanGroupsAccumulator {
@@ -281,6 +350,8 @@ pub struct FFI_LeanGroupsAccumulator {
         total_num_groups: usize,
     ) -> FFI_Result<()>,
     /// Takes values of `update_batch`'s types (sent again if they differ) and keeps nothing.
+    /// The states cross with their schemas (plugin ABI 1.5 to 1.9; see
+    /// [`Self::convert_to_state_buffers`]).
     pub convert_to_state: unsafe extern "C" fn(
         accumulator: &Self,
         values: FFI_Values,
@@ -292,6 +363,15 @@ pub struct FFI_LeanGroupsAccumulator {
     pub private_data: *mut c_void,
     /// Identifies the image that made this struct.
     pub library_marker_id: extern "C" fn() -> usize,
+    /// `convert_to_state`, with the states crossing back as [`FFI_States`]: their types are
+    /// sent when `types_known` is false (the consumer holds none) or when they differ from the
+    /// ones the producer sent last. Plugin ABI 1.10 ([`CONVERT_TO_STATE_BUFFERS_MINOR`]).
+    pub convert_to_state_buffers: unsafe extern "C" fn(
+        accumulator: &Self,
+        values: FFI_Values,
+        opt_filter: FFI_Option<FFI_ArrowArray>,
+        types_known: bool,
+    ) -> FFI_Result<FFI_States>,
 }
 
 unsafe impl Send for FFI_LeanGroupsAccumulator {}
@@ -303,6 +383,9 @@ struct LeanGroupsPrivateData {
     value_types: Vec<DataType>,
     /// The types of `merge_batch`'s states, as last sent.
     state_types: Vec<DataType>,
+    /// The types of `convert_to_state_buffers`' states, as last sent. `convert_to_state` takes
+    /// `&self`; the consumer makes one call at a time, so the lock is never contended.
+    converted_types: Mutex<Vec<DataType>>,
 }
 
 /// Who a panic caught at the boundary is reported for (the toolkit's own guard, inside, names
@@ -318,6 +401,7 @@ impl FFI_LeanGroupsAccumulator {
             accumulator,
             value_types: Vec::new(),
             state_types: Vec::new(),
+            converted_types: Mutex::default(),
         };
         Self {
             update_batch: update_batch_fn_wrapper,
@@ -329,6 +413,7 @@ impl FFI_LeanGroupsAccumulator {
             release: release_fn_wrapper,
             private_data: Box::into_raw(Box::new(data)) as *mut c_void,
             library_marker_id: super::library_marker_id,
+            convert_to_state_buffers: convert_to_state_buffers_fn_wrapper,
         }
     }
 
@@ -430,6 +515,39 @@ unsafe extern "C" fn convert_to_state_fn_wrapper(
     })
 }
 
+unsafe extern "C" fn convert_to_state_buffers_fn_wrapper(
+    accumulator: &FFI_LeanGroupsAccumulator,
+    values: FFI_Values,
+    opt_filter: FFI_Option<FFI_ArrowArray>,
+    types_known: bool,
+) -> FFI_Result<FFI_States> {
+    let data = accumulator.data();
+    ffi_guard(who, || {
+        // SAFETY: as in `update_batch_fn_wrapper`.
+        let (values, filter) = unsafe {
+            (
+                values.import_with(&data.value_types)?,
+                import_filter(opt_filter)?,
+            )
+        };
+        let states = data
+            .accumulator
+            .convert_to_state(&values, filter.as_ref())?;
+        let mut sent_last = lock(&data.converted_types);
+        let known: &[DataType] = if types_known { &sent_last } else { &[] };
+        let (states, sent) = FFI_States::export(states, known)?;
+        if let Some(sent) = sent {
+            *sent_last = sent;
+        }
+        Ok(states)
+    })
+}
+
+/// The lock's value even after a panic while it was held: the types in it are whole either way.
+fn lock(types: &Mutex<Vec<DataType>>) -> MutexGuard<'_, Vec<DataType>> {
+    types.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 unsafe extern "C" fn size_fn_wrapper(accumulator: &FFI_LeanGroupsAccumulator) -> usize {
     let data = accumulator.data();
     // A panic here has no error to become: report nothing rather than unwind into the host.
@@ -455,27 +573,37 @@ impl Drop for FFI_LeanGroupsAccumulator {
 }
 
 /// The consumer side of an [`FFI_LeanGroupsAccumulator`]. It remembers which types it sent, so
-/// each kind of call sends them again only when they change.
+/// each kind of call sends them again only when they change, and which types of
+/// `convert_to_state`'s states it was sent.
 #[derive(Debug)]
 pub struct ForeignLeanGroupsAccumulator {
     accumulator: FFI_LeanGroupsAccumulator,
+    /// The producer's plugin ABI minor: which appended fields its struct has.
+    abi_minor: u16,
     value_types: Vec<DataType>,
     state_types: Vec<DataType>,
+    /// The types of `convert_to_state`'s states, as last received (ABI 1.10); emptied when a
+    /// call fails, so that the next one asks for them again.
+    converted_types: Mutex<Vec<DataType>>,
 }
 
 impl ForeignLeanGroupsAccumulator {
     /// Hands `accumulator`, which a bundle's aggregate function made through datafusion-ffi,
     /// to that bundle's [`GROUPS_ACCUMULATOR_SYMBOL`] entry point `lean_of`, and wraps the lean
-    /// struct it returns. The accumulator is consumed either way.
+    /// struct it returns. The accumulator is consumed either way. `abi_minor` is the bundle's
+    /// plugin ABI minor (5 or later): only fields of that minor are read from the struct.
     pub fn new(
         lean_of: GroupsAccumulatorFn,
         accumulator: Box<dyn GroupsAccumulator>,
+        abi_minor: u16,
     ) -> Result<Self> {
         let lean = returned(hand_over(ffi_groups_accumulator(), accumulator, lean_of))?;
         Ok(Self {
             accumulator: lean,
+            abi_minor,
             value_types: Vec::new(),
             state_types: Vec::new(),
+            converted_types: Mutex::default(),
         })
     }
 }
@@ -552,14 +680,33 @@ impl GroupsAccumulator for ForeignLeanGroupsAccumulator {
         opt_filter: Option<&BooleanArray>,
     ) -> Result<Vec<ArrayRef>> {
         let (values, _) = FFI_Values::export(values, &self.value_types)?;
-        // SAFETY: `convert_to_state` belongs to the image that made the struct.
-        import_wrapped(returned(unsafe {
-            (self.accumulator.convert_to_state)(
+        if self.abi_minor < CONVERT_TO_STATE_BUFFERS_MINOR {
+            // SAFETY: `convert_to_state` belongs to the image that made the struct.
+            return import_wrapped(returned(unsafe {
+                (self.accumulator.convert_to_state)(
+                    &self.accumulator,
+                    values,
+                    export_filter(opt_filter),
+                )
+            })?);
+        }
+        // Held for the whole call: what the producer sent last is what this holds.
+        let mut known = lock(&self.converted_types);
+        // SAFETY: the field belongs to the image that made the struct, of ABI 1.10 or later.
+        let states = unsafe {
+            (self.accumulator.convert_to_state_buffers)(
                 &self.accumulator,
                 values,
                 export_filter(opt_filter),
+                !known.is_empty(),
             )
-        })?)
+        };
+        // SAFETY: the producer exported the states with `FFI_States::export`.
+        let imported = returned(states).and_then(|s| unsafe { s.import_keeping(&mut known) });
+        if imported.is_err() {
+            known.clear();
+        }
+        imported
     }
 
     fn size(&self) -> usize {
@@ -593,9 +740,11 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use datafusion::arrow::array::{AsArray, Int32Array, Int64Array};
+    use datafusion::arrow::compute::cast;
     use datafusion::arrow::datatypes::Int64Type;
 
     use super::*;
+    use crate::record::ABI_MINOR;
 
     /// Sums Int64 values (or Int32, widened) per group; its state is the sums. It records the
     /// types it was given, fails on a value of 13 and panics on a value of 666.
@@ -675,23 +824,23 @@ mod tests {
         ) -> Result<()> {
             self.add(&values[0], group_indices, None, total_num_groups)
         }
+        /// Its states keep the values' type, so that they change when the values' do.
         fn convert_to_state(
             &self,
             values: &[ArrayRef],
             opt_filter: Option<&BooleanArray>,
         ) -> Result<Vec<ArrayRef>> {
-            let sums: Int64Array = values_of(&values[0])?
-                .into_iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    if opt_filter.is_some_and(|f| !f.value(i)) {
-                        Some(0)
-                    } else {
-                        v
-                    }
-                })
-                .collect();
-            Ok(vec![Arc::new(sums)])
+            let mut sums = Vec::with_capacity(values[0].len());
+            for (i, v) in values_of(&values[0])?.into_iter().enumerate() {
+                sums.push(match v {
+                    _ if opt_filter.is_some_and(|f| !f.value(i)) => Some(0),
+                    Some(13) => return Err(DataFusionError::Execution("13 is unlucky".into())),
+                    Some(666) => panic!("asked to panic"),
+                    v => v,
+                });
+            }
+            let sums: ArrayRef = Arc::new(Int64Array::from(sums));
+            Ok(vec![cast(&sums, values[0].data_type())?])
         }
         fn size(&self) -> usize {
             self.sums.capacity() * size_of::<i64>() + 1
@@ -705,9 +854,11 @@ mod tests {
         unsafe { export_groups_accumulator(accumulator) }
     }
 
-    /// The accumulator natively and through the lean path, with a log of the types the lean
-    /// one's accumulator was given.
-    fn twins() -> (
+    /// The accumulator natively and through the lean path of a producer of this plugin ABI
+    /// minor, with a log of the types the lean one's accumulator was given.
+    fn twins_of(
+        abi_minor: u16,
+    ) -> (
         SumGroups,
         ForeignLeanGroupsAccumulator,
         Arc<Mutex<Vec<DataType>>>,
@@ -717,9 +868,22 @@ mod tests {
             seen: Arc::clone(&seen),
             ..Default::default()
         };
-        let lean = ForeignLeanGroupsAccumulator::new(lean_of, Box::new(lean)).expect("lean");
+        let lean =
+            ForeignLeanGroupsAccumulator::new(lean_of, Box::new(lean), abi_minor).expect("lean");
         (SumGroups::default(), lean, seen)
     }
+
+    fn twins() -> (
+        SumGroups,
+        ForeignLeanGroupsAccumulator,
+        Arc<Mutex<Vec<DataType>>>,
+    ) {
+        twins_of(ABI_MINOR)
+    }
+
+    /// The minors whose consumers take different paths: the first lean one, the last before
+    /// `convert_to_state_buffers`, and this one.
+    const MINORS: [u16; 3] = [5, CONVERT_TO_STATE_BUFFERS_MINOR - 1, ABI_MINOR];
 
     fn int64(v: &[Option<i64>]) -> ArrayRef {
         Arc::new(Int64Array::from(v.to_vec()))
@@ -727,7 +891,14 @@ mod tests {
 
     #[test]
     fn every_call_gives_what_the_accumulator_gives_natively() -> Result<()> {
-        let (mut native, mut lean, _) = twins();
+        for minor in MINORS {
+            every_call_of(minor)?;
+        }
+        Ok(())
+    }
+
+    fn every_call_of(minor: u16) -> Result<()> {
+        let (mut native, mut lean, _) = twins_of(minor);
         let accs: [&mut dyn GroupsAccumulator; 2] = [&mut native, &mut lean];
         let mut out = Vec::new();
         for acc in accs {
@@ -753,7 +924,80 @@ mod tests {
             out[0].0[0].as_ref(),
             &Int64Array::from(vec![21]) as &dyn Array
         );
-        assert_eq!(format!("{:?}", out[0]), format!("{:?}", out[1]));
+        assert_eq!(
+            format!("{:?}", out[0]),
+            format!("{:?}", out[1]),
+            "as ABI 1.{minor}"
+        );
+        Ok(())
+    }
+
+    /// Converts each of `batches` natively and through `lean`; the two must agree.
+    fn converts_alike(lean: &ForeignLeanGroupsAccumulator, batches: &[ArrayRef]) -> Result<()> {
+        let native = SumGroups::default();
+        for values in batches {
+            let values = std::slice::from_ref(values);
+            let (want, got) = (
+                native.convert_to_state(values, None)?,
+                lean.convert_to_state(values, None)?,
+            );
+            assert_eq!(format!("{want:?}"), format!("{got:?}"));
+            assert_eq!(got[0].data_type(), values[0].data_type());
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn converted_states_cross_back_with_their_types_when_they_change() -> Result<()> {
+        let (_, known) = FFI_States::export(vec![int64(&[Some(1)])], &[])?;
+        assert_eq!(
+            known,
+            Some(vec![DataType::Int64]),
+            "the first call sends them"
+        );
+        let (states, sent) = FFI_States::export(vec![int64(&[Some(1)])], &[DataType::Int64])?;
+        assert!(
+            sent.is_none() && states.types.into_option().is_none(),
+            "known types stay home"
+        );
+
+        let int32: ArrayRef = Arc::new(Int32Array::from(vec![Some(3), None]));
+        for minor in MINORS {
+            let (_, lean, _) = twins_of(minor);
+            let int64 = int64(&[Some(1), None, Some(2)]);
+            converts_alike(&lean, &[int64.clone(), int64.clone(), int32.clone(), int64])?;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_failed_conversion_leaves_the_states_types_to_be_sent_again() -> Result<()> {
+        let (_, lean, _) = twins();
+        converts_alike(&lean, &[int64(&[Some(1)])])?;
+        for (value, error) in [
+            (13, "FFI error: Execution error: 13 is unlucky"),
+            (
+                666,
+                "a bundle's groups accumulator panicked: asked to panic",
+            ),
+        ] {
+            let e = lean
+                .convert_to_state(&[int64(&[Some(value)])], None)
+                .unwrap_err();
+            assert!(e.to_string().contains(error), "{e}");
+            assert!(lock(&lean.converted_types).is_empty());
+            converts_alike(&lean, &[int64(&[Some(2)]), int64(&[Some(3)])])?;
+        }
+        // States of types the consumer never learnt are refused, not misread.
+        let (_, blind, _) = twins();
+        let (states, _) = FFI_States::export(vec![int64(&[Some(1)])], &[DataType::Int64])?;
+        // SAFETY: exported just above.
+        let e = unsafe { states.import_keeping(&mut lock(&blind.converted_types)) }.unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("sent 1 arrays and knows the types of 0"),
+            "{e}"
+        );
         Ok(())
     }
 

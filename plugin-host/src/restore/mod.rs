@@ -185,7 +185,10 @@ pub fn apply(meta: &BundleMetadata, objects: BundleObjects) -> Result<BundleObje
             AggregateUDF::new_from_impl(RestoredAggregateUDF {
                 inner,
                 restored,
-                lean: LeanGroups(objects.groups_accumulator),
+                lean: LeanGroups {
+                    lean_of: objects.groups_accumulator,
+                    abi_minor: meta.info.abi_minor,
+                },
             })
         },
     );
@@ -375,13 +378,17 @@ struct RestoredAggregateUDF {
     lean: LeanGroups,
 }
 
-/// A bundle's groups accumulator entry point, compared and hashed by address.
+/// A bundle's groups accumulator entry point, compared and hashed by address, and the bundle's
+/// plugin ABI minor (which calls its lean accumulators have).
 #[derive(Debug, Clone, Copy)]
-struct LeanGroups(Option<GroupsAccumulatorFn>);
+struct LeanGroups {
+    lean_of: Option<GroupsAccumulatorFn>,
+    abi_minor: u16,
+}
 
 impl LeanGroups {
     fn id(&self) -> Option<usize> {
-        self.0.map(|f| f as usize)
+        self.lean_of.map(|f| f as usize)
     }
 }
 
@@ -438,8 +445,12 @@ impl AggregateUDFImpl for RestoredAggregateUDF {
         args: AccumulatorArgs,
     ) -> Result<Box<dyn GroupsAccumulator>> {
         let acc = natively(self.inner.inner().create_groups_accumulator(args))?;
-        let acc: Box<dyn GroupsAccumulator> = match self.lean.0 {
-            Some(lean_of) => Box::new(natively(ForeignLeanGroupsAccumulator::new(lean_of, acc))?),
+        let acc: Box<dyn GroupsAccumulator> = match self.lean.lean_of {
+            Some(lean_of) => Box::new(natively(ForeignLeanGroupsAccumulator::new(
+                lean_of,
+                acc,
+                self.lean.abi_minor,
+            ))?),
             None => acc,
         };
         Ok(Box::new(NativeGroupsAccumulator(acc)))

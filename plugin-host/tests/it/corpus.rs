@@ -12,7 +12,7 @@ use tempfile::TempDir;
 use crate::util::{bundle, host, load, only_refusal, plugin_dir, query_csv, session, snapshot};
 
 /// A directory holding one file crafted from the bundle of `crate_name`.
-fn crafted(
+pub fn crafted(
     crate_name: &str,
     make: impl FnOnce(&Path, &Path) -> craft::Result<()>,
 ) -> (TempDir, PathBuf) {

@@ -1,8 +1,10 @@
 //! The embedding API on well-behaved bundles.
 
+use df_plugin_api::ffi::groups_accumulator::CONVERT_TO_STATE_BUFFERS_MINOR;
+use df_plugin_conformance::craft;
 use df_plugin_host::HostError;
 
-use crate::util::{host, load, plugin_dir, query_csv, session, session_with, snapshot};
+use crate::util::{host, load, plugin_dir, query_csv, register, session, session_with, snapshot};
 
 const FOUR_UDFS: &[(&str, &str)] = &[
     (
@@ -55,17 +57,23 @@ async fn the_udfs_bundles_register_and_their_functions_match_native() {
 
 /// Where rows repeat few groups, DataFusion skips partial aggregation and has the groups
 /// accumulator convert each row to a state instead: through the bundle as natively, with the
-/// same answers.
+/// same answers. The states cross back as buffers from a bundle of plugin ABI 1.10, and as
+/// datafusion-ffi's arrays with schemas from one of 1.9 (this bundle re-stamped).
 #[tokio::test]
 async fn a_bundle_aggregate_skips_partial_aggregation_like_native() {
     let (_dir, bundle) = session_with(&["df-plugin-udfs"]);
+    let (older_dir, _) = crate::corpus::crafted("df-plugin-udfs", |s, d| {
+        craft::with_record(s, d, |r| r.abi_minor = CONVERT_TO_STATE_BUFFERS_MINOR - 1)
+    });
+    let older = session();
+    register(host(older_dir.path()).strict(true), &older);
     let native = session();
     df_plugin_web::functions::register_natively(&native);
     let sql = "select k, geo_mean(v) as g from \
                (select v % 15000 as k, cast(v as double) as v from generate_series(1, 20000) t(v)) \
                group by k";
     let mut results = Vec::new();
-    for ctx in [&bundle, &native] {
+    for ctx in [&bundle, &older, &native] {
         for set in [
             "set datafusion.execution.target_partitions = 2",
             "set datafusion.execution.skip_partial_aggregation_probe_rows_threshold = 100",
@@ -93,7 +101,8 @@ async fn a_bundle_aggregate_skips_partial_aggregation_like_native() {
             .unwrap(),
         );
     }
-    assert_eq!(results[0], results[1]);
+    assert_eq!(results[0], results[2], "as the current ABI");
+    assert_eq!(results[1], results[2], "as ABI 1.9");
 }
 
 #[tokio::test]
