@@ -14,6 +14,10 @@
 //! which made that struct, takes its own accumulator out of it (datafusion-ffi's local round
 //! trip). So aggregate functions, their signatures and `create_groups_accumulator` keep
 //! datafusion-ffi's path; only the calls per batch change.
+//!
+//! Plugin ABI 1.10 gives the one call per batch that returns arrays, `convert_to_state` (every
+//! batch once DataFusion skips the partial aggregation, with many groups), a way back as lean as
+//! the way in: [`FFI_States`], the states as their buffers and their types sent once.
 
 use std::ffi::c_void;
 use std::marker::PhantomData;
