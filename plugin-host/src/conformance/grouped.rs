@@ -1,7 +1,9 @@
 //! `behaviour.aggregate.*` and `behaviour.window.*`: each aggregate and window function run
 //! over generated data (values, NULLs, a group of NULLs only, an empty batch) with 1 and with 4
 //! target partitions must give the same results — partial states merged across partitions
-//! (and, where offered, groups accumulators) agree with a single pass.
+//! (and, where offered, groups accumulators) agree with a single pass. A grouped aggregate also
+//! runs with partial aggregation skipped, as DataFusion does with many groups: its groups
+//! accumulator's `convert_to_state` states, merged, must agree too.
 
 use std::sync::Arc;
 
@@ -10,17 +12,18 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::datasource::MemTable;
 use datafusion::error::Result;
 use datafusion::logical_expr::{AggregateUDF, ExprFunctionExt, WindowUDF};
-use datafusion::prelude::{DataFrame, Expr, col, lit};
+use datafusion::prelude::{DataFrame, Expr, SessionContext, col, lit};
 use datafusion::scalar::ScalarValue;
 use df_plugin_api::record::Capability;
 
 use super::report::Report;
 use super::values;
-use super::{Outcome, Outcomes, Trigger, fresh_session};
+use super::{Outcome, Outcomes, Trigger, fresh_config};
 use crate::metadata::BundleMetadata;
 
-/// Rows per partition of the generated input, and partitions.
+/// Rows per partition of the generated input, rows per batch, and partitions.
 const ROWS: usize = 40;
+const BATCH_ROWS: usize = 10;
 const PARTITIONS: usize = 4;
 /// The group whose arguments are all NULL.
 const NULL_GROUP: i64 = 9;
@@ -76,12 +79,12 @@ pub(super) async fn exercise_aggregate(udaf: &AggregateUDF, parameters: usize) -
             };
             out.push(
                 format!("{what}, GROUP BY"),
-                same_at_1_and_4(types, grouped).await,
+                same_as_single(types, grouped, &[Run::Partitioned, Run::Skipping]).await,
             );
             let whole = |df: DataFrame| df.aggregate(vec![], vec![call.clone().alias("v")]);
             out.push(
                 format!("{what}, no GROUP BY"),
-                same_at_1_and_4(types, whole).await,
+                same_as_single(types, whole, &[Run::Partitioned]).await,
             );
             let empty = |df: DataFrame| {
                 df.filter(lit(false))?
@@ -122,13 +125,13 @@ pub(super) async fn exercise_window(udwf: &WindowUDF, parameters: usize) -> Outc
             };
             out.push(
                 format!("{what}, OVER (PARTITION BY g ORDER BY o)"),
-                same_at_1_and_4(types, query).await,
+                same_as_single(types, query, &[Run::Partitioned]).await,
             );
             let empty = |df: DataFrame| {
                 df.filter(lit(false))?
                     .window(vec![window.clone().alias("v")])
             };
-            let result = run(types, 4, empty).await;
+            let result = run(types, Run::Partitioned, empty).await;
             out.push(
                 format!("{what}, over no rows"),
                 match result {
@@ -158,34 +161,89 @@ fn argument_variants(types: &[DataType]) -> Vec<(&'static str, Vec<Expr>)> {
     variants
 }
 
-/// Runs `query` at 1 and at 4 target partitions and compares the rows.
-async fn same_at_1_and_4(
+/// How a query's session runs it.
+#[derive(Debug, Clone, Copy)]
+enum Run {
+    /// At 1 target partition: a single pass.
+    Single,
+    /// At [`PARTITIONS`]: partial states merged.
+    Partitioned,
+    /// At [`PARTITIONS`], with partial aggregation skipped after each partition's first batch
+    /// (DataFusion's probe, at thresholds that always trip): the later batches reach the groups
+    /// accumulator's `convert_to_state`, and their states are merged.
+    Skipping,
+}
+
+impl Run {
+    fn session(self) -> Arc<SessionContext> {
+        let partitions = match self {
+            Run::Single => 1,
+            Run::Partitioned | Run::Skipping => PARTITIONS,
+        };
+        let mut config = fresh_config(partitions);
+        if let Run::Skipping = self {
+            let execution = &mut config.options_mut().execution;
+            execution.skip_partial_aggregation_probe_rows_threshold = 1;
+            execution.skip_partial_aggregation_probe_ratio_threshold = 0.0;
+        }
+        Arc::new(SessionContext::new_with_config(config))
+    }
+
+    /// What a difference from a single pass means.
+    fn differs(self) -> String {
+        match self {
+            Run::Single => "a single pass differs from itself".to_owned(),
+            Run::Partitioned => format!(
+                "results differ between 1 and {PARTITIONS} partitions (partial states do not \
+                 merge to the same answer)"
+            ),
+            Run::Skipping => format!(
+                "results differ between 1 partition and {PARTITIONS} with partial aggregation \
+                 skipped (the groups accumulator's convert_to_state states do not merge to the \
+                 same answer)"
+            ),
+        }
+    }
+
+    fn name(self) -> String {
+        match self {
+            Run::Single => "1 partition".to_owned(),
+            Run::Partitioned => format!("{PARTITIONS} partitions"),
+            Run::Skipping => format!("{PARTITIONS} partitions with partial aggregation skipped"),
+        }
+    }
+}
+
+/// Runs `query` in a single pass and in each of `runs`, and compares the rows.
+async fn same_as_single(
     types: &[DataType],
     query: impl Fn(DataFrame) -> Result<DataFrame>,
+    runs: &[Run],
 ) -> Outcome {
-    let one = match run(types, 1, &query).await {
+    let single = match run(types, Run::Single, &query).await {
         Ok(rows) => rows,
         Err(e) => return Outcome::refused(e.to_string()),
     };
-    let four = match run(types, PARTITIONS, &query).await {
-        Ok(rows) => rows,
-        Err(e) => {
-            return Outcome::Violation(format!(
-                "worked at 1 partition but failed at {PARTITIONS}: {e}"
-            ));
+    for &other in runs {
+        let rows = match run(types, other, &query).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                return Outcome::Violation(format!(
+                    "worked at 1 partition but failed at {}: {e}",
+                    other.name()
+                ));
+            }
+        };
+        if let Some(diff) = first_difference(&single, &rows) {
+            return Outcome::Violation(format!("{}: {diff}", other.differs()));
         }
-    };
-    match first_difference(&one, &four) {
-        None => Outcome::Accepted,
-        Some(diff) => Outcome::Violation(format!(
-            "results differ between 1 and {PARTITIONS} partitions (partial states do not merge to the same answer): {diff}"
-        )),
     }
+    Outcome::Accepted
 }
 
 /// Runs `query`, which must return exactly one row.
 async fn one_row(types: &[DataType], query: impl Fn(DataFrame) -> Result<DataFrame>) -> Outcome {
-    match run(types, PARTITIONS, query).await {
+    match run(types, Run::Partitioned, query).await {
         Ok(rows) if rows.len() == 1 => Outcome::Accepted,
         Ok(rows) => Outcome::Violation(format!(
             "{} rows for an aggregate without GROUP BY (expected 1)",
@@ -197,10 +255,10 @@ async fn one_row(types: &[DataType], query: impl Fn(DataFrame) -> Result<DataFra
 
 async fn run(
     types: &[DataType],
-    partitions: usize,
+    how: Run,
     query: impl Fn(DataFrame) -> Result<DataFrame>,
 ) -> Result<Vec<Vec<String>>> {
-    let ctx = fresh_session(partitions);
+    let ctx = how.session();
     let df = ctx.read_table(Arc::new(input(types)?))?;
     let batches = query(df)?.collect().await?;
     df_plugin_conformance::slt::rows(&batches)
@@ -208,8 +266,9 @@ async fn run(
 }
 
 /// `g` (group), `o` (order, unique), `c0..` (arguments): [`PARTITIONS`] partitions of
-/// [`ROWS`] rows, every seventh argument NULL, group [`NULL_GROUP`] NULL throughout, and an
-/// empty batch first.
+/// [`ROWS`] rows in batches of [`BATCH_ROWS`] (slices of one, so their arrays start at an
+/// offset), every seventh argument NULL, group [`NULL_GROUP`] NULL throughout, and an empty
+/// batch first.
 fn input(types: &[DataType]) -> Result<MemTable> {
     let mut fields = vec![
         Field::new("g", DataType::Int64, false),
@@ -246,7 +305,10 @@ fn input(types: &[DataType]) -> Result<MemTable> {
             columns.push(ScalarValue::iter_to_array(values)?);
         }
         let batch = RecordBatch::try_new(Arc::clone(&schema), columns)?;
-        let mut batches = vec![batch];
+        let mut batches: Vec<RecordBatch> = (0..ROWS)
+            .step_by(BATCH_ROWS)
+            .map(|start| batch.slice(start, BATCH_ROWS.min(ROWS - start)))
+            .collect();
         if p == 0 {
             batches.insert(0, RecordBatch::new_empty(Arc::clone(&schema)));
         }
@@ -269,4 +331,106 @@ fn first_difference(a: &[Vec<String>], b: &[Vec<String>]) -> Option<String> {
         let same = ra.len() == rb.len() && ra.iter().zip(rb).all(|(x, y)| close(x, y));
         (!same).then(|| format!("[{}] vs [{}]", ra.join(", "), rb.join(", ")))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::BooleanArray;
+    use datafusion::arrow::datatypes::FieldRef;
+    use datafusion::functions_aggregate::sum::sum_udaf;
+    use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+    use datafusion::logical_expr::{
+        Accumulator, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature,
+    };
+
+    use super::*;
+
+    /// `sum` whose groups accumulator converts every row to an empty state: right as long as
+    /// partial aggregation runs, wrong once it is skipped.
+    #[derive(Debug, PartialEq, Eq, Hash)]
+    struct ForgetfulSum(AggregateUDF);
+
+    impl AggregateUDFImpl for ForgetfulSum {
+        fn name(&self) -> &str {
+            "forgetful_sum"
+        }
+        fn signature(&self) -> &Signature {
+            self.0.signature()
+        }
+        fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+            self.0.return_type(arg_types)
+        }
+        fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+            self.0.accumulator(args)
+        }
+        fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+            self.0.state_fields(args)
+        }
+        fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
+            self.0.groups_accumulator_supported(args)
+        }
+        fn create_groups_accumulator(
+            &self,
+            args: AccumulatorArgs,
+        ) -> Result<Box<dyn GroupsAccumulator>> {
+            Ok(Box::new(Forgetful(self.0.create_groups_accumulator(args)?)))
+        }
+    }
+
+    struct Forgetful(Box<dyn GroupsAccumulator>);
+
+    impl GroupsAccumulator for Forgetful {
+        fn update_batch(
+            &mut self,
+            values: &[ArrayRef],
+            group_indices: &[usize],
+            opt_filter: Option<&BooleanArray>,
+            total_num_groups: usize,
+        ) -> Result<()> {
+            self.0
+                .update_batch(values, group_indices, opt_filter, total_num_groups)
+        }
+        fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+            self.0.evaluate(emit_to)
+        }
+        fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+            self.0.state(emit_to)
+        }
+        fn merge_batch(
+            &mut self,
+            values: &[ArrayRef],
+            group_indices: &[usize],
+            total_num_groups: usize,
+        ) -> Result<()> {
+            self.0.merge_batch(values, group_indices, total_num_groups)
+        }
+        fn convert_to_state(
+            &self,
+            values: &[ArrayRef],
+            _opt_filter: Option<&BooleanArray>,
+        ) -> Result<Vec<ArrayRef>> {
+            let none = BooleanArray::from(vec![false; values[0].len()]);
+            self.0.convert_to_state(values, Some(&none))
+        }
+        fn size(&self) -> usize {
+            self.0.size()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_groups_accumulator_whose_converted_states_are_wrong_is_a_violation() {
+        let sum = sum_udaf();
+        let good = exercise_aggregate(&sum, 1).await;
+        assert!(good.verdict("query").is_ok(), "{:?}", good.verdict("query"));
+
+        let forgetful = AggregateUDF::new_from_impl(ForgetfulSum(sum.as_ref().clone()));
+        let bad = exercise_aggregate(&forgetful, 1).await;
+        assert!(
+            bad.failed_with("with partial aggregation skipped"),
+            "{:?}",
+            bad.verdict("query")
+        );
+        // Only the grouped query skips: the others still pass.
+        assert!(bad.reachable());
+    }
 }

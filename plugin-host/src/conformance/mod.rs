@@ -102,11 +102,14 @@ pub(crate) fn session_with(
 
 /// An empty session with `partitions` target partitions and information_schema on.
 pub(crate) fn fresh_session(partitions: usize) -> Arc<SessionContext> {
-    Arc::new(SessionContext::new_with_config(
-        SessionConfig::new()
-            .with_information_schema(true)
-            .with_target_partitions(partitions),
-    ))
+    Arc::new(SessionContext::new_with_config(fresh_config(partitions)))
+}
+
+/// The configuration of [`fresh_session`].
+pub(crate) fn fresh_config(partitions: usize) -> SessionConfig {
+    SessionConfig::new()
+        .with_information_schema(true)
+        .with_target_partitions(partitions)
 }
 
 /// An object a behaviour check managed to call: the safety check injects a panic into it.
