@@ -192,7 +192,9 @@ impl Run {
     /// What a difference from a single pass means.
     fn differs(self) -> String {
         match self {
-            Run::Single => "a single pass differs from itself".to_owned(),
+            Run::Single => "results differ between two single passes (the function is not \
+                            deterministic)"
+                .to_owned(),
             Run::Partitioned => format!(
                 "results differ between 1 and {PARTITIONS} partitions (partial states do not \
                  merge to the same answer)"
