@@ -195,14 +195,28 @@ fn imported_types(types: FFI_Option<SVec<WrappedSchema>>) -> Result<Option<Vec<D
 /// # Safety
 /// Each array is a valid C data interface array of the type at its position in `types`.
 unsafe fn import_arrays(arrays: SVec<FFI_ArrowArray>, types: &[DataType]) -> Result<Vec<ArrayRef>> {
+    // SAFETY: the caller's contract.
+    import_each(arrays, types, |a, t| unsafe { cdata::import(a, t) })
+}
+
+/// Imports each of `arrays` with `import`, as the type at its position in `types`; what it
+/// does not import is released with `arrays`.
+fn import_each<A>(
+    arrays: SVec<A>,
+    types: &[DataType],
+    mut import: impl FnMut(A, &DataType) -> Result<ArrayRef>,
+) -> Result<Vec<ArrayRef>> {
     if arrays.len() != types.len() {
-        return Err(arrays_and_types(arrays.len(), types.len()));
+        return Err(DataFusionError::Internal(format!(
+            "a groups accumulator was sent {} arrays and knows the types of {}",
+            arrays.len(),
+            types.len()
+        )));
     }
     arrays
         .into_iter()
         .zip(types)
-        // SAFETY: the caller's contract.
-        .map(|(a, t)| unsafe { cdata::import(a, t) })
+        .map(|(a, t)| import(a, t))
         .collect()
 }
 
@@ -246,22 +260,9 @@ impl FFI_States {
         if let Some(sent) = imported_types(types)? {
             *known = sent;
         }
-        if arrays.len() != known.len() {
-            return Err(arrays_and_types(arrays.len(), known.len()));
-        }
-        arrays
-            .into_iter()
-            .zip(known.iter())
-            // SAFETY: the caller's contract.
-            .map(|(a, t)| unsafe { a.import(t) })
-            .collect()
+        // SAFETY: the caller's contract.
+        import_each(arrays, known, |a, t| unsafe { a.import(t) })
     }
-}
-
-fn arrays_and_types(arrays: usize, types: usize) -> DataFusionError {
-    DataFusionError::Internal(format!(
-        "a groups accumulator was sent {arrays} arrays and knows the types of {types}"
-    ))
 }
 
 fn export_filter(filter: Option<&BooleanArray>) -> FFI_Option<FFI_ArrowArray> {

@@ -189,29 +189,22 @@ impl Run {
         Arc::new(SessionContext::new_with_config(config))
     }
 
-    /// What a difference from a single pass means.
-    fn differs(self) -> String {
-        match self {
-            Run::Single => "results differ between two single passes (the function is not \
-                            deterministic)"
-                .to_owned(),
-            Run::Partitioned => format!(
-                "results differ between 1 and {PARTITIONS} partitions (partial states do not \
-                 merge to the same answer)"
-            ),
-            Run::Skipping => format!(
-                "results differ between 1 partition and {PARTITIONS} with partial aggregation \
-                 skipped (the groups accumulator's convert_to_state states do not merge to the \
-                 same answer)"
-            ),
-        }
-    }
-
     fn name(self) -> String {
         match self {
             Run::Single => "1 partition".to_owned(),
             Run::Partitioned => format!("{PARTITIONS} partitions"),
             Run::Skipping => format!("{PARTITIONS} partitions with partial aggregation skipped"),
+        }
+    }
+
+    /// What a difference from a single pass means.
+    fn meaning(self) -> &'static str {
+        match self {
+            Run::Single => "the function is not deterministic",
+            Run::Partitioned => "partial states do not merge to the same answer",
+            Run::Skipping => {
+                "the groups accumulator's convert_to_state states do not merge to the same answer"
+            }
         }
     }
 }
@@ -237,7 +230,11 @@ async fn same_as_single(
             }
         };
         if let Some(diff) = first_difference(&single, &rows) {
-            return Outcome::Violation(format!("{}: {diff}", other.differs()));
+            return Outcome::Violation(format!(
+                "results differ between 1 partition and {} ({}): {diff}",
+                other.name(),
+                other.meaning()
+            ));
         }
     }
     Outcome::Accepted
