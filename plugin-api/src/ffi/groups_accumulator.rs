@@ -971,6 +971,13 @@ mod tests {
             let (_, lean, _) = twins_of(minor);
             let int64 = int64(&[Some(1), None, Some(2)]);
             converts_alike(&lean, &[int64.clone(), int64.clone(), int32.clone(), int64])?;
+            // Only a consumer of a 1.10 producer took the new call, and learnt the types.
+            let learnt = lock(&lean.converted_types).clone();
+            if minor >= CONVERT_TO_STATE_BUFFERS_MINOR {
+                assert_eq!(learnt, [DataType::Int64], "as ABI 1.{minor}");
+            } else {
+                assert!(learnt.is_empty(), "as ABI 1.{minor}: {learnt:?}");
+            }
         }
         Ok(())
     }
