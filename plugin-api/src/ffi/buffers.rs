@@ -543,29 +543,55 @@ pub unsafe fn import_columns(
             fields.len()
         )));
     }
-    // First every fixed-width column's handle, into the owner they will share; then the arrays,
-    // each fixed-width one around its values handed over or that owner.
-    let mut held = HeldColumns::default();
-    for (column, field) in columns.iter_mut().zip(fields) {
-        held.extend(column.take_fixed(field.data_type())?);
-    }
-    let owner = held.into_owner();
+    let owner = share_owner(columns.iter_mut().zip(fields.iter().map(|f| f.data_type())))?;
     columns
         .iter_mut()
         .zip(fields)
         .map(|(column, field)| {
             let column = std::mem::replace(column, FFI_ArrayBuffers::empty(0));
-            // Past the first loop a fixed-width column's width is checked (so not 0); any other
-            // column is imported without the owner, or refused if it has a width.
-            let owner = (column.byte_width != 0).then(|| owner.clone()).flatten();
-            // SAFETY: the caller's contract; `owner` holds every handle `take_fixed` took.
-            unsafe { column.import_held(field.data_type(), owner) }
+            // SAFETY: the caller's contract; `owner` holds every handle `share_owner` took.
+            unsafe { column.import_shared(field.data_type(), &owner) }
         })
         .collect()
 }
 
-/// The handles a batch's fixed-width columns were sent with, until they make one owner.
-/// Four fit inline, so the owner of a typical batch is one allocation of glibc's fast bins.
+/// The first of two steps that import arrays crossing together (a batch's columns, a call's
+/// arguments): checks each fixed-width array's width and moves its handle into one owner
+/// they will share, none for no handle, the handle itself for one. Each array is then
+/// imported with [`FFI_ArrayBuffers::import_shared`]. On an error the handles taken so far are
+/// released with the owner; the arrays left release their own.
+pub fn share_owner<'a>(
+    arrays: impl IntoIterator<Item = (&'a mut FFI_ArrayBuffers, &'a DataType)>,
+) -> Result<Option<Arc<dyn Allocation>>> {
+    let mut held = HeldColumns::default();
+    for (array, data_type) in arrays {
+        held.extend(array.take_fixed(data_type)?);
+    }
+    Ok(held.into_owner())
+}
+
+impl FFI_ArrayBuffers {
+    /// The second step of [`share_owner`]: imports the array around its values handed over or
+    /// the owner that took its handle.
+    ///
+    /// # Safety
+    /// As [`FFI_ArrayBuffers::import`]; `owner` is what [`share_owner`] returned for arrays
+    /// that included this one, with the same type.
+    pub unsafe fn import_shared(
+        self,
+        data_type: &DataType,
+        owner: &Option<Arc<dyn Allocation>>,
+    ) -> Result<ArrayRef> {
+        // Past `share_owner` a fixed-width array's width is checked (so not 0); any other array
+        // is imported without the owner, or refused if it has a width.
+        let owner = (self.byte_width != 0).then(|| owner.clone()).flatten();
+        // SAFETY: the caller's contract; `owner` holds every handle `share_owner` took.
+        unsafe { self.import_held(data_type, owner) }
+    }
+}
+
+/// The handles of fixed-width arrays crossing together, until they make one owner. Four fit
+/// inline, so the owner of a typical batch is one allocation of glibc's fast bins.
 #[derive(Default)]
 struct HeldColumns {
     first: [Option<Held>; 4],

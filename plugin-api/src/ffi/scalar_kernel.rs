@@ -42,7 +42,7 @@ use datafusion_ffi::util::{FFI_Option, FFI_Result};
 use stabby::vec::Vec as SVec;
 
 use super::bound::BoundCache;
-use super::buffers::FFI_ArrayBuffers;
+use super::buffers::{self, FFI_ArrayBuffers};
 use super::cdata;
 use super::planner::ffi_guard;
 
@@ -80,6 +80,20 @@ pub trait KernelValue: Debug + Sized + 'static {
     /// # Safety
     /// `self` was exported by [`KernelValue::export`] from a value of type `data_type`.
     unsafe fn import(self, data_type: &DataType) -> Result<ColumnarValue>;
+
+    /// Imports a call's arguments, each as its field's type. The caller checked that there
+    /// is a field for every value.
+    ///
+    /// # Safety
+    /// Each value was exported by [`KernelValue::export`] from a value of its field's type.
+    unsafe fn import_args(values: SVec<Self>, fields: &[FieldRef]) -> Result<Vec<ColumnarValue>> {
+        values
+            .into_iter()
+            .zip(fields)
+            // SAFETY: the caller's contract.
+            .map(|(value, field)| unsafe { value.import(field.data_type()) })
+            .collect()
+    }
 }
 
 /// The array a value crosses as, and whether it stands for a scalar.
@@ -175,6 +189,37 @@ impl KernelValue for FFI_ColumnarBuffers {
         let array = unsafe { self.array.import(data_type) }?;
         Ok(ColumnarValue::Array(array))
     }
+
+    /// The arguments' fixed-width arrays share one owner of the host's handles, as a batch's
+    /// columns do ([`buffers::share_owner`]): one allocation and one free a call fewer for
+    /// each array past the first. An argument kept past the call (a result that is one of
+    /// them) keeps the others' host arrays alive with it.
+    unsafe fn import_args(
+        mut values: SVec<Self>,
+        fields: &[FieldRef],
+    ) -> Result<Vec<ColumnarValue>> {
+        let arrays = values
+            .iter_mut()
+            .zip(fields)
+            .filter(|(value, _)| !value.scalar)
+            .map(|(value, field)| (&mut value.array, field.data_type()));
+        let owner = buffers::share_owner(arrays)?;
+        values
+            .into_iter()
+            .zip(fields)
+            .map(|(value, field)| {
+                let data_type = field.data_type();
+                if value.scalar {
+                    // SAFETY: the producer exported a value of the type agreed in `bind`.
+                    let scalar = unsafe { value.array.import_scalar(data_type) }?;
+                    return Ok(ColumnarValue::Scalar(scalar));
+                }
+                // SAFETY: as above; `owner` holds the handle `share_owner` took from it.
+                let array = unsafe { value.array.import_shared(data_type, &owner) }?;
+                Ok(ColumnarValue::Array(array))
+            })
+            .collect()
+    }
 }
 
 /// A scalar function's per-batch entry, bound to one configuration and one set of argument
@@ -235,12 +280,8 @@ unsafe extern "C" fn invoke_fn_wrapper<V: KernelValue>(
                     args.len()
                 )));
             }
-            let args = args
-                .into_iter()
-                .zip(&data.arg_fields)
-                // SAFETY: the host exported each argument with the type bound for it.
-                .map(|(a, f)| unsafe { a.import(f.data_type()) })
-                .collect::<Result<Vec<_>>>()?;
+            // SAFETY: the host exported each argument with the type bound for it.
+            let args = unsafe { V::import_args(args, &data.arg_fields) }?;
             let value = data.udf.invoke_with_args(ScalarFunctionArgs {
                 args,
                 arg_fields: data.arg_fields.clone(),
@@ -569,7 +610,12 @@ mod tests {
         let floats = Float64Array::from(vec![Some(1.5), None, Some(-2.0)]);
         let floats = ColumnarValue::Array(Arc::new(floats));
         let two = ColumnarValue::Scalar(ScalarValue::Float64(Some(2.0)));
-        same_as_native::<V>(&math::power(), vec![floats, two], 3);
+        same_as_native::<V>(&math::power(), vec![floats.clone(), two], 3);
+
+        // Two arrays, one sliced: with buffers they share one owner of the host's arrays.
+        let exponents = Float64Array::from(vec![Some(9.0), Some(3.0), Some(0.5), None]);
+        let exponents = ColumnarValue::Array(Arc::new(exponents.slice(1, 3)));
+        same_as_native::<V>(&math::power(), vec![floats, exponents], 3);
 
         let text = StringViewArray::from(vec![Some("abc"), None]);
         let text = ColumnarValue::Array(Arc::new(text));
