@@ -630,6 +630,43 @@ mod tests {
         same_as_native::<V>(&datetime::date_trunc(), vec![unit, ts], 3);
     }
 
+    /// The host's arrays behind a call's fixed-width arguments, exported as the host does.
+    fn exported(arrays: &[&ArrayRef]) -> SVec<FFI_ColumnarBuffers> {
+        arrays
+            .iter()
+            .map(|a| FFI_ColumnarBuffers::export(&ColumnarValue::Array(Arc::clone(a))))
+            .collect::<Result<_>>()
+            .expect("exports")
+    }
+
+    #[test]
+    fn a_calls_fixed_width_arguments_share_one_owner() {
+        let a: ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 3]));
+        let b: ArrayRef = Arc::new(Int64Array::from(vec![4, 5, 6]));
+        let int64 = |name| Arc::new(Field::new(name, DataType::Int64, true));
+        let fields = vec![int64("a"), int64("b")];
+
+        // SAFETY: exported as the fields' type.
+        let mut args = unsafe { FFI_ColumnarBuffers::import_args(exported(&[&a, &b]), &fields) }
+            .expect("imports");
+        let first = args.remove(0);
+        drop(args);
+        assert_eq!(
+            Arc::strong_count(&b),
+            2,
+            "the first argument's owner still holds the second's host array"
+        );
+        drop(first);
+        assert_eq!((Arc::strong_count(&a), Arc::strong_count(&b)), (1, 1));
+
+        // A second argument of another width is refused, and both host arrays are released.
+        let fields = vec![int64("a"), Arc::new(Field::new("b", DataType::Int32, true))];
+        // SAFETY: a layout the agreed type cannot have is refused, not read.
+        let refused = unsafe { FFI_ColumnarBuffers::import_args(exported(&[&a, &b]), &fields) };
+        assert!(refused.is_err(), "an Int64 array imported as Int32");
+        assert_eq!((Arc::strong_count(&a), Arc::strong_count(&b)), (1, 1));
+    }
+
     #[test]
     fn the_c_data_kernel_gives_the_native_results() {
         all_cases::<FFI_ColumnarArg>();
