@@ -464,8 +464,9 @@ impl ForeignScalarKernel {
         }
     }
 
-    /// Invokes the function on one batch.
-    pub fn invoke(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+    /// Invokes the function on one batch. The arguments are borrowed: the caller keeps them
+    /// (and their return field) to check the value against.
+    pub fn invoke(&self, args: &ScalarFunctionArgs) -> Result<ColumnarValue> {
         self.path.invoke(args)
     }
 
@@ -479,7 +480,7 @@ impl ForeignScalarKernel {
 
 /// A kernel whose value type is known, behind [`ForeignScalarKernel`].
 trait InvokeBatch: Debug + Send + Sync {
-    fn invoke(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue>;
+    fn invoke(&self, args: &ScalarFunctionArgs) -> Result<ColumnarValue>;
 
     fn abi_minor(&self) -> u16;
 }
@@ -491,46 +492,52 @@ struct BoundKernel<V> {
 }
 
 impl<V: KernelValue> BoundKernel<V> {
-    fn bound_call(&self, args: &ScalarFunctionArgs) -> Result<Arc<FFI_ScalarCall<V>>> {
-        self.bound.get_or_bind(
+    /// Calls the function on `args` through the call bound for their configuration and
+    /// fields, binding it first if there is none.
+    fn call(&self, args: &ScalarFunctionArgs) -> Result<FFI_Result<V>> {
+        self.bound.with_bound(
             |key| key.matches(args),
-            || {
-                let export = |f: &FieldRef| -> Result<WrappedSchema> {
-                    Ok(WrappedSchema(FFI_ArrowSchema::try_from(f.as_ref())?))
-                };
-                let arg_fields: SVec<WrappedSchema> =
-                    args.arg_fields.iter().map(export).collect::<Result<_>>()?;
-                let config = FFI_ConfigOptions::from(args.config_options.as_ref());
-                // SAFETY: `bind` belongs to the image that made the kernel.
-                let call = unsafe {
-                    (self.kernel.bind)(
-                        &self.kernel,
-                        arg_fields,
-                        export(&args.return_field)?,
-                        config,
-                    )
-                };
-                let call = match call {
-                    FFI_Result::Ok(call) => Arc::new(call),
-                    FFI_Result::Err(e) => return Err(DataFusionError::Ffi(e.to_string())),
-                };
-                let key = CallKey {
-                    config: Arc::clone(&args.config_options),
-                    arg_fields: args.arg_fields.clone(),
-                    return_field: Arc::clone(&args.return_field),
-                };
-                Ok((key, call))
+            || self.bind(args),
+            |call| {
+                let values: SVec<V> = args.args.iter().map(V::export).collect::<Result<_>>()?;
+                // SAFETY: `invoke` belongs to the image that made the call.
+                Ok(unsafe { (call.invoke)(call, values, args.number_rows) })
             },
-        )
+        )?
+    }
+
+    fn bind(&self, args: &ScalarFunctionArgs) -> Result<(CallKey, Arc<FFI_ScalarCall<V>>)> {
+        let export = |f: &FieldRef| -> Result<WrappedSchema> {
+            Ok(WrappedSchema(FFI_ArrowSchema::try_from(f.as_ref())?))
+        };
+        let arg_fields: SVec<WrappedSchema> =
+            args.arg_fields.iter().map(export).collect::<Result<_>>()?;
+        let config = FFI_ConfigOptions::from(args.config_options.as_ref());
+        // SAFETY: `bind` belongs to the image that made the kernel.
+        let call = unsafe {
+            (self.kernel.bind)(
+                &self.kernel,
+                arg_fields,
+                export(&args.return_field)?,
+                config,
+            )
+        };
+        let call = match call {
+            FFI_Result::Ok(call) => Arc::new(call),
+            FFI_Result::Err(e) => return Err(DataFusionError::Ffi(e.to_string())),
+        };
+        let key = CallKey {
+            config: Arc::clone(&args.config_options),
+            arg_fields: args.arg_fields.clone(),
+            return_field: Arc::clone(&args.return_field),
+        };
+        Ok((key, call))
     }
 }
 
 impl<V: KernelValue> InvokeBatch for BoundKernel<V> {
-    fn invoke(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let call = self.bound_call(&args)?;
-        let values: SVec<V> = args.args.iter().map(V::export).collect::<Result<_>>()?;
-        // SAFETY: `invoke` belongs to the image that made the call.
-        match unsafe { (call.invoke)(&call, values, args.number_rows) } {
+    fn invoke(&self, args: &ScalarFunctionArgs) -> Result<ColumnarValue> {
+        match self.call(args)? {
             // SAFETY: the bundle exported a value of the return type bound in `bind`.
             FFI_Result::Ok(value) => unsafe { value.import(args.return_field.data_type()) },
             FFI_Result::Err(e) => Err(DataFusionError::Ffi(e.to_string())),
@@ -589,7 +596,7 @@ mod tests {
         };
         let native = udf.invoke_with_args(args.clone()).expect("native");
         let kernel = ForeignScalarKernel::new(FFI_ScalarKernel::<V>::new(Arc::clone(udf.inner())));
-        let crossed = kernel.invoke(args).expect("through the kernel");
+        let crossed = kernel.invoke(&args).expect("through the kernel");
         match (&native, &crossed) {
             (ColumnarValue::Array(n), ColumnarValue::Array(c)) => assert_eq!(n, c),
             (ColumnarValue::Scalar(n), ColumnarValue::Scalar(c)) => assert_eq!(n, c),

@@ -332,15 +332,25 @@ impl ScalarUDFImpl for RestoredScalarUDF {
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let rows = args.number_rows;
-        let expected = args.return_field.data_type().clone();
-        let value = match &self.kernel.0 {
-            Some(kernel) => natively(kernel.invoke(args))?,
-            None => natively(self.inner.inner().invoke_with_args(args))?,
-        };
         // Named lazily: the check runs per batch, the message only on a broken contract.
         let who = PluginFunction(self.inner.name());
-        df_plugin_api::ffi::contract::check_scalar_result(&who, rows, &expected, &value)?;
-        Ok(value)
+        let check = |value: &ColumnarValue, expected: &DataType| {
+            df_plugin_api::ffi::contract::check_scalar_result(&who, rows, expected, value)
+        };
+        match &self.kernel.0 {
+            // The kernel borrows the arguments: their return field is still there to check.
+            Some(kernel) => {
+                let value = natively(kernel.invoke(&args))?;
+                check(&value, args.return_field.data_type())?;
+                Ok(value)
+            }
+            None => {
+                let expected = args.return_field.data_type().clone();
+                let value = natively(self.inner.inner().invoke_with_args(args))?;
+                check(&value, &expected)?;
+                Ok(value)
+            }
+        }
     }
     fn short_circuits(&self) -> bool {
         self.inner.inner().short_circuits()
