@@ -1,7 +1,9 @@
 //! The benchmark table: `cargo bench --workspace --bench abi [-- OPTIONS]`.
 //!
 //! Options: `--only GROUP` (repeatable: scalar, aggregate, window, table function, delta,
-//! planning, load, size; or part of a query workload's name), `--reps N`, `--rows N`, `--side
+//! planning, load, size; or part of a query workload's name), `--reps N` (rounds at least),
+//! `--min-seconds S` (a query keeps running rounds until they have taken S seconds, up to
+//! `MAX_ROUNDS`; 5 by default, 0 for exactly `--reps`), `--rows N`, `--side
 //! native|bundle` (run one side of the query workloads only; its times vary between processes
 //! by more than the gaps, so profile an interleaved run with `--timeline` instead), `--abi-minor
 //! N` (load the bundles as if built for plugin ABI 1.N, to measure what a later minor's lean
@@ -81,6 +83,14 @@ fn main() {
         match flag.as_str() {
             "--only" => config.only.push(value()),
             "--reps" => config.reps = number(value()),
+            "--min-seconds" => {
+                let seconds = value();
+                config.min_seconds = seconds
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|s| s.is_finite() && *s >= 0.0)
+                    .unwrap_or_else(|| usage(&format!("--min-seconds: seconds, not {seconds}")));
+            }
             "--rows" => config.rows = number(value()),
             "--side" => {
                 let side = value();
@@ -98,7 +108,11 @@ fn main() {
                 }));
             }
             "--explain" => config.explain = true,
-            instructions::CHILD_FLAG => config.callgrind = true,
+            // Under callgrind a run takes a hundred times longer: exactly `--reps` rounds.
+            instructions::CHILD_FLAG => {
+                config.callgrind = true;
+                config.min_seconds = 0.0;
+            }
             "--a-a" => config.a_a = true,
             "--batch-size" => match number(value()) {
                 0 => usage("--batch-size: at least one row per batch"),
@@ -165,7 +179,7 @@ fn split_perf(args: &[String]) {
 
 fn usage(problem: &str) -> ! {
     eprintln!(
-        "{problem}\nusage: cargo bench --workspace --bench abi [-- --only GROUP]... [--reps N] [--rows N] [--side native|bundle] [--abi-minor N] [--batch-size N] [--explain] [--a-a] [--timeline FILE] [--json FILE] [--markdown FILE]\n       <bench binary> split-perf TIMELINE [TOP] < perf-script-output\n       <bench binary> crossing [ROWS]\n       <bench binary> instructions [--cache] [--only GROUP]... [--rows N] [--reps N] [--batch-size N] [--abi-minor N] [--a-a]"
+        "{problem}\nusage: cargo bench --workspace --bench abi [-- --only GROUP]... [--reps N] [--min-seconds S] [--rows N] [--side native|bundle] [--abi-minor N] [--batch-size N] [--explain] [--a-a] [--timeline FILE] [--json FILE] [--markdown FILE]\n       <bench binary> split-perf TIMELINE [TOP] < perf-script-output\n       <bench binary> crossing [ROWS]\n       <bench binary> instructions [--cache] [--only GROUP]... [--rows N] [--reps N] [--batch-size N] [--abi-minor N] [--a-a]"
     );
     std::process::exit(2)
 }

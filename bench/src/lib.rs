@@ -48,8 +48,13 @@ pub struct Config {
     pub window_partitions: usize,
     /// Rows of the generated Delta table.
     pub delta_rows: usize,
-    /// Measured runs per workload and side (after one warm-up run each).
+    /// Measured runs per workload and side (after one warm-up run each): at least this many.
     pub reps: usize,
+    /// A query workload whose `reps` rounds took less than this keeps running rounds until
+    /// its rounds have taken this long, up to [`MAX_ROUNDS`]: a 25 ms query's score from 11
+    /// rounds moved by ±5 % between runs on the 2-core machine, from 101 rounds by about 1 %
+    /// (an A/A run scored 1.000, 1.006 and 0.999). Zero for exactly `reps` rounds.
+    pub min_seconds: f64,
     /// Planning samples (each plans the query [`planning::BATCH`] times).
     pub planning_samples: usize,
     /// Fresh-process load runs (warm); the first, cold run comes on top.
@@ -93,6 +98,9 @@ pub struct Config {
     pub callgrind: bool,
 }
 
+/// The most rounds a query workload runs to fill [`Config::min_seconds`].
+pub const MAX_ROUNDS: usize = 101;
+
 impl Config {
     /// The sizes the issue asks for: 10M rows, 1M groups, 1K partitions, a 5M-row Delta table.
     pub fn full(workspace: &Path) -> Self {
@@ -103,6 +111,7 @@ impl Config {
             window_partitions: 1_000,
             delta_rows: 5_000_000,
             reps: 11,
+            min_seconds: 5.0,
             planning_samples: 41,
             load_runs: 15,
             load_child: None,
@@ -127,6 +136,7 @@ impl Config {
             window_partitions: 10,
             delta_rows: 20_000,
             reps: 1,
+            min_seconds: 0.0,
             planning_samples: 1,
             load_runs: 1,
             data_dir: data_dir.to_path_buf(),

@@ -52,6 +52,11 @@ impl Rounds {
         median(self.by_side[side].iter().map(|t| t.cpu).collect())
     }
 
+    /// How many rounds were measured (the warm-up not counted).
+    pub fn count(&self) -> usize {
+        self.by_side.first().map_or(0, Vec::len)
+    }
+
     /// The median time of every side.
     pub fn medians(&self) -> Vec<Duration> {
         (0..self.by_side.len()).map(|s| self.median(s)).collect()
@@ -71,9 +76,23 @@ impl Rounds {
 /// Runs each of `sides` `reps + 1` times, interleaved (ABAB..., then BABA..., so that neither
 /// side always goes first), and drops the first (warm-up) round. `run` returns what one run of
 /// side `i` took.
-pub fn interleaved(sides: usize, reps: usize, mut run: impl FnMut(usize) -> Took) -> Rounds {
+pub fn interleaved(sides: usize, reps: usize, run: impl FnMut(usize) -> Took) -> Rounds {
+    interleaved_for(sides, reps, Duration::ZERO, reps, run)
+}
+
+/// [`interleaved`], with rounds added after the first `reps` until the measured rounds have
+/// taken `budget` of wall time altogether, or `max_reps` rounds have run.
+pub fn interleaved_for(
+    sides: usize,
+    reps: usize,
+    budget: Duration,
+    max_reps: usize,
+    mut run: impl FnMut(usize) -> Took,
+) -> Rounds {
     let mut by_side = vec![Vec::with_capacity(reps); sides];
-    for round in 0..=reps {
+    let mut spent = Duration::ZERO;
+    let mut round = 0;
+    while round <= reps || (spent < budget && round <= max_reps) {
         let order: Vec<usize> = if round % 2 == 0 {
             (0..sides).collect()
         } else {
@@ -82,9 +101,11 @@ pub fn interleaved(sides: usize, reps: usize, mut run: impl FnMut(usize) -> Took
         for side in order {
             let took = run(side);
             if round > 0 {
+                spent += took.wall;
                 by_side[side].push(took);
             }
         }
+        round += 1;
     }
     Rounds { by_side }
 }
@@ -132,6 +153,23 @@ fn clock(id: libc::clockid_t) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_short_workload_runs_rounds_until_its_budget_is_spent() {
+        let ms = |n| Took {
+            wall: Duration::from_millis(n),
+            cpu: Duration::from_millis(n),
+        };
+        // 10 ms a run, 20 ms a round: 100 ms take five measured rounds past the warm-up.
+        let rounds = interleaved_for(2, 3, Duration::from_millis(100), 50, |_| ms(10));
+        assert_eq!(rounds.by_side[1].len(), 5);
+        // Rounds of 1 s: the three asked for are already over the budget.
+        let rounds = interleaved_for(2, 3, Duration::from_millis(100), 50, |_| ms(500));
+        assert_eq!(rounds.by_side[0].len(), 3);
+        // No more than the cap, however short the runs.
+        let rounds = interleaved_for(2, 3, Duration::from_secs(100), 7, |_| ms(1));
+        assert_eq!(rounds.by_side[0].len(), 7);
+    }
 
     #[test]
     fn rounds_pair_the_sides_run_for_run_after_the_warm_up() {

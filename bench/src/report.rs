@@ -50,6 +50,10 @@ pub struct Row {
     /// waiting.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_ms: Option<[f64; 2]>,
+    /// The rounds a query ran (at least [`crate::Config::reps`]; more, up to
+    /// [`crate::MAX_ROUNDS`], to fill [`crate::Config::min_seconds`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rounds: Option<usize>,
 }
 
 /// The median and quartiles of a comparison's round-by-round scores (native time / bundle
@@ -93,6 +97,7 @@ impl Row {
             rows: None,
             spread: None,
             cpu_ms: None,
+            rounds: None,
         }
     }
 
@@ -108,6 +113,7 @@ impl Row {
             rows: None,
             spread: None,
             cpu_ms: None,
+            rounds: None,
         }
     }
 
@@ -152,6 +158,7 @@ struct Sizes {
     window_partitions: usize,
     delta_rows: usize,
     reps: usize,
+    min_seconds: f64,
 }
 
 /// Every row of a run, with the machine and the sizes it ran with.
@@ -181,6 +188,7 @@ impl Report {
                 window_partitions: config.window_partitions,
                 delta_rows: config.delta_rows,
                 reps: config.reps,
+                min_seconds: config.min_seconds,
             },
             rows: Vec::new(),
             as_abi_minor: config.abi_minor,
@@ -221,7 +229,7 @@ impl Report {
         let m = &self.machine;
         let s = &self.sizes;
         let mut out = format!(
-            "Machine: {} ({} cores, {} GiB), {}, {}.\nSizes: {} rows, {} groups, {} window partitions, a {}-row Delta table; {} rounds, each running both sides back to back (interleaved); times are each side's median, a query's score is the median round's native/bundle ratio with the interquartile range of the rounds' ratios in brackets; a size's baseline is the smallest datafusion-ffi bundle built in the same run (`bench/floor/`), its score what the bundle adds to it.\n\n",
+            "Machine: {} ({} cores, {} GiB), {}, {}.\nSizes: {} rows, {} groups, {} window partitions, a {}-row Delta table; {} rounds at least, each running both sides back to back (interleaved), and more for a query whose rounds took under {} s, until they have, up to {} (`rounds` in the JSON); times are each side's median, a query's score is the median round's native/bundle ratio with the interquartile range of the rounds' ratios in brackets; a size's baseline is the smallest datafusion-ffi bundle built in the same run (`bench/floor/`), its score what the bundle adds to it.\n\n",
             m.cpu,
             m.cores,
             m.memory_gib,
@@ -231,7 +239,9 @@ impl Report {
             s.many_groups,
             s.window_partitions,
             s.delta_rows,
-            s.reps
+            s.reps,
+            s.min_seconds,
+            crate::MAX_ROUNDS
         );
         if let Some(minor) = self.as_abi_minor {
             out.push_str(&format!(

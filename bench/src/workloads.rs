@@ -3,11 +3,11 @@
 use std::time::Duration;
 
 use crate::instructions::{self, RunLabel};
-use crate::measure::{Took, drain, interleaved, monotonic_ns, time};
+use crate::measure::{Took, drain, interleaved_for, monotonic_ns, time};
 use crate::profile::Timeline;
 use crate::report::{Row, Spread, Target};
 use crate::sessions::Sessions;
-use crate::{Config, delta_table};
+use crate::{Config, MAX_ROUNDS, delta_table};
 
 /// The two sides of a query workload, by index.
 pub const SIDES: [&str; 2] = ["native", "bundle"];
@@ -130,7 +130,9 @@ impl Workload {
         let ctx = [&sessions.native, &sessions.bundle];
         let mut counts = [None, None];
         let mut runs = [0, 0];
-        let rounds = interleaved(2, config.reps, |side| {
+        let budget = Duration::from_secs_f64(config.min_seconds);
+        let max_rounds = MAX_ROUNDS.max(config.reps);
+        let rounds = interleaved_for(2, config.reps, budget, max_rounds, |side| {
             if config.side.is_some_and(|only| only != side) {
                 return Took::default();
             }
@@ -187,6 +189,7 @@ impl Workload {
             self.min_ratio,
         );
         row.spread = Spread::of(rounds.ratios(0, 1));
+        row.rounds = Some(rounds.count());
         row.cpu_ms = Some(cpu);
         row.rows = counts[0];
         row
