@@ -22,7 +22,7 @@
 
 use std::fmt;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use async_trait::async_trait;
@@ -62,12 +62,6 @@ pub struct HostTableProvider {
     /// scans whose filters call no function (ABI 1.4) and says which such filters the table
     /// takes (ABI 1.8).
     runner: Option<Arc<ForeignPlanRunner>>,
-    /// The table's schema, asked of the bundle once. datafusion-ffi sends it through the
-    /// Arrow C data interface on every `schema()`, which DataFusion calls at least once a
-    /// query: ~127K instructions for the Delta table's, 44 % of what its `COUNT(*)` (a query
-    /// answered from statistics) cost over native code (callgrind). A provider's schema is
-    /// fixed for its life, as DataFusion's own providers' and deltalake's (a snapshot's) are.
-    schema: OnceLock<SchemaRef>,
 }
 
 impl HostTableProvider {
@@ -80,7 +74,6 @@ impl HostTableProvider {
             inner,
             origin: Arc::new(origin),
             runner,
-            schema: OnceLock::new(),
         })
     }
 
@@ -99,7 +92,7 @@ impl HostTableProvider {
 #[async_trait]
 impl TableProvider for HostTableProvider {
     fn schema(&self) -> SchemaRef {
-        Arc::clone(self.schema.get_or_init(|| self.inner.schema()))
+        self.inner.schema()
     }
 
     fn table_type(&self) -> TableType {
@@ -509,66 +502,5 @@ impl Stream for InHostRuntimeStream {
 impl RecordBatchStream for InHostRuntimeStream {
     fn schema(&self) -> SchemaRef {
         self.inner.schema()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    use datafusion::arrow::datatypes::{DataType, Field, Schema};
-    use datafusion::catalog::MemTable;
-
-    use super::*;
-
-    /// A table that counts how often it is asked for its schema.
-    #[derive(Debug)]
-    struct Counting {
-        table: MemTable,
-        asked: AtomicUsize,
-    }
-
-    #[async_trait]
-    impl TableProvider for Counting {
-        fn schema(&self) -> SchemaRef {
-            self.asked.fetch_add(1, Ordering::SeqCst);
-            self.table.schema()
-        }
-
-        fn table_type(&self) -> TableType {
-            self.table.table_type()
-        }
-
-        async fn scan(
-            &self,
-            state: &dyn Session,
-            projection: Option<&Vec<usize>>,
-            filters: &[Expr],
-            limit: Option<usize>,
-        ) -> Result<Arc<dyn ExecutionPlan>> {
-            self.table.scan(state, projection, filters, limit).await
-        }
-    }
-
-    #[test]
-    fn asks_the_bundle_for_the_tables_schema_once() -> Result<()> {
-        let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true)]));
-        let counting = Arc::new(Counting {
-            table: MemTable::try_new(Arc::clone(&schema), vec![vec![]])?,
-            asked: AtomicUsize::new(0),
-        });
-        let origin = Origin {
-            bundle: BundleRef {
-                name: "tables".into(),
-                version: "1.0.0".into(),
-            },
-            source: Source::Table { name: "t".into() },
-        };
-        let table = HostTableProvider::wrap(Arc::clone(&counting) as _, origin, None);
-        for _ in 0..3 {
-            assert_eq!(table.schema(), schema);
-        }
-        assert_eq!(counting.asked.load(Ordering::SeqCst), 1);
-        Ok(())
     }
 }
