@@ -225,6 +225,43 @@ async fn a_registered_table_reports_a_commit_that_went_bad_after_registration() 
     assert!(insert.is_err(), "an insert on a corrupt log must fail");
 }
 
+/// Another writer adds a column to a registered table. The first statement, planned with the
+/// schema the table's provider read last, is refused when its scan finds the commit; the next
+/// one is planned with the new schema and reads the new column (null in the files written
+/// before it). A host that kept the schema it was given first would plan every later statement
+/// with the old one.
+#[tokio::test]
+async fn a_registered_table_follows_a_column_another_writer_added() {
+    let tables = DeltaTables::copy();
+    let table = tables.table("delta-0.8.0");
+    let (_dir, ctx) = session();
+    ctx.sql(&format!(
+        "CREATE EXTERNAL TABLE t STORED AS DELTA LOCATION '{}'",
+        table.display()
+    ))
+    .await
+    .unwrap();
+    assert_eq!(count(&ctx, "SELECT count(*) FROM t").await, "4");
+    let value = r#"{\"name\":\"value\",\"type\":\"integer\",\"nullable\":true,\"metadata\":{}}"#;
+    let note = r#"{\"name\":\"note\",\"type\":\"string\",\"nullable\":true,\"metadata\":{}}"#;
+    let commit = format!(
+        r#"{{"commitInfo":{{"timestamp":1615043800000,"operation":"ADD COLUMNS","operationParameters":{{}}}}}}
+{{"metaData":{{"id":"c48a3abf-ea47-498b-b173-52ce534e8dab","format":{{"provider":"parquet","options":{{}}}},"schemaString":"{{\"type\":\"struct\",\"fields\":[{value},{note}]}}","partitionColumns":[],"configuration":{{}},"createdTime":1615043767476}}}}
+"#
+    );
+    std::fs::write(table.join("_delta_log/00000000000000000002.json"), commit).unwrap();
+    // Planned with the schema the provider last read; its scan reads the new commit.
+    let e = query_csv(&ctx, "SELECT * FROM t")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("run the statement again"), "{e}");
+    let rows = query_csv(&ctx, "SELECT value, note FROM t ORDER BY value")
+        .await
+        .unwrap();
+    assert_eq!(rows, "value,note\n0,\n1,\n2,\n4,\n");
+}
+
 #[tokio::test]
 async fn partition_filters_and_counts_are_answered_inside_the_scan() {
     let tables = DeltaTables::copy();
