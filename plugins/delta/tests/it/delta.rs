@@ -200,17 +200,24 @@ async fn a_corrupt_commit_is_an_error_that_names_the_table() {
     assert_eq!(count(&ctx, &v1).await, "4");
 }
 
-#[tokio::test]
-async fn a_registered_table_reports_a_commit_that_went_bad_after_registration() {
+/// A session with the bundle loaded and its own copy of the Delta table `name` registered as
+/// `t`; the copy and the plugin directory live as long as the first two values.
+async fn registered_as_t(name: &str) -> (DeltaTables, TempDir, Arc<SessionContext>) {
     let tables = DeltaTables::copy();
-    let table = tables.table("delta-0.8.0");
-    let (_dir, ctx) = session();
+    let (dir, ctx) = session();
     ctx.sql(&format!(
         "CREATE EXTERNAL TABLE t STORED AS DELTA LOCATION '{}'",
-        table.display()
+        tables.table(name).display()
     ))
     .await
     .unwrap();
+    (tables, dir, ctx)
+}
+
+#[tokio::test]
+async fn a_registered_table_reports_a_commit_that_went_bad_after_registration() {
+    let (tables, _dir, ctx) = registered_as_t("delta-0.8.0").await;
+    let table = tables.table("delta-0.8.0");
     std::fs::write(
         table.join("_delta_log/00000000000000000002.json"),
         b"garbage",
@@ -232,15 +239,8 @@ async fn a_registered_table_reports_a_commit_that_went_bad_after_registration() 
 /// with the old one.
 #[tokio::test]
 async fn a_registered_table_follows_a_column_another_writer_added() {
-    let tables = DeltaTables::copy();
+    let (tables, _dir, ctx) = registered_as_t("delta-0.8.0").await;
     let table = tables.table("delta-0.8.0");
-    let (_dir, ctx) = session();
-    ctx.sql(&format!(
-        "CREATE EXTERNAL TABLE t STORED AS DELTA LOCATION '{}'",
-        table.display()
-    ))
-    .await
-    .unwrap();
     assert_eq!(count(&ctx, "SELECT count(*) FROM t").await, "4");
     let value = r#"{\"name\":\"value\",\"type\":\"integer\",\"nullable\":true,\"metadata\":{}}"#;
     let note = r#"{\"name\":\"note\",\"type\":\"string\",\"nullable\":true,\"metadata\":{}}"#;
