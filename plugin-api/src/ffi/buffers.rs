@@ -306,10 +306,10 @@ impl FFI_ArrayBuffers {
     /// `self` was made by [`FFI_ArrayBuffers::new`] (or to its contract) from an array whose
     /// buffers hold `len` rows.
     pub unsafe fn import(mut self, data_type: &DataType) -> Result<ArrayRef> {
-        let owner = self.take_fixed(data_type)?;
-        let owner = owner.map(|held| Arc::new(held) as Arc<dyn Allocation>);
-        // SAFETY: the caller's contract; `owner` holds the handle a fixed-width array's was.
-        unsafe { self.import_held(data_type, owner) }
+        // One array crossing alone: its own owner, the handle itself.
+        let owner = share_owner([(&mut self, data_type)])?;
+        // SAFETY: the caller's contract; `owner` holds the handle `share_owner` took.
+        unsafe { self.import_shared(data_type, &owner) }
     }
 
     /// For a fixed-width type, checks that the producer sent values of its width and moves the

@@ -28,6 +28,7 @@ use std::ffi::c_void;
 use std::fmt::Debug;
 use std::sync::Arc;
 
+use datafusion::arrow::alloc::Allocation;
 use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::arrow::ffi::{FFI_ArrowArray, FFI_ArrowSchema};
@@ -179,15 +180,13 @@ impl KernelValue for FFI_ColumnarBuffers {
         }
     }
 
-    unsafe fn import(self, data_type: &DataType) -> Result<ColumnarValue> {
-        if self.scalar {
-            // SAFETY: the producer exported a value of the type both sides agreed on in `bind`.
-            let scalar = unsafe { self.array.import_scalar(data_type) }?;
-            return Ok(ColumnarValue::Scalar(scalar));
-        }
-        // SAFETY: as above.
-        let array = unsafe { self.array.import(data_type) }?;
-        Ok(ColumnarValue::Array(array))
+    unsafe fn import(mut self, data_type: &DataType) -> Result<ColumnarValue> {
+        let owner = match self.scalar {
+            true => None,
+            false => buffers::share_owner([(&mut self.array, data_type)])?,
+        };
+        // SAFETY: the caller's contract; `owner` holds the handle `share_owner` took.
+        unsafe { self.import_around(data_type, &owner) }
     }
 
     /// The arguments' fixed-width arrays share one owner of the host's handles, as a batch's
@@ -207,18 +206,31 @@ impl KernelValue for FFI_ColumnarBuffers {
         values
             .into_iter()
             .zip(fields)
-            .map(|(value, field)| {
-                let data_type = field.data_type();
-                if value.scalar {
-                    // SAFETY: the producer exported a value of the type agreed in `bind`.
-                    let scalar = unsafe { value.array.import_scalar(data_type) }?;
-                    return Ok(ColumnarValue::Scalar(scalar));
-                }
-                // SAFETY: as above; `owner` holds the handle `share_owner` took from it.
-                let array = unsafe { value.array.import_shared(data_type, &owner) }?;
-                Ok(ColumnarValue::Array(array))
-            })
+            // SAFETY: the caller's contract; `owner` holds the handles `share_owner` took.
+            .map(|(value, field)| unsafe { value.import_around(field.data_type(), &owner) })
             .collect()
+    }
+}
+
+impl FFI_ColumnarBuffers {
+    /// The value: a scalar read back, an array built around `owner`, what
+    /// [`buffers::share_owner`] returned for the arrays that crossed with this one.
+    ///
+    /// # Safety
+    /// The producer exported a value of `data_type`, the type both sides agreed on in `bind`.
+    unsafe fn import_around(
+        self,
+        data_type: &DataType,
+        owner: &Option<Arc<dyn Allocation>>,
+    ) -> Result<ColumnarValue> {
+        if self.scalar {
+            // SAFETY: the caller's contract.
+            let scalar = unsafe { self.array.import_scalar(data_type) }?;
+            return Ok(ColumnarValue::Scalar(scalar));
+        }
+        // SAFETY: the caller's contract; `owner` holds this array's handle, if it had one.
+        let array = unsafe { self.array.import_shared(data_type, owner) }?;
+        Ok(ColumnarValue::Array(array))
     }
 }
 
