@@ -138,7 +138,11 @@ fn main() {
     if !missed.is_empty() {
         println!("\n{} row(s) miss their target:", missed.len());
         for r in missed {
-            println!("- {} / {}", r.group, r.name);
+            let close = match r.too_close_to_call() {
+                true => " (the target is inside its score's confidence interval)",
+                false => "",
+            };
+            println!("- {} / {}{close}", r.group, r.name);
         }
     }
 }

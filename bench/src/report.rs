@@ -57,15 +57,18 @@ pub struct Row {
 }
 
 /// The median and quartiles of a comparison's round-by-round scores (native time / bundle
-/// time of one round, or one round's overhead). Scoring by the median of paired rounds
-/// instead of comparing the two medians cancels the machine's slow spells, which on a shared
-/// 2-core machine move a workload's time by more than the crossing costs; the quartiles say
-/// how far one round strays.
+/// time of one round, or one round's overhead), and the 95 % confidence interval of that
+/// median. Scoring by the median of paired rounds instead of comparing the two medians cancels
+/// the machine's slow spells, which on a shared 2-core machine move a workload's time by more
+/// than the crossing costs; the quartiles say how far one round strays, the interval how far
+/// the score itself may be from what more rounds would find.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Spread {
     pub median: f64,
     pub q1: f64,
     pub q3: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
 }
 
 impl Spread {
@@ -76,12 +79,35 @@ impl Spread {
         }
         ratios.sort_by(f64::total_cmp);
         let at = |q: f64| ratios[((ratios.len() - 1) as f64 * q).round() as usize];
+        let (low, high) = median_interval(ratios.len());
         Some(Self {
             median: at(0.5),
             q1: at(0.25),
             q3: at(0.75),
+            ci_low: ratios[low],
+            ci_high: ratios[high],
         })
     }
+
+    /// Whether `target` lies inside the interval: this run cannot tell on which side of it
+    /// the score is.
+    pub fn holds(&self, target: f64) -> bool {
+        (self.ci_low..=self.ci_high).contains(&target)
+    }
+}
+
+/// The indices, into `n` sorted samples, of a 95 % confidence interval of their median. It
+/// assumes nothing of the samples' distribution (the ratios of a noisy machine's rounds have
+/// long tails): the median lies between the order statistics of ranks `n/2 ± 1.96·√n/2`
+/// (normal approximation of the binomial; with 101 rounds, ranks 41 and 61). A handful of
+/// samples gives their whole range.
+fn median_interval(n: usize) -> (usize, usize) {
+    let half = 1.96 * (n as f64).sqrt() / 2.0;
+    let middle = n as f64 / 2.0;
+    // Ranks from 1, as the textbook interval has them.
+    let low_rank = (middle - half).round().max(1.0) as usize;
+    let high_rank = (middle + 1.0 + half).round() as usize;
+    (low_rank - 1, high_rank.min(n) - 1)
 }
 
 impl Row {
@@ -138,6 +164,17 @@ impl Row {
             self.target,
             Target::MaxOverhead { .. } | Target::MaxValue { .. }
         )
+    }
+
+    /// Whether the row's target lies inside its score's confidence interval (see [`Spread`]),
+    /// so that [`Row::met`] says which side of it this run's median fell on, not more.
+    pub fn too_close_to_call(&self) -> bool {
+        let target = match self.target {
+            Target::MinRatio { min } => min,
+            Target::MaxOverhead { max } => max,
+            Target::MaxValue { .. } | Target::None => return false,
+        };
+        self.spread.is_some_and(|q| q.holds(target))
     }
 
     /// Whether the row meets its target (`None` when it has none).
@@ -220,6 +257,7 @@ impl Report {
             for (json, row) in rows.iter_mut().zip(&self.rows) {
                 json["score"] = row.score().into();
                 json["met"] = row.met().into();
+                json["too_close_to_call"] = row.too_close_to_call().into();
             }
         }
         serde_json::to_string_pretty(&value).expect("a report serialises")
@@ -229,7 +267,7 @@ impl Report {
         let m = &self.machine;
         let s = &self.sizes;
         let mut out = format!(
-            "Machine: {} ({} cores, {} GiB), {}, {}.\nSizes: {} rows, {} groups, {} window partitions, a {}-row Delta table; {} rounds at least, each running both sides back to back (interleaved), and more for a query whose rounds took under {} s, until they have, up to {} (`rounds` in the JSON); times are each side's median, a query's score is the median round's native/bundle ratio with the interquartile range of the rounds' ratios in brackets; a size's baseline is the smallest datafusion-ffi bundle built in the same run (`bench/floor/`), its score what the bundle adds to it.\n\n",
+            "Machine: {} ({} cores, {} GiB), {}, {}.\nSizes: {} rows, {} groups, {} window partitions, a {}-row Delta table; {} rounds at least, each running both sides back to back (interleaved), and more for a query whose rounds took under {} s, until they have, up to {} (`rounds` in the JSON); times are each side's median, a query's score is the median round's native/bundle ratio, with that median's 95 % confidence interval in brackets (the rounds' quartiles are in the JSON), and a ? after the mark when the interval holds the target: this run cannot tell which side of it the score is on; a size's baseline is the smallest datafusion-ffi bundle built in the same run (`bench/floor/`), its score what the bundle adds to it.\n\n",
             m.cpu,
             m.cores,
             m.memory_gib,
@@ -271,21 +309,22 @@ impl Report {
                     Some(q) => format!(
                         "{:+.1} % ({:+.1} to {:+.1})",
                         s * 100.0,
-                        q.q1 * 100.0,
-                        q.q3 * 100.0
+                        q.ci_low * 100.0,
+                        q.ci_high * 100.0
                     ),
                     None => format!("{:+.1} %", s * 100.0),
                 },
                 Some(s) => match r.spread {
-                    Some(q) => format!("{s:.3} ({:.2}–{:.2})", q.q1, q.q3),
+                    Some(q) => format!("{s:.3} ({:.3}–{:.3})", q.ci_low, q.ci_high),
                     None => format!("{s:.3}"),
                 },
                 None => "—".into(),
             };
+            let unsure = if r.too_close_to_call() { "?" } else { "" };
             let met = match r.met() {
-                Some(true) => "✓",
-                Some(false) => "✗",
-                None => "",
+                Some(true) => format!("✓{unsure}"),
+                Some(false) => format!("✗{unsure}"),
+                None => String::new(),
             };
             out.push_str(&format!(
                 "| {} | {} | {} | {} | {} | {} | {} |\n",
@@ -324,6 +363,37 @@ mod tests {
         let q = Spread::of(vec![1.2, 0.8, 1.0, 0.9, 1.1]).expect("ratios");
         assert_eq!((q.q1, q.median, q.q3), (0.9, 1.0, 1.1));
         assert!(Spread::of(Vec::new()).is_none());
+    }
+
+    #[test]
+    fn the_interval_of_a_median_narrows_with_more_rounds_and_covers_a_few() {
+        assert_eq!(median_interval(1), (0, 0));
+        assert_eq!(median_interval(3), (0, 2));
+        assert_eq!(median_interval(11), (1, 9));
+        assert_eq!(median_interval(101), (40, 60));
+        let rounds: Vec<f64> = (0..101).map(|i| 0.9 + f64::from(i) * 0.002).collect();
+        let q = Spread::of(rounds).expect("ratios");
+        assert_eq!(q.median, 1.0);
+        assert!((q.ci_low - 0.98).abs() < 1e-9 && (q.ci_high - 1.02).abs() < 1e-9);
+        assert!(q.holds(0.99) && !q.holds(0.97));
+    }
+
+    #[test]
+    fn a_miss_inside_the_interval_is_marked_too_close_to_call() {
+        let mut row = Row::ratio("g", "w", 10.0, 10.0, 0.97);
+        let rounds: Vec<f64> = (0..101).map(|i| 0.9 + f64::from(i) * 0.0014).collect();
+        row.spread = Spread::of(rounds);
+        // Median 0.970 (met), interval 0.956–0.984: the target is inside it.
+        assert_eq!(row.met(), Some(true));
+        assert!(row.too_close_to_call());
+        let md = report_of(vec![row]).to_markdown();
+        assert!(md.contains("| 0.970 (0.956–0.984) | ≥ 0.97 | ✓? |"), "{md}");
+        // A narrower spread around a lower median: a clear miss.
+        let mut row = Row::ratio("g", "w", 10.0, 10.0, 0.97);
+        row.spread = Spread::of((0..101).map(|i| 0.9 + f64::from(i) * 0.0002).collect());
+        assert_eq!(row.met(), Some(false));
+        assert!(!row.too_close_to_call());
+        assert!(report_of(vec![row]).to_markdown().contains("| ✗ |"));
     }
 
     #[test]
