@@ -22,7 +22,7 @@
 
 use std::fmt;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use async_trait::async_trait;
@@ -60,8 +60,11 @@ pub struct HostTableProvider {
     origin: Arc<Origin>,
     /// The bundle's lean path: it executes every scan of this table (ABI 1.3), plans the
     /// scans whose filters call no function (ABI 1.4) and says which such filters the table
-    /// takes (ABI 1.8).
+    /// takes (ABI 1.8) and sends its schema only when it changed (ABI 1.11).
     runner: Option<Arc<ForeignPlanRunner>>,
+    /// The schema the runner sent last, with its fingerprint: while the table's schema stays
+    /// the same, a query's `schema()` gets it back without it crossing again.
+    known_schema: Mutex<Option<(u64, SchemaRef)>>,
 }
 
 impl HostTableProvider {
@@ -74,6 +77,7 @@ impl HostTableProvider {
             inner,
             origin: Arc::new(origin),
             runner,
+            known_schema: Mutex::default(),
         })
     }
 
@@ -92,6 +96,20 @@ impl HostTableProvider {
 #[async_trait]
 impl TableProvider for HostTableProvider {
     fn schema(&self) -> SchemaRef {
+        if let Some((runner, provider)) = self.lean() {
+            // Not held across the call: queries planned at once each ask the bundle.
+            let known = self
+                .known_schema
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            // A runner that cannot answer, or answers wrong, leaves it to datafusion-ffi.
+            if let Ok(Some(answer)) = runner.schema(provider, known.as_ref()) {
+                let schema = Arc::clone(&answer.1);
+                *self.known_schema.lock().unwrap_or_else(|e| e.into_inner()) = Some(answer);
+                return schema;
+            }
+        }
         self.inner.schema()
     }
 
