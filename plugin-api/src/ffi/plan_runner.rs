@@ -330,12 +330,10 @@ unsafe extern "C" fn scan_fn_wrapper(
     limit: FFI_Option<usize>,
     query_start: FFI_Option<i64>,
 ) -> FFI_Option<ScanFuture> {
-    if (provider.library_marker_id)() != datafusion_ffi::get_library_marker_id() {
+    let Some(provider) = own_provider(provider) else {
         return FFI_Option::None;
-    }
+    };
     let data = runner.data();
-    // Our own struct: datafusion-ffi hands back the provider inside, not a wrapper.
-    let provider = <Arc<dyn TableProvider>>::from(provider);
     let Some((state, filters)) = data.decode(&filters, query_start.into()) else {
         return FFI_Option::None;
     };
@@ -394,19 +392,17 @@ unsafe extern "C" fn supports_filters_pushdown_fn_wrapper(
     provider: &FFI_TableProvider,
     filters: SVec<u8>,
 ) -> FFI_Option<FFI_Result<SVec<FFI_TableProviderFilterPushDown>>> {
-    if (provider.library_marker_id)() != datafusion_ffi::get_library_marker_id() {
+    let Some(provider) = own_provider(provider) else {
         return FFI_Option::None;
-    }
+    };
     let Some(filters) = runner.data().decode_exprs(&filters) else {
         return FFI_Option::None;
     };
     FFI_Option::Some(ffi_guard(
         || "asking a table which filters it takes".to_owned(),
         || {
-            // Our own struct: datafusion-ffi hands back the provider inside, not a wrapper.
             // The toolkit's provider guards its own panics, and answers `Unsupported` when it
             // was exported without filter pushdown, as datafusion-ffi's host side does.
-            let provider = <Arc<dyn TableProvider>>::from(provider);
             let filters: Vec<&Expr> = filters.iter().collect();
             Ok(provider
                 .supports_filters_pushdown(&filters)?
@@ -422,14 +418,13 @@ unsafe extern "C" fn schema_fn_wrapper(
     provider: &FFI_TableProvider,
     known: u64,
 ) -> FFI_Option<FFI_ProviderSchema> {
-    if (provider.library_marker_id)() != datafusion_ffi::get_library_marker_id() {
+    let Some(provider) = own_provider(provider) else {
         return FFI_Option::None;
-    }
+    };
     // The toolkit's provider guards its own `schema`; a panic of anybody else's, or a schema
     // the C data interface cannot carry, leaves the question to datafusion-ffi's path.
     let answered = catch_unwind(AssertUnwindSafe(|| {
-        // Our own struct: datafusion-ffi hands back the provider inside, not a wrapper.
-        let schema = <Arc<dyn TableProvider>>::from(provider).schema();
+        let schema = provider.schema();
         let fingerprint = fingerprint(&schema);
         let schema = match fingerprint == known {
             true => None,
@@ -443,6 +438,14 @@ unsafe extern "C" fn schema_fn_wrapper(
         })
     }));
     answered.ok().flatten().into()
+}
+
+/// The provider inside `provider` when this image made it (datafusion-ffi then hands back the
+/// provider itself, not a wrapper); `None` for another image's, which the runner leaves to
+/// datafusion-ffi's path.
+fn own_provider(provider: &FFI_TableProvider) -> Option<Arc<dyn TableProvider>> {
+    let ours = (provider.library_marker_id)() == datafusion_ffi::get_library_marker_id();
+    ours.then(|| <Arc<dyn TableProvider>>::from(provider))
 }
 
 /// `schema`'s fingerprint: a hash of what two schemas compare (each field's name, type,

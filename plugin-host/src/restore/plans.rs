@@ -106,7 +106,10 @@ impl TableProvider for HostTableProvider {
             // A runner that cannot answer, or answers wrong, leaves it to datafusion-ffi.
             if let Ok(Some(answer)) = runner.schema(provider, known.as_ref()) {
                 let schema = Arc::clone(&answer.1);
-                *self.known_schema.lock().unwrap_or_else(|e| e.into_inner()) = Some(answer);
+                // Written only when the schema changed: most calls leave the lock's line alone.
+                if known.is_none_or(|(fingerprint, _)| fingerprint != answer.0) {
+                    *self.known_schema.lock().unwrap_or_else(|e| e.into_inner()) = Some(answer);
+                }
                 return schema;
             }
         }
