@@ -1213,14 +1213,16 @@ mod tests {
         assert_eq!(answer.expect("no error"), None, "another image's provider");
     }
 
-    /// A table whose schema another writer may change between two questions.
+    /// A table whose schema another writer may change between two questions; with none, its
+    /// `schema` panics.
     #[derive(Debug)]
-    struct Changing(Mutex<SchemaRef>);
+    struct Changing(Mutex<Option<SchemaRef>>);
 
     #[async_trait::async_trait]
     impl TableProvider for Changing {
         fn schema(&self) -> SchemaRef {
-            Arc::clone(&self.0.lock().expect("not poisoned"))
+            let schema = self.0.lock().expect("not poisoned").clone();
+            schema.expect("a table that cannot say its schema")
         }
 
         fn table_type(&self) -> TableType {
@@ -1241,7 +1243,8 @@ mod tests {
     #[test]
     fn sends_a_tables_schema_again_only_when_it_changed() {
         let v = Field::new("v", DataType::Int64, false);
-        let changing = Arc::new(Changing(Mutex::new(Arc::new(Schema::new(vec![v.clone()])))));
+        let schema = Arc::new(Schema::new(vec![v.clone()]));
+        let changing = Arc::new(Changing(Mutex::new(Some(schema))));
         let (mut table, _ctx) = exported(Arc::clone(&changing) as Arc<dyn TableProvider>);
         let runner = ForeignPlanRunner::new(bind_uncounted, ABI_MINOR);
         let ask = |known: Option<&(u64, SchemaRef)>| {
@@ -1263,12 +1266,12 @@ mod tests {
         // Another writer adds a column; then only its metadata changes.
         let note = Field::new("note", DataType::Utf8, true);
         *changing.0.lock().expect("not poisoned") =
-            Arc::new(Schema::new(vec![v.clone(), note.clone()]));
+            Some(Arc::new(Schema::new(vec![v.clone(), note.clone()])));
         let added = ask(Some(&first));
         assert_ne!(added.0, first.0);
         assert_eq!(added.1, changing.schema());
         let tagged = note.with_metadata(HashMap::from([("k".into(), "v".into())]));
-        *changing.0.lock().expect("not poisoned") = Arc::new(Schema::new(vec![v, tagged]));
+        *changing.0.lock().expect("not poisoned") = Some(Arc::new(Schema::new(vec![v, tagged])));
         let retagged = ask(Some(&added));
         assert_ne!(retagged.0, added.0);
         assert_eq!(retagged.1, changing.schema());
@@ -1281,6 +1284,11 @@ mod tests {
             0,
             "nothing bound for a question it cannot ask"
         );
+
+        // A provider whose `schema` panics: the question is left to datafusion-ffi's path.
+        *changing.0.lock().expect("not poisoned") = None;
+        let answer = runner.schema(&table, Some(&retagged)).expect("no error");
+        assert!(answer.is_none(), "a panic in the provider");
 
         table.library_marker_id = another_image;
         let answer = runner.schema(&table, Some(&first)).expect("no error");
