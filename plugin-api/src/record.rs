@@ -31,8 +31,10 @@ pub const ABI_MAJOR: u16 = 1;
 /// the columns a bundle gives up handed over to the host (`ffi::buffers::HANDED_OVER`); 1.10 a
 /// groups accumulator's `convert_to_state` states crossing back as their buffers, with their
 /// types sent once (`FFI_LeanGroupsAccumulator::convert_to_state_buffers`); 1.11 a table's
-/// schema asked through the plan runner, sent only when it changed (`FFI_PlanRunner::schema`).
-pub const ABI_MINOR: u16 = 11;
+/// schema asked through the plan runner, sent only when it changed (`FFI_PlanRunner::schema`);
+/// 1.12 a scan's optimization left to the host's physical optimizer, which asks for it when it
+/// reaches the scan (`FFI_PlanRunner::scan_unoptimized` and `FFI_PlanRunner::optimize`).
+pub const ABI_MINOR: u16 = 12;
 
 /// First bytes of every record; anything else is not a df-plugin record.
 pub const RECORD_MAGIC: [u8; 8] = *b"DFPLUGIN";

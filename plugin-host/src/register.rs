@@ -114,6 +114,10 @@ impl PluginRegistry {
         if let Some(r) = state.config().get_extension::<PluginRegistry>() {
             return r;
         }
+        // Before the first bundle: its scans are optimized where linked ones would be.
+        if let Some(with_rule) = crate::restore::optimize::OptimizeBundleScans::install(&state) {
+            *state = with_rule;
+        }
         let registry = Arc::new(PluginRegistry::default());
         state.config_mut().set_extension(Arc::clone(&registry));
         registry

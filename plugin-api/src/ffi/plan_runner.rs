@@ -93,6 +93,7 @@ use tokio::runtime::Handle;
 use super::batch_stream::{FFI_BatchBuffers, FFI_BatchStream, ForeignBatchStream, StreamBatch};
 use super::bound::BoundCache;
 use super::planner::ffi_guard;
+use crate::toolkit::guard::table::GuardedExec;
 
 /// ABI 1.3: `extern "C" fn(FFI_ConfigOptions) -> FFI_Result<FFI_PlanRunner>`, a runner of the
 /// bundle's plans bound to that configuration.
@@ -174,6 +175,26 @@ pub struct FFI_PlanRunner {
         provider: &FFI_TableProvider,
         known: u64,
     ) -> FFI_Option<FFI_ProviderSchema>,
+    /// ABI 1.12 (appended, as `scan`): [`FFI_PlanRunner::scan`] without the physical
+    /// optimizer: the plan comes back as the provider made it, for a host whose own physical
+    /// optimizer asks for it through [`FFI_PlanRunner::optimize`] when it reaches the scan,
+    /// where DataFusion would optimize a linked provider's scan. A rule that removes the scan
+    /// first (a `COUNT(*)` answered from statistics) spares the work.
+    pub scan_unoptimized: unsafe extern "C" fn(
+        runner: &Self,
+        provider: &FFI_TableProvider,
+        projection: FFI_Option<SVec<usize>>,
+        filters: SVec<u8>,
+        limit: FFI_Option<usize>,
+        query_start: FFI_Option<i64>,
+    ) -> FFI_Option<ScanFuture>,
+    /// ABI 1.12: `plan` (which this image made, by `scan_unoptimized`) after the physical
+    /// optimizer of the bundle's DataFusion, with the bound configuration. `None` for another
+    /// image's plan, which the host keeps as it is.
+    pub optimize: unsafe extern "C" fn(
+        runner: &Self,
+        plan: &FFI_ExecutionPlan,
+    ) -> FFI_Option<FFI_Result<FFI_ExecutionPlan>>,
 }
 
 /// [`FFI_PlanRunner::schema`]'s answer.
@@ -198,6 +219,10 @@ const FILTERS_PUSHDOWN_MINOR: u16 = 8;
 /// The plugin ABI minor whose runners have [`FFI_PlanRunner::schema`].
 const SCHEMA_MINOR: u16 = 11;
 
+/// The plugin ABI minor whose runners have [`FFI_PlanRunner::scan_unoptimized`] and
+/// [`FFI_PlanRunner::optimize`].
+const OPTIMIZE_MINOR: u16 = 12;
+
 /// What [`FFI_PlanRunner::scan`] returns when it takes a scan: the bundle's plan, later.
 pub type ScanFuture = FfiFuture<FFI_Result<FFI_ExecutionPlan>>;
 
@@ -212,6 +237,8 @@ struct PlanRunnerPrivateData {
     /// The session scans are planned in, made by the first scan (a runner that only executes
     /// never pays for it); shared by clones.
     scan_state: Arc<OnceLock<SessionState>>,
+    /// `scan_state` without physical optimizer rules, for scans the host optimizes later.
+    unoptimized_state: Arc<OnceLock<SessionState>>,
 }
 
 impl PlanRunnerPrivateData {
@@ -224,11 +251,31 @@ impl PlanRunnerPrivateData {
         })
     }
 
-    /// A copy of the scan session for one call starting at `query_start`, and `exprs` (a
-    /// `LogicalExprList` that calls no function) decoded in it; `None` if they do not decode.
-    fn decode(&self, exprs: &[u8], query_start: Option<i64>) -> Option<(SessionState, Vec<Expr>)> {
+    /// The scan session with no physical optimizer rules: a provider that optimizes its plan
+    /// with its session's rules (as the toolkit's do, see `toolkit::session::optimize`) leaves
+    /// it as it made it.
+    fn unoptimized_state(&self) -> &SessionState {
+        self.unoptimized_state.get_or_init(|| {
+            SessionStateBuilder::new_from_existing(self.scan_state().clone())
+                .with_physical_optimizer_rules(Vec::new())
+                .build()
+        })
+    }
+
+    /// A copy of the scan session (without physical optimizer rules unless `optimized`) for
+    /// one call starting at `query_start`, and `exprs` (a `LogicalExprList` that calls no
+    /// function) decoded in it; `None` if they do not decode.
+    fn decode(
+        &self,
+        exprs: &[u8],
+        query_start: Option<i64>,
+        optimized: bool,
+    ) -> Option<(SessionState, Vec<Expr>)> {
         let exprs = self.decode_exprs(exprs)?;
-        let mut state = self.scan_state().clone();
+        let mut state = match optimized {
+            true => self.scan_state().clone(),
+            false => self.unoptimized_state().clone(),
+        };
         state.execution_props_mut().query_execution_start_time = query_start
             .and_then(timestamp_ns_to_datetime)
             .map(|t| t.and_utc());
@@ -262,6 +309,7 @@ impl FFI_PlanRunner {
             env,
             runtime,
             scan_state: Arc::default(),
+            unoptimized_state: Arc::default(),
         })
     }
 
@@ -277,6 +325,8 @@ impl FFI_PlanRunner {
             call_table_function: call_table_function_fn_wrapper,
             supports_filters_pushdown: supports_filters_pushdown_fn_wrapper,
             schema: schema_fn_wrapper,
+            scan_unoptimized: scan_unoptimized_fn_wrapper,
+            optimize: optimize_fn_wrapper,
         }
     }
 
@@ -330,11 +380,51 @@ unsafe extern "C" fn scan_fn_wrapper(
     limit: FFI_Option<usize>,
     query_start: FFI_Option<i64>,
 ) -> FFI_Option<ScanFuture> {
+    scan(
+        runner,
+        provider,
+        projection,
+        filters,
+        limit,
+        query_start,
+        true,
+    )
+}
+
+unsafe extern "C" fn scan_unoptimized_fn_wrapper(
+    runner: &FFI_PlanRunner,
+    provider: &FFI_TableProvider,
+    projection: FFI_Option<SVec<usize>>,
+    filters: SVec<u8>,
+    limit: FFI_Option<usize>,
+    query_start: FFI_Option<i64>,
+) -> FFI_Option<ScanFuture> {
+    scan(
+        runner,
+        provider,
+        projection,
+        filters,
+        limit,
+        query_start,
+        false,
+    )
+}
+
+/// [`FFI_PlanRunner::scan`], or without the physical optimizer unless `optimized`.
+fn scan(
+    runner: &FFI_PlanRunner,
+    provider: &FFI_TableProvider,
+    projection: FFI_Option<SVec<usize>>,
+    filters: SVec<u8>,
+    limit: FFI_Option<usize>,
+    query_start: FFI_Option<i64>,
+    optimized: bool,
+) -> FFI_Option<ScanFuture> {
     let Some(provider) = own_provider(provider) else {
         return FFI_Option::None;
     };
     let data = runner.data();
-    let Some((state, filters)) = data.decode(&filters, query_start.into()) else {
+    let Some((state, filters)) = data.decode(&filters, query_start.into(), optimized) else {
         return FFI_Option::None;
     };
     let projection: Option<Vec<usize>> = projection.into_option().map(|p| p.into_iter().collect());
@@ -355,6 +445,28 @@ unsafe extern "C" fn scan_fn_wrapper(
     )
 }
 
+unsafe extern "C" fn optimize_fn_wrapper(
+    runner: &FFI_PlanRunner,
+    plan: &FFI_ExecutionPlan,
+) -> FFI_Option<FFI_Result<FFI_ExecutionPlan>> {
+    if (plan.library_marker_id)() != datafusion_ffi::get_library_marker_id() {
+        return FFI_Option::None;
+    }
+    let data = runner.data();
+    FFI_Option::Some(ffi_guard(
+        || "optimizing a scan".to_owned(),
+        || {
+            // Our own struct: datafusion-ffi hands back the plan inside, not a wrapper.
+            let plan = <Arc<dyn ExecutionPlan>>::try_from(plan)?;
+            // The toolkit's guard stays outside: rules see the provider's own nodes.
+            let plan = GuardedExec::map_guarded(plan, "optimize", |plan| {
+                crate::toolkit::session::optimize(plan, data.scan_state())
+            })?;
+            Ok(FFI_ExecutionPlan::new(plan, data.runtime.clone()))
+        },
+    ))
+}
+
 unsafe extern "C" fn call_table_function_fn_wrapper(
     runner: &FFI_PlanRunner,
     udtf: &FFI_TableFunction,
@@ -365,7 +477,7 @@ unsafe extern "C" fn call_table_function_fn_wrapper(
         return FFI_Option::None;
     }
     let data = runner.data();
-    let Some((state, args)) = data.decode(&args, query_start.into()) else {
+    let Some((state, args)) = data.decode(&args, query_start.into(), true) else {
         return FFI_Option::None;
     };
     FFI_Option::Some(ffi_guard(
@@ -583,7 +695,9 @@ impl ForeignPlanRunner {
 
     /// Plans a scan of `provider` (which the bundle made) with `session`'s configuration;
     /// `Ok(None)` when the runner cannot take it (see [`FFI_PlanRunner::scan`]) and the caller
-    /// uses the provider's `scan`.
+    /// uses the provider's `scan`. With `optimize_later`, a bundle of ABI 1.12 or later leaves
+    /// the plan unoptimized and the answer says how to optimize it ([`ForeignScan::later`]);
+    /// the caller must then do so before executing the plan.
     pub async fn scan(
         &self,
         provider: &FFI_TableProvider,
@@ -591,7 +705,8 @@ impl ForeignPlanRunner {
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
         limit: Option<usize>,
-    ) -> Result<Option<FFI_ExecutionPlan>> {
+        optimize_later: bool,
+    ) -> Result<Option<ForeignScan>> {
         if self.abi_minor < SCAN_MINOR {
             return Ok(None);
         }
@@ -599,25 +714,32 @@ impl ForeignPlanRunner {
             return Ok(None);
         };
         let runner = self.runner(session.config().options())?;
-        let projection = projection.map(|p| SVec::from(p.as_slice()));
+        let later = optimize_later && self.abi_minor >= OPTIMIZE_MINOR;
         // SAFETY: `scan` belongs to the image that made the runner, a bundle of ABI 1.4 or
-        // later, whose runners have the field.
+        // later, whose runners have the field; `scan_unoptimized` one of ABI 1.12 or later.
+        let scan = match later {
+            true => runner.scan_unoptimized,
+            false => runner.scan,
+        };
         let planned = unsafe {
-            (runner.scan)(
+            scan(
                 &runner,
                 provider,
-                projection.into(),
+                projection.map(|p| SVec::from(p.as_slice())).into(),
                 filters,
                 limit.into(),
                 query_start(session).into(),
             )
         };
-        match planned.into_option() {
-            None => Ok(None),
-            Some(future) => match future.await {
-                FFI_Result::Ok(plan) => Ok(Some(plan)),
-                FFI_Result::Err(e) => Err(DataFusionError::Ffi(e.to_string())),
-            },
+        let Some(future) = planned.into_option() else {
+            return Ok(None);
+        };
+        match future.await {
+            FFI_Result::Ok(plan) => Ok(Some(ForeignScan {
+                plan,
+                later: later.then(|| LaterOptimization { runner }),
+            })),
+            FFI_Result::Err(e) => Err(DataFusionError::Ffi(e.to_string())),
         }
     }
 
@@ -763,6 +885,38 @@ impl ForeignPlanRunner {
     }
 }
 
+/// A scan a bundle planned for the host ([`ForeignPlanRunner::scan`]).
+#[derive(Debug)]
+pub struct ForeignScan {
+    /// The bundle's plan.
+    pub plan: FFI_ExecutionPlan,
+    /// How to optimize `plan`, when the bundle left that for later.
+    pub later: Option<LaterOptimization>,
+}
+
+/// The runner that planned a scan without optimizing it, to optimize it with the same
+/// configuration when the host's physical optimizer reaches the scan.
+#[derive(Debug, Clone)]
+pub struct LaterOptimization {
+    runner: Arc<FFI_PlanRunner>,
+}
+
+impl LaterOptimization {
+    /// `plan` (the [`ForeignScan`]'s) after the bundle's physical optimizer; `Ok(None)` when
+    /// the runner cannot optimize it (another image made it) and the caller keeps it as it is.
+    pub fn optimize(&self, plan: &FFI_ExecutionPlan) -> Result<Option<FFI_ExecutionPlan>> {
+        let runner = &self.runner;
+        // SAFETY: `optimize` belongs to the image that made the runner, which took a scan
+        // through `scan_unoptimized`: a bundle of ABI 1.12 or later, whose runners have it.
+        let optimized = unsafe { (runner.optimize)(runner, plan) };
+        match optimized.into_option() {
+            None => Ok(None),
+            Some(FFI_Result::Ok(plan)) => Ok(Some(plan)),
+            Some(FFI_Result::Err(e)) => Err(DataFusionError::Ffi(e.to_string())),
+        }
+    }
+}
+
 /// `exprs` as the `LogicalExprList` bytes a runner decodes; `None` when they call a function
 /// (see [`calls_no_function`]) or do not serialize.
 fn encoded<'a>(exprs: impl IntoIterator<Item = &'a Expr> + Clone) -> Option<SVec<u8>> {
@@ -867,13 +1021,18 @@ mod tests {
     use datafusion::execution::{TaskContext, TaskContextProvider};
     use datafusion::functions::expr_fn::abs;
     use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+    use datafusion::physical_expr::PhysicalExpr;
+    use datafusion::physical_expr::expressions::Column;
     use datafusion::physical_plan::collect;
+    use datafusion::physical_plan::projection::ProjectionExec;
     use datafusion::prelude::{SessionContext, cast, col, lit};
     use futures::TryStreamExt;
 
     use super::*;
     use crate::record::ABI_MINOR;
     use crate::test_tables::Answering;
+    use crate::toolkit::guard::table::GuardedTableProvider;
+    use crate::toolkit::panic::BundleTag;
 
     static BINDS: AtomicUsize = AtomicUsize::new(0);
 
@@ -1077,12 +1236,98 @@ mod tests {
             cast(col("w"), DataType::Utf8).in_list(vec![lit("10"), lit("30")], true),
         ];
         let taken = runner
-            .scan(&ffi, &state, None, &filters, Some(2))
+            .scan(&ffi, &state, None, &filters, Some(2), false)
             .await
             .expect("plans");
         assert!(taken.is_some(), "the runner takes the scan");
         let seen = recording.seen.lock().expect("not poisoned").take();
         assert_eq!(seen, Some((filters, Some(2), Some(start))));
+    }
+
+    /// A table whose scan puts a projection of every column, in order, over the plan: the
+    /// physical optimizer (`ProjectionPushdown`) removes it, so the plan's root says whether
+    /// the optimizer ran.
+    #[derive(Debug)]
+    struct Projected(MemTable);
+
+    #[async_trait::async_trait]
+    impl TableProvider for Projected {
+        fn schema(&self) -> SchemaRef {
+            self.0.schema()
+        }
+
+        fn table_type(&self) -> TableType {
+            TableType::Base
+        }
+
+        async fn scan(
+            &self,
+            state: &dyn Session,
+            projection: Option<&Vec<usize>>,
+            filters: &[Expr],
+            limit: Option<usize>,
+        ) -> Result<Arc<dyn ExecutionPlan>> {
+            let plan = self.0.scan(state, projection, filters, limit).await?;
+            let schema = plan.schema();
+            let columns = (0..schema.fields().len()).map(|i| {
+                let name = schema.field(i).name();
+                let column: Arc<dyn PhysicalExpr> = Arc::new(Column::new(name, i));
+                (column, name.clone())
+            });
+            Ok(Arc::new(ProjectionExec::try_new(columns, plan)?))
+        }
+    }
+
+    /// A scan left unoptimized comes back as the provider made it, and the runner applies the
+    /// physical optimizer when asked; an older runner, or a host that does not ask, gets the
+    /// scan optimized at once; the plan of another image is not the runner's to optimize.
+    #[tokio::test]
+    async fn optimizes_a_scan_later_when_the_host_asks() {
+        let tag = BundleTag::new("test", None);
+        let guarded = GuardedTableProvider::wrap(Arc::new(Projected(table())), &tag, "t", true);
+        let (table, _ctx) = exported(guarded);
+        let state = SessionContext::new().state();
+        let root = |plan: &FFI_ExecutionPlan| {
+            let plan = <Arc<dyn ExecutionPlan>>::try_from(plan).expect("a plan of this image");
+            plan.name().to_owned()
+        };
+        let scan = |minor, later| {
+            let (table, state) = (&table, &state);
+            async move {
+                ForeignPlanRunner::new(bind_uncounted, minor)
+                    .scan(table, state, None, &[], None, later)
+                    .await
+                    .expect("plans")
+                    .expect("the runner takes the scan")
+            }
+        };
+
+        let now = scan(ABI_MINOR, false).await;
+        assert!(now.later.is_none());
+        assert_eq!(root(&now.plan), "DataSourceExec", "optimized in the bundle");
+        let older = scan(OPTIMIZE_MINOR - 1, true).await;
+        assert!(older.later.is_none(), "an ABI 1.11 runner cannot wait");
+        assert_eq!(root(&older.plan), "DataSourceExec");
+
+        let mut deferred = scan(ABI_MINOR, true).await;
+        assert_eq!(
+            root(&deferred.plan),
+            "ProjectionExec",
+            "as the provider made it"
+        );
+        let later = deferred.later.take().expect("optimized later");
+        let optimized = later
+            .optimize(&deferred.plan)
+            .expect("optimizes")
+            .expect("a plan this image made");
+        assert_eq!(root(&optimized), "DataSourceExec");
+        let plan = <Arc<dyn ExecutionPlan>>::try_from(&optimized).expect("a plan of this image");
+        let batches = collect(plan, state.task_ctx()).await.expect("runs");
+        assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 3);
+
+        deferred.plan.library_marker_id = another_image;
+        let theirs = later.optimize(&deferred.plan).expect("no error");
+        assert!(theirs.is_none(), "another image's plan");
     }
 
     #[tokio::test]
@@ -1095,12 +1340,13 @@ mod tests {
             col("w").is_not_null(),
             cast(col("w"), DataType::Utf8).in_list(vec![lit("10"), lit("30")], false),
         ];
-        let plan = runner
-            .scan(&table, &state, Some(&vec![1]), &filters, None)
+        let scan = runner
+            .scan(&table, &state, Some(&vec![1]), &filters, None, false)
             .await
             .expect("plans")
             .expect("the runner takes the scan");
-        let plan = <Arc<dyn ExecutionPlan>>::try_from(&plan).expect("a plan of this image");
+        assert!(scan.later.is_none(), "optimized by the bundle");
+        let plan = <Arc<dyn ExecutionPlan>>::try_from(&scan.plan).expect("a plan of this image");
         assert_eq!(plan.schema().fields().len(), 1);
         assert_eq!(plan.schema().field(0).name(), "w");
         let batches = collect(plan, state.task_ctx()).await.expect("runs");
@@ -1125,17 +1371,17 @@ mod tests {
         );
         for filter in [abs(col("v")), replaced_abs.call(vec![col("v")])] {
             let taken = runner
-                .scan(&table, &state, None, &[filter.gt(lit(1))], None)
+                .scan(&table, &state, None, &[filter.gt(lit(1))], None, false)
                 .await;
             assert!(taken.expect("no error").is_none(), "a function call");
         }
 
         let older = ForeignPlanRunner::new(bind_uncounted, 3);
-        let taken = older.scan(&table, &state, None, &plain, None).await;
+        let taken = older.scan(&table, &state, None, &plain, None, false).await;
         assert!(taken.expect("no error").is_none(), "an ABI 1.3 runner");
 
         table.library_marker_id = another_image;
-        let taken = runner.scan(&table, &state, None, &plain, None).await;
+        let taken = runner.scan(&table, &state, None, &plain, None, false).await;
         assert!(
             taken.expect("no error").is_none(),
             "another image's provider"
@@ -1183,7 +1429,7 @@ mod tests {
 
         // A query binds its session's configuration; the next question asks that runner.
         let state = SessionContext::new().state();
-        let taken = runner.scan(&table, &state, None, &[], None).await;
+        let taken = runner.scan(&table, &state, None, &[], None, false).await;
         assert!(taken.expect("plans").is_some());
         let again = runner.supports_filters_pushdown(&table, &[&on_w, &on_v]);
         assert_eq!(again.expect("no error"), Some(vec![Unsupported, Exact]));
@@ -1389,7 +1635,7 @@ mod tests {
         let runner = ForeignPlanRunner::new(bind_uncounted, ABI_MINOR);
         let state = SessionContext::new().state();
         let e = runner
-            .scan(&table, &state, Some(&vec![7]), &[], None)
+            .scan(&table, &state, Some(&vec![7]), &[], None, false)
             .await
             .expect_err("column 7 does not exist");
         assert!(matches!(e, DataFusionError::Ffi(_)), "{e}");

@@ -53,6 +53,11 @@ pub fn bundle_state(session: &dyn Session) -> SessionState {
 /// The host sees a bundle's scan as one opaque node (its optimizer cannot rewrite across the
 /// boundary without breaking plans that inspect their children), so the bundle's subtree is
 /// optimized here, with the host's settings, as DataFusion would have optimized it natively.
+///
+/// A host of plugin ABI 1.12 or later asks for this later instead, when its own physical
+/// optimizer reaches the scan (after the rules that may remove it): the plan runner then plans
+/// the scan in a session with no physical optimizer rules, where this changes nothing, and
+/// applies the rules when asked (`FFI_PlanRunner::optimize`).
 pub fn optimize(
     plan: Arc<dyn ExecutionPlan>,
     state: &SessionState,

@@ -19,6 +19,7 @@
 use std::sync::Arc;
 
 mod errors;
+pub mod optimize;
 pub mod plans;
 mod scan_session;
 

@@ -10,10 +10,11 @@
 //! The host therefore wraps every foreign provider ([`HostTableProvider`]) so that each plan it
 //! returns is a [`BundlePlan`]:
 //!
-//! - a scan is a leaf to the host: the bundle optimized its subtree already (the toolkit runs
-//!   its own physical optimizer), and host rewrites inside it only add boundary crossings per
-//!   batch or break nodes that inspect their children (deltalake's deletion-vector scan
-//!   refuses a host `CooperativeExec` under it);
+//! - a scan is a leaf to the host: the bundle optimizes its subtree (the toolkit runs its own
+//!   physical optimizer, when the host's reaches the scan: see [`super::optimize`]), and host
+//!   rewrites inside it only add boundary crossings per batch or break nodes that inspect
+//!   their children (deltalake's deletion-vector scan refuses a host `CooperativeExec` under
+//!   it);
 //! - an `INSERT`'s sink keeps its child, the host's input, for the host to optimize; every
 //!   host-side child it is given is wrapped in [`InHostRuntime`], which enters the runtime the
 //!   query was planned in for `execute` and every poll, and executes with the host session's
@@ -45,7 +46,7 @@ use datafusion::physical_plan::{
 };
 use datafusion_ffi::execution_plan::{FFI_ExecutionPlan, ForeignExecutionPlan};
 use datafusion_ffi::table_provider::{FFI_TableProvider, ForeignTableProvider};
-use df_plugin_api::ffi::plan_runner::ForeignPlanRunner;
+use df_plugin_api::ffi::plan_runner::{ForeignPlanRunner, ForeignScan, LaterOptimization};
 use futures::Stream;
 use tokio::runtime::Handle;
 
@@ -127,22 +128,28 @@ impl TableProvider for HostTableProvider {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        let later = super::optimize::OptimizeBundleScans::in_session(state);
         let lean = match self.lean() {
             Some((runner, provider)) => {
                 runner
-                    .scan(provider, state, projection, filters, limit)
+                    .scan(provider, state, projection, filters, limit, later)
                     .await?
             }
             None => None,
         };
-        let plan = match lean {
-            Some(plan) => <Arc<dyn ExecutionPlan>>::try_from(&plan)?,
+        let (plan, later) = match lean {
+            Some(ForeignScan { plan, later }) => {
+                (<Arc<dyn ExecutionPlan>>::try_from(&plan)?, later)
+            }
             None => match super::scan_session::for_exprs(state, filters) {
                 Some(slim) => {
                     let scan = self.inner.scan(&slim, projection, filters, limit);
-                    WithTaskCtx::new(slim.task_ctx(), scan).await?
+                    (WithTaskCtx::new(slim.task_ctx(), scan).await?, None)
                 }
-                None => self.inner.scan(state, projection, filters, limit).await?,
+                None => (
+                    self.inner.scan(state, projection, filters, limit).await?,
+                    None,
+                ),
             },
         };
         let replay = ScanReplay {
@@ -151,7 +158,7 @@ impl TableProvider for HostTableProvider {
             filters: filters.to_vec(),
             limit,
         };
-        Ok(BundlePlan::leaf(plan, replay, self.runner.clone()))
+        Ok(BundlePlan::leaf(plan, replay, self.runner.clone(), later))
     }
 
     fn supports_filters_pushdown(
@@ -238,15 +245,19 @@ pub struct BundlePlan {
     /// (taken once), which the runner executes without datafusion-ffi's task context and
     /// per-batch schema.
     lean: Option<(Arc<ForeignPlanRunner>, FFI_ExecutionPlan)>,
+    /// For a scan the bundle has not optimized yet: how to, when the host's physical
+    /// optimizer reaches it ([`Self::optimized`]).
+    later: Option<LaterOptimization>,
 }
 
 impl BundlePlan {
     /// A bundle subtree the host treats as one node, executed through `runner` when the
-    /// bundle has one.
+    /// bundle has one, and not optimized yet when `later` says how to.
     pub fn leaf(
         inner: Arc<dyn ExecutionPlan>,
         replay: ScanReplay,
         runner: Option<Arc<ForeignPlanRunner>>,
+        later: Option<LaterOptimization>,
     ) -> Arc<dyn ExecutionPlan> {
         // `new` on a foreign plan hands back (a clone of) the bundle's struct it wraps.
         let lean = runner
@@ -258,6 +269,7 @@ impl BundlePlan {
             host: None,
             replay: Some(replay),
             lean,
+            later,
         })
     }
     /// A bundle node whose children the host may optimize.
@@ -282,7 +294,25 @@ impl BundlePlan {
             host,
             replay: None,
             lean: None,
+            later: None,
         })
+    }
+
+    /// This scan after the bundle's physical optimizer, when the bundle left that for the
+    /// host's (`None` otherwise, or when the bundle cannot optimize it).
+    pub fn optimized(&self) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+        // A scan left for later came from the runner, so it has its lean path.
+        let (Some(later), Some(replay), Some((runner, plan))) =
+            (&self.later, &self.replay, &self.lean)
+        else {
+            return Ok(None);
+        };
+        let Some(optimized) = later.optimize(plan)? else {
+            return Ok(None);
+        };
+        let optimized = <Arc<dyn ExecutionPlan>>::try_from(&optimized)?;
+        let leaf = Self::leaf(optimized, replay.clone(), Some(Arc::clone(runner)), None);
+        Ok(Some(leaf))
     }
 
     fn is_leaf(&self) -> bool {

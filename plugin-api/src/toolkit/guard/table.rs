@@ -164,6 +164,23 @@ impl GuardedExec {
             label: Arc::clone(label),
         })
     }
+
+    /// `f` applied to the plan `plan` guards (under the guard, as `call`), guarded again; or to
+    /// `plan` itself when it is not a `GuardedExec`. For rewrites that must see the provider's
+    /// own nodes, such as the physical optimizer's.
+    pub fn map_guarded(
+        plan: Arc<dyn ExecutionPlan>,
+        call: &str,
+        f: impl FnOnce(Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        match plan.downcast_ref::<GuardedExec>() {
+            Some(guarded) => {
+                let inner = guard(&guarded.label, call, || f(Arc::clone(&guarded.inner)))?;
+                Ok(Self::wrap(inner, &guarded.label))
+            }
+            None => f(plan),
+        }
+    }
 }
 
 impl DisplayAs for GuardedExec {

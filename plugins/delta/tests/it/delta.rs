@@ -296,6 +296,72 @@ async fn partition_filters_and_counts_are_answered_inside_the_scan() {
     );
 }
 
+/// The table's scan is optimized where a linked provider's would be: by the session's
+/// physical optimizer, with the session's settings, when it reaches the scan. Planned in a
+/// session that has the host's rule, the scan comes unoptimized (one group of files), the
+/// rule repartitions it into `target_partitions` byte ranges, and a `COUNT(*)` answered from
+/// statistics never asks; planned in a session without the rule, the scan comes optimized.
+#[tokio::test]
+async fn a_scan_is_optimized_when_the_sessions_optimizer_reaches_it() {
+    use datafusion::execution::session_state::SessionStateBuilder;
+    use datafusion::physical_optimizer::PhysicalOptimizerRule;
+    use df_plugin_host::restore::optimize::OptimizeBundleScans;
+
+    let tables = DeltaTables::copy();
+    let (_dir, plugins) = load();
+    let mut config = config(4).with_batch_size(100);
+    config.options_mut().optimizer.repartition_file_min_size = 0;
+    let ctx = Arc::new(SessionContext::new_with_config(config));
+    plugins.register_into(&ctx).unwrap();
+    let location = tables.table("http_requests");
+    let sql = format!(
+        "CREATE EXTERNAL TABLE http STORED AS DELTA LOCATION '{}'",
+        location.display()
+    );
+    ctx.sql(&sql).await.unwrap();
+    let partitions = |plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>| {
+        plan.properties().partitioning.partition_count()
+    };
+
+    let planned = ctx.sql("SELECT * FROM http").await.unwrap();
+    let planned = planned.create_physical_plan().await.unwrap();
+    assert_eq!(
+        partitions(&planned),
+        4,
+        "repartitioned by the session's settings"
+    );
+
+    let state = ctx.state();
+    let table = ctx.table_provider("http").await.unwrap();
+    let raw = table.scan(&state, None, &[], None).await.unwrap();
+    assert_eq!(
+        partitions(&raw),
+        1,
+        "one group of files, as the provider made it"
+    );
+    let optimized = OptimizeBundleScans
+        .optimize(raw, state.config_options())
+        .unwrap();
+    assert_eq!(partitions(&optimized), 4);
+
+    let rules = state.physical_optimizers().iter().cloned();
+    let without = rules
+        .filter(|r| r.name() != OptimizeBundleScans::NAME)
+        .collect();
+    let state = SessionStateBuilder::new_from_existing(state)
+        .with_physical_optimizer_rules(without)
+        .build();
+    let scan = table.scan(&state, None, &[], None).await.unwrap();
+    assert_eq!(partitions(&scan), 4, "optimized at once");
+
+    assert_eq!(count(&ctx, "SELECT COUNT(*) FROM http").await, "1581");
+    assert_eq!(
+        count(&ctx, "SELECT SUM(1) FROM http").await,
+        "1581",
+        "read by 4 partitions"
+    );
+}
+
 #[test]
 fn inspect_lists_the_delta_objects() {
     let dir = plugin_dir();
