@@ -19,6 +19,7 @@
 use std::sync::Arc;
 
 mod errors;
+mod memo;
 pub mod optimize;
 pub mod plans;
 mod scan_session;
@@ -172,6 +173,7 @@ pub fn apply(meta: &BundleMetadata, objects: BundleObjects) -> Result<BundleObje
                 inner,
                 restored,
                 kernel,
+                answers: memo::Answers::default(),
             })
         },
     );
@@ -276,6 +278,8 @@ struct RestoredScalarUDF {
     inner: ScalarUDF,
     restored: Restored,
     kernel: Kernel,
+    /// What the function answered at planning ([`memo`]).
+    answers: memo::Answers,
 }
 
 /// The kernel of a function, part of the function's identity only in that two functions with
@@ -319,7 +323,9 @@ impl ScalarUDFImpl for RestoredScalarUDF {
         self.inner.inner().return_type(arg_types)
     }
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
-        natively(self.inner.inner().return_field_from_args(args))
+        self.answers.return_field(args, |args| {
+            natively(self.inner.inner().return_field_from_args(args))
+        })
     }
     fn with_updated_config(&self, config: &ConfigOptions) -> Option<ScalarUDF> {
         let updated = self.inner.inner().with_updated_config(config)?;
@@ -329,6 +335,7 @@ impl ScalarUDFImpl for RestoredScalarUDF {
             // The bundle made a new function for this configuration; the kernel belongs to
             // the old one, so the new one takes datafusion-ffi's path.
             kernel: Kernel(None),
+            answers: memo::Answers::default(),
         }))
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -360,7 +367,8 @@ impl ScalarUDFImpl for RestoredScalarUDF {
         natively(self.inner.inner().coerce_types(arg_types))
     }
     fn preserves_lex_ordering(&self, inputs: &[ExprProperties]) -> Result<bool> {
-        self.inner.inner().preserves_lex_ordering(inputs)
+        self.answers
+            .preserves_lex_ordering(inputs, || self.inner.inner().preserves_lex_ordering(inputs))
     }
     fn placement(&self, args: &[ExpressionPlacement]) -> ExpressionPlacement {
         self.inner.inner().placement(args)

@@ -114,7 +114,11 @@ mod tests {
         assert!(!OptimizeBundleScans::in_session(&state));
         let with = OptimizeBundleScans::install(&state).expect("not there yet");
         assert!(OptimizeBundleScans::in_session(&with));
-        let names: Vec<&str> = with.physical_optimizers().iter().map(|r| r.name()).collect();
+        let names: Vec<&str> = with
+            .physical_optimizers()
+            .iter()
+            .map(|r| r.name())
+            .collect();
         let at = names.iter().position(|n| *n == OptimizeBundleScans::NAME);
         let next = at.and_then(|at| names.get(at + 1));
         assert_eq!(next, Some(&"EnsureRequirements"), "{names:?}");
@@ -126,6 +130,10 @@ mod tests {
             .with_physical_optimizer_rules(Vec::new())
             .build();
         let with = OptimizeBundleScans::install(&bare).expect("installed");
-        assert_eq!(with.physical_optimizers().len(), 1, "first, with no such rule");
+        assert_eq!(
+            with.physical_optimizers().len(),
+            1,
+            "first, with no such rule"
+        );
     }
 }
