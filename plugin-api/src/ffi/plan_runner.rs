@@ -320,12 +320,12 @@ impl FFI_PlanRunner {
             release: release_fn_wrapper,
             private_data: Box::into_raw(Box::new(data)) as *mut c_void,
             library_marker_id: super::library_marker_id,
-            scan: scan_fn_wrapper,
+            scan: scan_fn_wrapper::<true>,
             execute_buffers: execute_fn_wrapper::<FFI_BatchBuffers>,
             call_table_function: call_table_function_fn_wrapper,
             supports_filters_pushdown: supports_filters_pushdown_fn_wrapper,
             schema: schema_fn_wrapper,
-            scan_unoptimized: scan_unoptimized_fn_wrapper,
+            scan_unoptimized: scan_fn_wrapper::<false>,
             optimize: optimize_fn_wrapper,
         }
     }
@@ -372,59 +372,20 @@ unsafe extern "C" fn execute_fn_wrapper<B: StreamBatch>(
     )
 }
 
-unsafe extern "C" fn scan_fn_wrapper(
+/// [`FFI_PlanRunner::scan`] (`OPTIMIZED`) and [`FFI_PlanRunner::scan_unoptimized`].
+unsafe extern "C" fn scan_fn_wrapper<const OPTIMIZED: bool>(
     runner: &FFI_PlanRunner,
     provider: &FFI_TableProvider,
     projection: FFI_Option<SVec<usize>>,
     filters: SVec<u8>,
     limit: FFI_Option<usize>,
     query_start: FFI_Option<i64>,
-) -> FFI_Option<ScanFuture> {
-    scan(
-        runner,
-        provider,
-        projection,
-        filters,
-        limit,
-        query_start,
-        true,
-    )
-}
-
-unsafe extern "C" fn scan_unoptimized_fn_wrapper(
-    runner: &FFI_PlanRunner,
-    provider: &FFI_TableProvider,
-    projection: FFI_Option<SVec<usize>>,
-    filters: SVec<u8>,
-    limit: FFI_Option<usize>,
-    query_start: FFI_Option<i64>,
-) -> FFI_Option<ScanFuture> {
-    scan(
-        runner,
-        provider,
-        projection,
-        filters,
-        limit,
-        query_start,
-        false,
-    )
-}
-
-/// [`FFI_PlanRunner::scan`], or without the physical optimizer unless `optimized`.
-fn scan(
-    runner: &FFI_PlanRunner,
-    provider: &FFI_TableProvider,
-    projection: FFI_Option<SVec<usize>>,
-    filters: SVec<u8>,
-    limit: FFI_Option<usize>,
-    query_start: FFI_Option<i64>,
-    optimized: bool,
 ) -> FFI_Option<ScanFuture> {
     let Some(provider) = own_provider(provider) else {
         return FFI_Option::None;
     };
     let data = runner.data();
-    let Some((state, filters)) = data.decode(&filters, query_start.into(), optimized) else {
+    let Some((state, filters)) = data.decode(&filters, query_start.into(), OPTIMIZED) else {
         return FFI_Option::None;
     };
     let projection: Option<Vec<usize>> = projection.into_option().map(|p| p.into_iter().collect());
