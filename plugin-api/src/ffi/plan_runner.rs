@@ -126,14 +126,7 @@ pub struct FFI_PlanRunner {
     /// the query's start in nanoseconds since the epoch. `None` when the runner cannot take
     /// the scan (another image's provider, filters it cannot decode): the host then calls the
     /// provider's own `scan`.
-    pub scan: unsafe extern "C" fn(
-        runner: &Self,
-        provider: &FFI_TableProvider,
-        projection: FFI_Option<SVec<usize>>,
-        filters: SVec<u8>,
-        limit: FFI_Option<usize>,
-        query_start: FFI_Option<i64>,
-    ) -> FFI_Option<ScanFuture>,
+    pub scan: ScanFn,
     /// ABI 1.7 (appended, as `scan`): [`FFI_PlanRunner::execute`] with a stream whose
     /// fixed-width columns cross as their buffers.
     pub execute_buffers: unsafe extern "C" fn(
@@ -180,14 +173,7 @@ pub struct FFI_PlanRunner {
     /// optimizer asks for it through [`FFI_PlanRunner::optimize`] when it reaches the scan,
     /// where DataFusion would optimize a linked provider's scan. A rule that removes the scan
     /// first (a `COUNT(*)` answered from statistics) spares the work.
-    pub scan_unoptimized: unsafe extern "C" fn(
-        runner: &Self,
-        provider: &FFI_TableProvider,
-        projection: FFI_Option<SVec<usize>>,
-        filters: SVec<u8>,
-        limit: FFI_Option<usize>,
-        query_start: FFI_Option<i64>,
-    ) -> FFI_Option<ScanFuture>,
+    pub scan_unoptimized: ScanFn,
     /// ABI 1.12: `plan` (which this image made, by `scan_unoptimized`) after the physical
     /// optimizer of the bundle's DataFusion, with the bound configuration. `None` for another
     /// image's plan, which the host keeps as it is.
@@ -225,6 +211,16 @@ const OPTIMIZE_MINOR: u16 = 12;
 
 /// What [`FFI_PlanRunner::scan`] returns when it takes a scan: the bundle's plan, later.
 pub type ScanFuture = FfiFuture<FFI_Result<FFI_ExecutionPlan>>;
+
+/// The type of [`FFI_PlanRunner::scan`] and [`FFI_PlanRunner::scan_unoptimized`].
+pub type ScanFn = unsafe extern "C" fn(
+    runner: &FFI_PlanRunner,
+    provider: &FFI_TableProvider,
+    projection: FFI_Option<SVec<usize>>,
+    filters: SVec<u8>,
+    limit: FFI_Option<usize>,
+    query_start: FFI_Option<i64>,
+) -> FFI_Option<ScanFuture>;
 
 unsafe impl Send for FFI_PlanRunner {}
 unsafe impl Sync for FFI_PlanRunner {}
@@ -984,8 +980,8 @@ mod tests {
     use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
     use datafusion::physical_expr::PhysicalExpr;
     use datafusion::physical_expr::expressions::Column;
-    use datafusion::physical_plan::collect;
     use datafusion::physical_plan::projection::ProjectionExec;
+    use datafusion::physical_plan::{DisplayAs, DisplayFormatType, PlanProperties, collect};
     use datafusion::prelude::{SessionContext, cast, col, lit};
     use futures::TryStreamExt;
 
@@ -1205,16 +1201,20 @@ mod tests {
         assert_eq!(seen, Some((filters, Some(2), Some(start))));
     }
 
-    /// A table whose scan puts a projection of every column, in order, over the plan: the
-    /// physical optimizer (`ProjectionPushdown`) removes it, so the plan's root says whether
-    /// the optimizer ran.
+    /// What a [`Planned`] table puts over its in-memory plan.
+    type PlanOver = fn(Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>>;
+
+    /// A table whose scan puts `plan` over its in-memory plan.
     #[derive(Debug)]
-    struct Projected(MemTable);
+    struct Planned {
+        table: MemTable,
+        plan: PlanOver,
+    }
 
     #[async_trait::async_trait]
-    impl TableProvider for Projected {
+    impl TableProvider for Planned {
         fn schema(&self) -> SchemaRef {
-            self.0.schema()
+            self.table.schema()
         }
 
         fn table_type(&self) -> TableType {
@@ -1228,14 +1228,83 @@ mod tests {
             filters: &[Expr],
             limit: Option<usize>,
         ) -> Result<Arc<dyn ExecutionPlan>> {
-            let plan = self.0.scan(state, projection, filters, limit).await?;
-            let schema = plan.schema();
-            let columns = (0..schema.fields().len()).map(|i| {
-                let name = schema.field(i).name();
-                let column: Arc<dyn PhysicalExpr> = Arc::new(Column::new(name, i));
-                (column, name.clone())
-            });
-            Ok(Arc::new(ProjectionExec::try_new(columns, plan)?))
+            (self.plan)(self.table.scan(state, projection, filters, limit).await?)
+        }
+    }
+
+    /// A [`Planned`] table exported as a bundle's, through the toolkit's guard.
+    fn exported_planned(plan: PlanOver) -> (FFI_TableProvider, Arc<dyn TaskContextProvider>) {
+        let tag = BundleTag::new("test", None);
+        let planned = Arc::new(Planned {
+            table: table(),
+            plan,
+        });
+        exported(GuardedTableProvider::wrap(planned, &tag, "t", true))
+    }
+
+    /// Every column of `plan`, in order, or with the first renamed `first`.
+    fn projected(plan: Arc<dyn ExecutionPlan>, renamed: bool) -> Result<Arc<dyn ExecutionPlan>> {
+        let schema = plan.schema();
+        let columns = (0..schema.fields().len()).map(|i| {
+            let name = schema.field(i).name();
+            let column: Arc<dyn PhysicalExpr> = Arc::new(Column::new(name, i));
+            let alias = if renamed && i == 0 { "first" } else { name };
+            (column, alias.to_owned())
+        });
+        Ok(Arc::new(ProjectionExec::try_new(columns, plan)?))
+    }
+
+    /// A leaf that executes its plan, and panics when the optimizer tries to swap a projection
+    /// above it with it: a provider's node with a bug the optimizer runs into.
+    #[derive(Debug)]
+    struct PanicsWhenOptimized(Arc<dyn ExecutionPlan>);
+
+    impl DisplayAs for PanicsWhenOptimized {
+        fn fmt_as(&self, _: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            write!(f, "PanicsWhenOptimized")
+        }
+    }
+
+    impl ExecutionPlan for PanicsWhenOptimized {
+        fn name(&self) -> &str {
+            "PanicsWhenOptimized"
+        }
+
+        fn properties(&self) -> &Arc<PlanProperties> {
+            self.0.properties()
+        }
+
+        fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+            Vec::new()
+        }
+
+        fn apply_expressions(
+            &self,
+            _: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+        ) -> Result<TreeNodeRecursion> {
+            Ok(TreeNodeRecursion::Continue)
+        }
+
+        fn with_new_children(
+            self: Arc<Self>,
+            _: Vec<Arc<dyn ExecutionPlan>>,
+        ) -> Result<Arc<dyn ExecutionPlan>> {
+            Ok(self)
+        }
+
+        fn execute(
+            &self,
+            partition: usize,
+            context: Arc<TaskContext>,
+        ) -> Result<SendableRecordBatchStream> {
+            self.0.execute(partition, context)
+        }
+
+        fn try_swapping_with_projection(
+            &self,
+            _: &ProjectionExec,
+        ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+            panic!("a node the optimizer cannot rewrite")
         }
     }
 
@@ -1244,9 +1313,9 @@ mod tests {
     /// scan optimized at once; the plan of another image is not the runner's to optimize.
     #[tokio::test]
     async fn optimizes_a_scan_later_when_the_host_asks() {
-        let tag = BundleTag::new("test", None);
-        let guarded = GuardedTableProvider::wrap(Arc::new(Projected(table())), &tag, "t", true);
-        let (table, _ctx) = exported(guarded);
+        // `ProjectionPushdown` removes a projection of every column in order: the plan's root
+        // says whether the optimizer ran.
+        let (table, _ctx) = exported_planned(|plan| projected(plan, false));
         let state = SessionContext::new().state();
         let root = |plan: &FFI_ExecutionPlan| {
             let plan = <Arc<dyn ExecutionPlan>>::try_from(plan).expect("a plan of this image");
@@ -1289,6 +1358,31 @@ mod tests {
         deferred.plan.library_marker_id = another_image;
         let theirs = later.optimize(&deferred.plan).expect("no error");
         assert!(theirs.is_none(), "another image's plan");
+    }
+
+    /// A panic in the bundle's optimizer, run later, is an error of the host's planning that
+    /// names the table, as one in the provider's `scan` would be.
+    #[tokio::test]
+    async fn a_panic_while_optimizing_later_is_an_error_naming_the_table() {
+        let (table, _ctx) =
+            exported_planned(|plan| projected(Arc::new(PanicsWhenOptimized(plan)), true));
+        let state = SessionContext::new().state();
+        let runner = ForeignPlanRunner::new(bind_uncounted, ABI_MINOR);
+        let scan = runner
+            .scan(&table, &state, None, &[], None, true)
+            .await
+            .expect("plans: nothing optimized yet")
+            .expect("the runner takes the scan");
+        let later = scan.later.expect("optimized later");
+        let e = later
+            .optimize(&scan.plan)
+            .expect_err("the optimizer panics");
+        let e = e.to_string();
+        assert!(
+            e.contains("table 't' of plugin bundle 'test' panicked in optimize"),
+            "{e}"
+        );
+        assert!(e.contains("a node the optimizer cannot rewrite"), "{e}");
     }
 
     #[tokio::test]

@@ -180,13 +180,14 @@ impl KernelValue for FFI_ColumnarBuffers {
         }
     }
 
-    unsafe fn import(mut self, data_type: &DataType) -> Result<ColumnarValue> {
-        let owner = match self.scalar {
-            true => None,
-            false => buffers::share_owner([(&mut self.array, data_type)])?,
-        };
-        // SAFETY: the caller's contract; `owner` holds the handle `share_owner` took.
-        unsafe { self.import_around(data_type, &owner) }
+    unsafe fn import(self, data_type: &DataType) -> Result<ColumnarValue> {
+        if self.scalar {
+            // SAFETY: the caller's contract; a scalar has no handle to share.
+            return unsafe { self.import_around(data_type, &None) };
+        }
+        // SAFETY: the caller's contract.
+        let array = unsafe { self.array.import(data_type) }?;
+        Ok(ColumnarValue::Array(array))
     }
 
     /// The arguments' fixed-width arrays share one owner of the host's handles, as a batch's
