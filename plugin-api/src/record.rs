@@ -33,8 +33,9 @@ pub const ABI_MAJOR: u16 = 1;
 /// types sent once (`FFI_LeanGroupsAccumulator::convert_to_state_buffers`); 1.11 a table's
 /// schema asked through the plan runner, sent only when it changed (`FFI_PlanRunner::schema`);
 /// 1.12 a scan's optimization left to the host's physical optimizer, which asks for it when it
-/// reaches the scan (`FFI_PlanRunner::scan_unoptimized` and `FFI_PlanRunner::optimize`).
-pub const ABI_MINOR: u16 = 12;
+/// reaches the scan (`FFI_PlanRunner::scan_unoptimized` and `FFI_PlanRunner::optimize`); 1.13
+/// a scalar function's arguments lent for the call (`FFI_ScalarCall::invoke_lent`).
+pub const ABI_MINOR: u16 = 13;
 
 /// First bytes of every record; anything else is not a df-plugin record.
 pub const RECORD_MAGIC: [u8; 8] = *b"DFPLUGIN";

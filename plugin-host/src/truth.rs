@@ -65,8 +65,8 @@ impl BundleObjects {
         lean: LeanPaths,
     ) -> Self {
         let scalar_kernels = match (lean.scalar_kernel_buffers, lean.scalar_kernel) {
-            (Some(kernel_of), _) => scalar_kernels(exports, kernel_of),
-            (None, Some(kernel_of)) => scalar_kernels(exports, kernel_of),
+            (Some(kernel_of), _) => scalar_kernels(exports, kernel_of, lean.abi_minor),
+            (None, Some(kernel_of)) => scalar_kernels(exports, kernel_of, lean.abi_minor),
             (None, None) => HashMap::new(),
         };
         let plan_runner = lean
@@ -190,18 +190,20 @@ impl BundleObjects {
     }
 }
 
-/// The kernel of each scalar function the bundle exported, by name (`kernel_of` answers
-/// `None` for a function it has no kernel for).
+/// The kernel of each scalar function the bundle (of plugin ABI 1.`abi_minor`) exported, by
+/// name (`kernel_of` answers `None` for a function it has no kernel for).
 fn scalar_kernels<V: KernelValue>(
     exports: &FFI_BundleExports,
     kernel_of: ScalarKernelFn<V>,
+    abi_minor: u16,
 ) -> HashMap<String, Arc<ForeignScalarKernel>> {
     exports
         .scalar_udfs
         .iter()
         .filter_map(|f| match kernel_of(f) {
             FFI_Option::Some(k) => {
-                Some((f.name.to_string(), Arc::new(ForeignScalarKernel::new(k))))
+                let kernel = ForeignScalarKernel::new(k, abi_minor);
+                Some((f.name.to_string(), Arc::new(kernel)))
             }
             FFI_Option::None => None,
         })

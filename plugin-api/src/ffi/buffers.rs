@@ -33,11 +33,12 @@
 //! returns something else gets an error instead of a misread buffer.
 
 use std::alloc::Layout;
+use std::cell::Cell;
 use std::ffi::c_void;
 use std::mem::ManuallyDrop;
 use std::ops::DerefMut;
 use std::ptr::NonNull;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use datafusion::arrow::alloc::Allocation;
 use datafusion::arrow::array::{
@@ -286,7 +287,8 @@ impl FFI_ArrayBuffers {
         Some(this)
     }
 
-    fn empty(len: usize) -> Self {
+    /// A struct of `len` rows that carries and releases nothing.
+    pub(crate) fn empty(len: usize) -> Self {
         Self {
             len,
             byte_width: 0,
@@ -378,18 +380,60 @@ impl FFI_ArrayBuffers {
         data_type: &DataType,
         owner: Option<Arc<dyn Allocation>>,
     ) -> Result<ArrayRef> {
+        // SAFETY: the caller's contract.
+        unsafe { self.import_in_place(data_type, owner) }
+    }
+
+    /// [`Self::import_held`] leaving the struct where it is: a fixed-width array's handle stays
+    /// in it, a C data interface array is moved out.
+    ///
+    /// # Safety
+    /// As [`Self::import_held`].
+    unsafe fn import_in_place(
+        &mut self,
+        data_type: &DataType,
+        owner: Option<Arc<dyn Allocation>>,
+    ) -> Result<ArrayRef> {
         macro_rules! fixed {
             ($t:ty, $this:expr, $data_type:expr, $owner:expr) => {
                 // SAFETY: the caller's contract.
                 unsafe { import_fixed::<$t>($this, $data_type, $owner) }
             };
         }
-        let this = &mut self;
         downcast_primitive!(
-            data_type => (fixed, this, data_type, owner),
+            data_type => (fixed, self, data_type, owner),
             // SAFETY: the caller's contract.
-            _ => unsafe { this.import_cdata(data_type) }
+            _ => unsafe { self.import_cdata(data_type) }
         )
+    }
+
+    /// Imports an array the producer lends for one call (plugin ABI 1.13, a scalar function's
+    /// argument): the producer keeps the struct and releases it when the call returns.
+    ///
+    /// A fixed-width array the producer still owns is built around `lent` and its handle stays
+    /// in the struct: no owner to allocate, no release to call back, when nothing keeps the
+    /// array past the call. [`LentOwner::settle`] then says whether something did, and
+    /// [`LentOwner::keep`] moves the handle into `lent` if so. Any other array (values handed
+    /// over, the C data interface) is taken out of the struct and imported as
+    /// [`Self::import`] does.
+    ///
+    /// # Safety
+    /// As [`Self::import`]; the producer keeps the array's buffers alive until the call returns,
+    /// and the caller settles `lent` before it does.
+    pub unsafe fn import_lent(
+        &mut self,
+        data_type: &DataType,
+        lent: &Arc<LentOwner>,
+    ) -> Result<ArrayRef> {
+        if fixed_width(data_type).is_none() || self.handed_over() {
+            let taken = std::mem::replace(self, Self::empty(0));
+            // SAFETY: the caller's contract.
+            return unsafe { taken.import(data_type) };
+        }
+        let owner: Arc<dyn Allocation> = Arc::clone(lent) as _;
+        // SAFETY: the caller's contract: the producer's handle, left in the struct, keeps the
+        // buffers alive for the call, and `lent` takes it before anything outlives the call.
+        unsafe { self.import_in_place(data_type, Some(owner)) }
     }
 
     /// Imports a one-row array as the scalar it stands for (a scalar argument or result of a
@@ -692,6 +736,62 @@ unsafe fn import_fixed<T: ArrowPrimitiveType>(
     };
     let array = PrimitiveArray::<T>::try_new(ScalarBuffer::from(values), nulls)?;
     Ok(Arc::new(cdata::with_agreed_type(array, data_type)))
+}
+
+/// What the arrays lent for one call are built around (plugin ABI 1.13,
+/// [`FFI_ArrayBuffers::import_lent`]): nothing while the call runs, since the producer keeps
+/// its arrays until the call returns, and the producer's handles if an array outlived it (a
+/// result that is an argument, an argument a function kept).
+///
+/// A call's arguments used to cross with their handles moved into an owner made for them: an
+/// allocation a call, and a release called back into the producer for every array. Lent, the
+/// owner is made once a thread and reused by each call nothing outlived, and the handles stay
+/// with the producer.
+#[derive(Default)]
+pub struct LentOwner {
+    kept: Mutex<HeldColumns>,
+}
+
+thread_local! {
+    /// This thread's owner for its next lent call: the last one nothing outlived.
+    static UNSHARED: Cell<Option<Arc<LentOwner>>> = const { Cell::new(None) };
+}
+
+impl LentOwner {
+    /// The owner for a call on this thread: the one its last call left unshared, else a new one.
+    pub fn for_call() -> Arc<Self> {
+        UNSHARED
+            .try_with(Cell::take)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+
+    /// Ends a call: `None` when nothing built around `this` outlived the call (it is kept for
+    /// the thread's next one), else `this` back, to [`Self::keep`] the lent arrays' handles in.
+    /// Checked with [`Arc::get_mut`], which synchronizes with another thread's drop of a clone
+    /// (its reads of the buffers happen before the producer frees them).
+    pub fn settle(mut this: Arc<Self>) -> Option<Arc<Self>> {
+        if Arc::get_mut(&mut this).is_none() {
+            return Some(this);
+        }
+        // A thread past its thread-locals drops it instead.
+        let _ = UNSHARED.try_with(move |unshared| unshared.set(Some(this)));
+        None
+    }
+
+    /// Moves the handles of `lent` (the fixed-width arrays [`FFI_ArrayBuffers::import_lent`]
+    /// built around this owner) out of their structs and into this owner, which releases them
+    /// when the last array built around it is dropped.
+    pub fn keep<'a>(&self, lent: impl IntoIterator<Item = &'a mut FFI_ArrayBuffers>) {
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        // Up to four handles fit in the owner: no allocation to keep a call's arguments.
+        kept.extend(
+            lent.into_iter()
+                .filter(|array| array.byte_width != 0 && !array.handed_over())
+                .map(Held::take),
+        );
+    }
 }
 
 /// What keeps an imported fixed-width array's buffers alive: the producer's release and private

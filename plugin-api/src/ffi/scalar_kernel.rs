@@ -40,10 +40,11 @@ use datafusion_ffi::arrow_wrappers::WrappedSchema;
 use datafusion_ffi::config::FFI_ConfigOptions;
 use datafusion_ffi::udf::FFI_ScalarUDF;
 use datafusion_ffi::util::{FFI_Option, FFI_Result};
+use smallvec::SmallVec;
 use stabby::vec::Vec as SVec;
 
 use super::bound::BoundCache;
-use super::buffers::{self, FFI_ArrayBuffers};
+use super::buffers::{self, FFI_ArrayBuffers, LentOwner};
 use super::cdata;
 use super::planner::ffi_guard;
 
@@ -95,6 +96,36 @@ pub trait KernelValue: Debug + Sized + 'static {
             .map(|(value, field)| unsafe { value.import(field.data_type()) })
             .collect()
     }
+
+    /// Moves the value out, leaving one that releases nothing.
+    fn take(&mut self) -> Self;
+
+    /// Imports a call's arguments, which the caller lends for the call (plugin ABI 1.13): what
+    /// this takes out of them is this side's; the caller releases the rest when the call
+    /// returns. By default every value is taken and imported as [`Self::import_args`] does.
+    ///
+    /// # Safety
+    /// As [`Self::import_args`]; the caller keeps what it lends alive until the call returns,
+    /// and this side settles `lent` before the call does ([`LentArgs`]).
+    unsafe fn import_lent(
+        values: &mut [Self],
+        fields: &[FieldRef],
+        lent: &Arc<LentOwner>,
+    ) -> Result<Vec<ColumnarValue>> {
+        let _ = lent;
+        values
+            .iter_mut()
+            .zip(fields)
+            // SAFETY: the caller's contract.
+            .map(|(value, field)| unsafe { value.take().import(field.data_type()) })
+            .collect()
+    }
+
+    /// After a lent call whose arrays outlived it: moves what keeps the arrays
+    /// [`Self::import_lent`] built around `lent` alive out of `values` and into `lent`.
+    fn keep_lent(values: &mut [Self], lent: &LentOwner) {
+        let _ = (values, lent);
+    }
 }
 
 /// The array a value crosses as, and whether it stands for a scalar.
@@ -137,6 +168,13 @@ impl KernelValue for FFI_ColumnarArg {
         // SAFETY: the producer exported an array of the type both sides agreed on in `bind`.
         let array = unsafe { cdata::import(self.array, data_type) }?;
         from_array(array, self.scalar)
+    }
+
+    fn take(&mut self) -> Self {
+        Self {
+            array: std::mem::replace(&mut self.array, FFI_ArrowArray::empty()),
+            scalar: self.scalar,
+        }
     }
 }
 
@@ -211,6 +249,42 @@ impl KernelValue for FFI_ColumnarBuffers {
             .map(|(value, field)| unsafe { value.import_around(field.data_type(), &owner) })
             .collect()
     }
+
+    fn take(&mut self) -> Self {
+        Self {
+            array: std::mem::replace(&mut self.array, FFI_ArrayBuffers::empty(0)),
+            scalar: self.scalar,
+        }
+    }
+
+    /// A fixed-width array is built around `lent`, its handle left with the caller
+    /// ([`FFI_ArrayBuffers::import_lent`]); a scalar is read as [`Self::import`] reads it.
+    unsafe fn import_lent(
+        values: &mut [Self],
+        fields: &[FieldRef],
+        lent: &Arc<LentOwner>,
+    ) -> Result<Vec<ColumnarValue>> {
+        values
+            .iter_mut()
+            .zip(fields)
+            .map(|(value, field)| match value.scalar {
+                // SAFETY: the caller's contract.
+                true => unsafe { value.take().import(field.data_type()) },
+                // SAFETY: the caller's contract.
+                false => unsafe { value.array.import_lent(field.data_type(), lent) }
+                    .map(ColumnarValue::Array),
+            })
+            .collect()
+    }
+
+    fn keep_lent(values: &mut [Self], lent: &LentOwner) {
+        lent.keep(
+            values
+                .iter_mut()
+                .filter(|v| !v.scalar)
+                .map(|v| &mut v.array),
+        );
+    }
 }
 
 impl FFI_ColumnarBuffers {
@@ -247,7 +321,20 @@ pub struct FFI_ScalarCall<V = FFI_ColumnarArg> {
     pub private_data: *mut c_void,
     /// Identifies the image that made this struct.
     pub library_marker_id: extern "C" fn() -> usize,
+    /// ABI 1.13: [`Self::invoke`] with the `len` arguments at `args` lent for the call instead
+    /// of given: the callee takes out of them what it keeps, and the caller releases the rest
+    /// when the call returns. No vector to allocate, and a fixed-width argument's array stays
+    /// the caller's unless something keeps it past the call ([`FFI_ArrayBuffers::import_lent`]).
+    pub invoke_lent: unsafe extern "C" fn(
+        call: &Self,
+        args: *mut V,
+        len: usize,
+        num_rows: usize,
+    ) -> FFI_Result<V>,
 }
+
+/// The plugin ABI minor whose calls have [`FFI_ScalarCall::invoke_lent`].
+pub const INVOKE_LENT_MINOR: u16 = 13;
 
 unsafe impl<V> Send for FFI_ScalarCall<V> {}
 unsafe impl<V> Sync for FFI_ScalarCall<V> {}
@@ -267,12 +354,43 @@ impl<V: KernelValue> FFI_ScalarCall<V> {
             release: call_release_fn_wrapper::<V>,
             private_data: Box::into_raw(Box::new(data)) as *mut c_void,
             library_marker_id: super::library_marker_id,
+            invoke_lent: invoke_lent_fn_wrapper::<V>,
         }
     }
 
     fn data(&self) -> &ScalarCallPrivateData {
         // SAFETY: `private_data` is the box `new` made; only this image reads it.
         unsafe { &*(self.private_data as *const ScalarCallPrivateData) }
+    }
+}
+
+impl ScalarCallPrivateData {
+    /// Checks that a call brings as many arguments as were bound.
+    fn check_arity(&self, called_with: usize) -> Result<()> {
+        if called_with == self.arg_fields.len() {
+            return Ok(());
+        }
+        Err(DataFusionError::Internal(format!(
+            "{} was bound to {} arguments and called with {called_with}",
+            self.udf.name(),
+            self.arg_fields.len(),
+        )))
+    }
+
+    /// Calls the function on imported arguments and exports its value.
+    fn call<V: KernelValue>(&self, args: Vec<ColumnarValue>, num_rows: usize) -> Result<V> {
+        let value = self.udf.invoke_with_args(ScalarFunctionArgs {
+            args,
+            arg_fields: self.arg_fields.clone(),
+            number_rows: num_rows,
+            return_field: Arc::clone(&self.return_field),
+            config_options: Arc::clone(&self.config),
+        })?;
+        V::export_owned(value)
+    }
+
+    fn who(&self) -> String {
+        format!("scalar function '{}'", self.udf.name())
     }
 }
 
@@ -283,28 +401,73 @@ unsafe extern "C" fn invoke_fn_wrapper<V: KernelValue>(
 ) -> FFI_Result<V> {
     let data = call.data();
     ffi_guard(
-        || format!("scalar function '{}'", data.udf.name()),
+        || data.who(),
         || {
-            if args.len() != data.arg_fields.len() {
-                return Err(DataFusionError::Internal(format!(
-                    "{} was bound to {} arguments and called with {}",
-                    data.udf.name(),
-                    data.arg_fields.len(),
-                    args.len()
-                )));
-            }
+            data.check_arity(args.len())?;
             // SAFETY: the host exported each argument with the type bound for it.
             let args = unsafe { V::import_args(args, &data.arg_fields) }?;
-            let value = data.udf.invoke_with_args(ScalarFunctionArgs {
-                args,
-                arg_fields: data.arg_fields.clone(),
-                number_rows: num_rows,
-                return_field: Arc::clone(&data.return_field),
-                config_options: Arc::clone(&data.config),
-            })?;
-            V::export_owned(value)
+            data.call(args, num_rows)
         },
     )
+}
+
+unsafe extern "C" fn invoke_lent_fn_wrapper<V: KernelValue>(
+    call: &FFI_ScalarCall<V>,
+    args: *mut V,
+    len: usize,
+    num_rows: usize,
+) -> FFI_Result<V> {
+    let data = call.data();
+    let values: &mut [V] = match len {
+        0 => &mut [],
+        // SAFETY: the caller lends `len` values at `args` for the call.
+        _ => unsafe { std::slice::from_raw_parts_mut(args, len) },
+    };
+    ffi_guard(
+        || data.who(),
+        || {
+            data.check_arity(values.len())?;
+            let mut lent = LentArgs::new(values);
+            // SAFETY: the host exported each argument with the type bound for it, and keeps
+            // them until the call returns; `lent` settles before it does.
+            let args = unsafe { lent.import(&data.arg_fields) }?;
+            // `lent` settles after the value is exported, which may keep an argument.
+            data.call(args, num_rows)
+        },
+    )
+}
+
+/// The arguments a call was lent, and the owner their arrays were built around. Dropped when
+/// the call ends, even by a panic, it keeps the caller's handles in the owner if an array
+/// outlived the call.
+struct LentArgs<'a, V: KernelValue> {
+    values: &'a mut [V],
+    owner: Option<Arc<LentOwner>>,
+}
+
+impl<'a, V: KernelValue> LentArgs<'a, V> {
+    fn new(values: &'a mut [V]) -> Self {
+        Self {
+            values,
+            owner: None,
+        }
+    }
+
+    /// # Safety
+    /// As [`KernelValue::import_lent`].
+    unsafe fn import(&mut self, fields: &[FieldRef]) -> Result<Vec<ColumnarValue>> {
+        let owner = self.owner.insert(LentOwner::for_call());
+        // SAFETY: the caller's contract; `self` settles `owner` when dropped.
+        unsafe { V::import_lent(self.values, fields, owner) }
+    }
+}
+
+impl<V: KernelValue> Drop for LentArgs<'_, V> {
+    fn drop(&mut self) {
+        if let Some(outlived) = self.owner.take().and_then(LentOwner::settle) {
+            V::keep_lent(self.values, &outlived);
+        }
+    }
 }
 
 unsafe extern "C" fn call_clone_fn_wrapper<V: KernelValue>(
@@ -467,12 +630,14 @@ pub struct ForeignScalarKernel {
 }
 
 impl ForeignScalarKernel {
-    /// Wraps a kernel of either ABI: values cross as `V` says.
-    pub fn new<V: KernelValue>(kernel: FFI_ScalarKernel<V>) -> Self {
+    /// Wraps a kernel of either ABI, from a bundle of plugin ABI 1.`abi_minor`: values cross as
+    /// `V` says, lent for the call from 1.13 ([`FFI_ScalarCall::invoke_lent`]).
+    pub fn new<V: KernelValue>(kernel: FFI_ScalarKernel<V>, abi_minor: u16) -> Self {
         Self {
             path: Box::new(BoundKernel {
                 kernel,
                 bound: BoundCache::new(),
+                lent: abi_minor >= INVOKE_LENT_MINOR,
             }),
         }
     }
@@ -485,7 +650,8 @@ impl ForeignScalarKernel {
 
     /// How this kernel's values cross, as the plugin ABI minor that introduced the way: 2,
     /// through the Arrow C data interface ([`FFI_ColumnarArg`]); 6, fixed-width arrays as
-    /// their buffers ([`FFI_ColumnarBuffers`]). Says which path a host took for a bundle.
+    /// their buffers ([`FFI_ColumnarBuffers`]); 13, lent for the call
+    /// ([`FFI_ScalarCall::invoke_lent`]). Says which path a host took for a bundle.
     pub fn abi_minor(&self) -> u16 {
         self.path.abi_minor()
     }
@@ -502,6 +668,8 @@ trait InvokeBatch: Debug + Send + Sync {
 struct BoundKernel<V> {
     kernel: FFI_ScalarKernel<V>,
     bound: BoundCache<CallKey, Arc<FFI_ScalarCall<V>>>,
+    /// The bundle's calls have [`FFI_ScalarCall::invoke_lent`] (plugin ABI 1.13 or later).
+    lent: bool,
 }
 
 impl<V: KernelValue> BoundKernel<V> {
@@ -512,9 +680,22 @@ impl<V: KernelValue> BoundKernel<V> {
             |key| key.matches(args),
             || self.bind(args),
             |call| {
-                let values: SVec<V> = args.args.iter().map(V::export).collect::<Result<_>>()?;
-                // SAFETY: `invoke` belongs to the image that made the call.
-                Ok(unsafe { (call.invoke)(call, values, args.number_rows) })
+                if !self.lent {
+                    let values: SVec<V> = args.args.iter().map(V::export).collect::<Result<_>>()?;
+                    // SAFETY: `invoke` belongs to the image that made the call.
+                    return Ok(unsafe { (call.invoke)(call, values, args.number_rows) });
+                }
+                // Pushed, not collected: collecting moves the whole vector (600 bytes) again.
+                let mut values = SmallVec::<[V; 4]>::new();
+                for arg in &args.args {
+                    values.push(V::export(arg)?);
+                }
+                // SAFETY: `invoke_lent` belongs to the image that made the call, of ABI 1.13 or
+                // later. The values stay alive until it returns; they release here what the
+                // bundle did not take.
+                Ok(unsafe {
+                    (call.invoke_lent)(call, values.as_mut_ptr(), values.len(), args.number_rows)
+                })
             },
         )?
     }
@@ -558,7 +739,10 @@ impl<V: KernelValue> InvokeBatch for BoundKernel<V> {
     }
 
     fn abi_minor(&self) -> u16 {
-        V::ABI_MINOR
+        match self.lent {
+            true => INVOKE_LENT_MINOR,
+            false => V::ABI_MINOR,
+        }
     }
 }
 
@@ -608,13 +792,20 @@ mod tests {
             config_options: Arc::new(ConfigOptions::default()),
         };
         let native = udf.invoke_with_args(args.clone()).expect("native");
-        let kernel = ForeignScalarKernel::new(FFI_ScalarKernel::<V>::new(Arc::clone(udf.inner())));
-        let crossed = kernel.invoke(&args).expect("through the kernel");
+        for minor in [V::ABI_MINOR, INVOKE_LENT_MINOR] {
+            let kernel = FFI_ScalarKernel::<V>::new(Arc::clone(udf.inner()));
+            let kernel = ForeignScalarKernel::new(kernel, minor);
+            let crossed = kernel.invoke(&args).expect("through the kernel");
+            same_value(udf, &native, &crossed, minor);
+        }
+    }
+
+    fn same_value(udf: &ScalarUDF, native: &ColumnarValue, crossed: &ColumnarValue, minor: u16) {
         match (&native, &crossed) {
             (ColumnarValue::Array(n), ColumnarValue::Array(c)) => assert_eq!(n, c),
             (ColumnarValue::Scalar(n), ColumnarValue::Scalar(c)) => assert_eq!(n, c),
             _ => panic!(
-                "{} gave {native:?} natively, {crossed:?} crossed",
+                "{} gave {native:?} natively, {crossed:?} crossed (ABI 1.{minor})",
                 udf.name()
             ),
         }
@@ -685,6 +876,107 @@ mod tests {
         let refused = unsafe { FFI_ColumnarBuffers::import_args(exported(&[&a, &b]), &fields) };
         assert!(refused.is_err(), "an Int64 array imported as Int32");
         assert_eq!((Arc::strong_count(&a), Arc::strong_count(&b)), (1, 1));
+    }
+
+    /// Arrays `KeepsItsArgument` kept past its call.
+    static KEPT: std::sync::Mutex<Vec<ArrayRef>> = std::sync::Mutex::new(Vec::new());
+
+    /// Returns its argument as its value, or keeps a slice of it in [`KEPT`] and returns a new
+    /// array: two ways for an argument to outlive its call.
+    #[derive(Debug, PartialEq, Eq, Hash)]
+    struct KeepsItsArgument {
+        signature: datafusion::logical_expr::Signature,
+        in_a_static: bool,
+    }
+
+    impl ScalarUDFImpl for KeepsItsArgument {
+        fn name(&self) -> &str {
+            "keeps_its_argument"
+        }
+
+        fn signature(&self) -> &datafusion::logical_expr::Signature {
+            &self.signature
+        }
+
+        fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+            Ok(arg_types[0].clone())
+        }
+
+        fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+            let argument = args.args[0].clone();
+            let ColumnarValue::Array(array) = &argument else {
+                return Ok(argument);
+            };
+            if !self.in_a_static {
+                return Ok(argument);
+            }
+            KEPT.lock().expect("kept").push(array.slice(1, 2));
+            let fresh = Int64Array::from(vec![0; array.len()]);
+            Ok(ColumnarValue::Array(Arc::new(fresh)))
+        }
+    }
+
+    /// A lent argument's array stays the host's when nothing keeps it, and is kept alive by
+    /// the host's handle when the function's value shares its memory, or the function keeps
+    /// it past the call.
+    #[test]
+    fn a_lent_argument_that_outlives_its_call_keeps_the_hosts_array() {
+        let field = Arc::new(Field::new("a", DataType::Int64, true));
+        let call = |udf: &ScalarUDF, host: &ArrayRef| {
+            let kernel = FFI_ScalarKernel::<FFI_ColumnarBuffers>::new(Arc::clone(udf.inner()));
+            let kernel = ForeignScalarKernel::new(kernel, INVOKE_LENT_MINOR);
+            assert_eq!(kernel.abi_minor(), INVOKE_LENT_MINOR);
+            let args = ScalarFunctionArgs {
+                args: vec![ColumnarValue::Array(Arc::clone(host))],
+                arg_fields: vec![Arc::clone(&field)],
+                number_rows: host.len(),
+                return_field: Arc::clone(&field),
+                config_options: Arc::new(ConfigOptions::default()),
+            };
+            let value = kernel.invoke(&args).expect("through the kernel");
+            drop(args);
+            value.to_array(host.len()).expect("an array")
+        };
+        let ints = |v: Vec<Option<i64>>| Arc::new(Int64Array::from(v)) as ArrayRef;
+
+        let host = ints(vec![Some(-1), Some(2), Some(-3)]);
+        let absolute = call(&math::abs(), &host);
+        assert_eq!(Arc::strong_count(&host), 1, "nothing kept the argument");
+        assert_eq!(&absolute, &ints(vec![Some(1), Some(2), Some(3)]));
+
+        // arrow-rs's unary kernels give their value the argument's null bitmap.
+        let host = ints(vec![Some(-1), None, Some(3)]);
+        let absolute = call(&math::abs(), &host);
+        assert_eq!(
+            Arc::strong_count(&host),
+            2,
+            "the value shares the null bitmap"
+        );
+        assert_eq!(&absolute, &ints(vec![Some(1), None, Some(3)]));
+        drop(absolute);
+        assert_eq!(Arc::strong_count(&host), 1);
+
+        let keeps = |in_a_static| {
+            ScalarUDF::new_from_impl(KeepsItsArgument {
+                signature: datafusion::logical_expr::Signature::any(
+                    1,
+                    datafusion::logical_expr::Volatility::Immutable,
+                ),
+                in_a_static,
+            })
+        };
+        let returned = call(&keeps(false), &host);
+        assert_eq!(Arc::strong_count(&host), 2, "the value is the argument");
+        assert_eq!(&returned, &host);
+        drop(returned);
+        assert_eq!(Arc::strong_count(&host), 1);
+
+        drop(call(&keeps(true), &host));
+        assert_eq!(Arc::strong_count(&host), 2, "a static keeps the argument");
+        let kept = KEPT.lock().expect("kept").pop().expect("a kept slice");
+        assert_eq!(&kept, &host.slice(1, 2));
+        drop(kept);
+        assert_eq!(Arc::strong_count(&host), 1);
     }
 
     #[test]

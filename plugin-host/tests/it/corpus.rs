@@ -201,8 +201,9 @@ async fn an_abi_1_5_bundle_runs_its_scalar_functions_through_the_c_data_kernel()
         craft::with_record(s, d, |r| r.abi_minor = 5)
     });
     let (new, current) = crate::util::session_with(&["df-plugin-udfs"]);
-    // The host took each minor's kernel: the C data one for 1.5, the buffers one from 1.6.
-    for (dir, minor) in [(old.path(), 2), (new.path(), 6)] {
+    // The host took each minor's kernel: the C data one for 1.5; from 1.6 the buffers one,
+    // its arguments lent from 1.13.
+    for (dir, minor) in [(old.path(), 2), (new.path(), 13)] {
         let plugins = load(dir);
         let kernels = &plugins.bundles()[0].objects().scalar_kernels;
         for name in ["time_bucket", "url_host"] {
