@@ -22,7 +22,9 @@
 //! sends arrays through the Arrow C data interface ([`FFI_ColumnarArg`]); ABI 1.6 sends
 //! fixed-width arrays as their buffers ([`FFI_ColumnarBuffers`], see [`super::buffers`]),
 //! through a second symbol, [`SCALAR_KERNEL_BUFFERS_SYMBOL`]. The structs have the same layout
-//! either way, so a 1.2–1.5 bundle keeps working.
+//! either way, so a 1.2–1.5 bundle keeps working. From ABI 1.13 the host lends a call's
+//! arguments instead of giving them ([`FFI_ScalarCall::invoke_lent`]): the bundle takes only
+//! what outlives the call.
 
 use std::ffi::c_void;
 use std::fmt::Debug;
