@@ -987,7 +987,7 @@ mod tests {
 
     use super::*;
     use crate::record::ABI_MINOR;
-    use crate::test_tables::Answering;
+    use crate::test_tables::{PlanOver, Scripted};
     use crate::toolkit::guard::table::GuardedTableProvider;
     use crate::toolkit::panic::BundleTag;
 
@@ -1140,48 +1140,9 @@ mod tests {
         exported(Arc::new(table()))
     }
 
-    /// What a [`Recording`] provider's scan was given: filters, limit, query start (ns).
-    type Seen = (Vec<Expr>, Option<usize>, Option<i64>);
-
-    /// A table that records what its scan is given.
-    #[derive(Debug)]
-    struct Recording {
-        inner: MemTable,
-        seen: Mutex<Option<Seen>>,
-    }
-
-    #[async_trait::async_trait]
-    impl TableProvider for Recording {
-        fn schema(&self) -> SchemaRef {
-            self.inner.schema()
-        }
-
-        fn table_type(&self) -> TableType {
-            TableType::Base
-        }
-
-        async fn scan(
-            &self,
-            state: &dyn Session,
-            projection: Option<&Vec<usize>>,
-            filters: &[Expr],
-            limit: Option<usize>,
-        ) -> Result<Arc<dyn ExecutionPlan>> {
-            let start = state
-                .execution_props()
-                .query_execution_start_time
-                .and_then(|t| t.timestamp_nanos_opt());
-            *self.seen.lock().expect("not poisoned") = Some((filters.to_vec(), limit, start));
-            self.inner.scan(state, projection, filters, limit).await
-        }
-    }
-
     #[tokio::test]
     async fn the_provider_gets_the_filters_limit_and_start_time_the_host_sent() {
-        let recording = Arc::new(Recording {
-            inner: table(),
-            seen: Mutex::default(),
-        });
+        let recording = Arc::new(Scripted::new(table()));
         let (ffi, _ctx) = exported(Arc::clone(&recording) as Arc<dyn TableProvider>);
         let runner = ForeignPlanRunner::new(bind_uncounted, ABI_MINOR);
         let mut state = SessionContext::new().state();
@@ -1201,43 +1162,13 @@ mod tests {
         assert_eq!(seen, Some((filters, Some(2), Some(start))));
     }
 
-    /// What a [`Planned`] table puts over its in-memory plan.
-    type PlanOver = fn(Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>>;
-
-    /// A table whose scan puts `plan` over its in-memory plan.
-    #[derive(Debug)]
-    struct Planned {
-        table: MemTable,
-        plan: PlanOver,
-    }
-
-    #[async_trait::async_trait]
-    impl TableProvider for Planned {
-        fn schema(&self) -> SchemaRef {
-            self.table.schema()
-        }
-
-        fn table_type(&self) -> TableType {
-            TableType::Base
-        }
-
-        async fn scan(
-            &self,
-            state: &dyn Session,
-            projection: Option<&Vec<usize>>,
-            filters: &[Expr],
-            limit: Option<usize>,
-        ) -> Result<Arc<dyn ExecutionPlan>> {
-            (self.plan)(self.table.scan(state, projection, filters, limit).await?)
-        }
-    }
-
-    /// A [`Planned`] table exported as a bundle's, through the toolkit's guard.
+    /// A table whose scan puts `plan` over its in-memory plan, exported as a bundle's,
+    /// through the toolkit's guard.
     fn exported_planned(plan: PlanOver) -> (FFI_TableProvider, Arc<dyn TaskContextProvider>) {
         let tag = BundleTag::new("test", None);
-        let planned = Arc::new(Planned {
-            table: table(),
+        let planned = Arc::new(Scripted {
             plan,
+            ..Scripted::new(table())
         });
         exported(GuardedTableProvider::wrap(planned, &tag, "t", true))
     }
@@ -1445,8 +1376,7 @@ mod tests {
 
     /// A table that takes the filters on `v` exactly and no other.
     fn exact_on_v() -> Arc<dyn TableProvider> {
-        Arc::new(Answering {
-            table: table(),
+        Arc::new(Scripted {
             answer: |f| {
                 let columns = f.column_refs();
                 if columns.len() == 1 && columns.iter().all(|c| c.name == "v") {
@@ -1455,6 +1385,7 @@ mod tests {
                     TableProviderFilterPushDown::Unsupported
                 }
             },
+            ..Scripted::new(table())
         })
     }
 

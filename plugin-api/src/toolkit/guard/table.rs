@@ -397,7 +397,7 @@ mod tests {
     use datafusion::prelude::{col, lit};
 
     use super::*;
-    use crate::test_tables::Answering;
+    use crate::test_tables::Scripted;
 
     /// The plan runner asks the table itself, which must then answer as it was exported.
     #[test]
@@ -409,9 +409,10 @@ mod tests {
             (true, TableProviderFilterPushDown::Exact),
             (false, TableProviderFilterPushDown::Unsupported),
         ] {
-            let takes_all = Answering {
-                table: MemTable::try_new(Arc::clone(&schema), vec![vec![]]).expect("a table"),
+            let table = MemTable::try_new(Arc::clone(&schema), vec![vec![]]).expect("a table");
+            let takes_all = Scripted {
                 answer: |_| TableProviderFilterPushDown::Exact,
+                ..Scripted::new(table)
             };
             let guarded = GuardedTableProvider::wrap(Arc::new(takes_all), &tag, "t", pushdown);
             let answers = guarded.supports_filters_pushdown(&[&filter]);
