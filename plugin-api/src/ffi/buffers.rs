@@ -149,12 +149,17 @@ impl FFI_ArrayBuffers {
             || Arc::weak_count(&handle) != 0
             || values.strong_count() != 1
             || values.ptr_offset() != 0
+            || !holds_itself(&handle, typed)
         {
             return Err(handle);
         }
-        let typed = typed.clone();
-        // The only other handle on the values' `Bytes` goes with it.
-        drop(handle);
+        // Moved out of its allocation, not cloned and dropped: a clone of its `DataType` and
+        // the drop of another were code a batch ran cold (callgrind, a scalar function's
+        // result).
+        // SAFETY: the allocation holds this `PrimitiveArray<T>` (`holds_itself`), so it is an
+        // `Arc<PrimitiveArray<T>>`'s, and `handle` is its only handle.
+        let typed = unsafe { Arc::from_raw(Arc::into_raw(handle) as *const PrimitiveArray<T>) };
+        let typed = Arc::try_unwrap(typed).map_err(|shared| shared as ArrayRef)?;
         let (data_type, values, nulls) = typed.into_parts();
         let len = values.len();
         let values = match handed_over_values::<T::Native>(values.into_inner(), hand_over) {
@@ -211,20 +216,14 @@ impl FFI_ArrayBuffers {
 
     /// Keeps `handle`, a handle on `typed`'s array, until the consumer releases the struct.
     ///
-    /// When the handle's allocation holds `typed` itself (an `Arc<PrimitiveArray<T>>` made an
-    /// `ArrayRef`, as nearly every array is: same address, size and alignment), the struct
-    /// keeps the handle as a thin pointer and its release is typed for `T`: no allocation.
-    /// Otherwise (an `ArrayRef` wrapping another `ArrayRef`, or a type of its own that
-    /// answers `as_any` with an array inside it) the handle is boxed. A box is freed by
+    /// When the handle's allocation holds `typed` itself ([`holds_itself`]), the struct keeps
+    /// the handle as a thin pointer and its release is typed for `T`: no allocation. Otherwise
+    /// the handle is boxed. A box is freed by
     /// whichever thread drops the last column, and a plan's batches are mostly dropped on
     /// another thread than the one that exported them, where glibc's malloc cannot recycle the
     /// chunk through the exporting thread's cache.
     fn hold<T: ArrowPrimitiveType>(&mut self, typed: &PrimitiveArray<T>, handle: ArrayRef) {
-        let payload: &dyn Array = &*handle;
-        if std::ptr::addr_eq(payload, typed)
-            && size_of_val(payload) == size_of::<PrimitiveArray<T>>()
-            && align_of_val(payload) == align_of::<PrimitiveArray<T>>()
-        {
+        if holds_itself(&handle, typed) {
             self.private_data = Arc::into_raw(handle) as *const PrimitiveArray<T> as *mut c_void;
             self.release = release_primitive_fn_wrapper::<T>;
         } else {
@@ -308,10 +307,14 @@ impl FFI_ArrayBuffers {
     /// `self` was made by [`FFI_ArrayBuffers::new`] (or to its contract) from an array whose
     /// buffers hold `len` rows.
     pub unsafe fn import(mut self, data_type: &DataType) -> Result<ArrayRef> {
-        // One array crossing alone: its own owner, the handle itself.
-        let owner = share_owner([(&mut self, data_type)])?;
-        // SAFETY: the caller's contract; `owner` holds the handle `share_owner` took.
-        unsafe { self.import_shared(data_type, &owner) }
+        // One array crossing alone: its own owner, the handle itself. Not through
+        // `share_owner`: a scalar function's result crosses this way every batch, and the
+        // shared owner's gathering is code a batch runs cold (callgrind: ~15 first-level
+        // instruction cache misses a batch more than this, for nothing to share).
+        let owner = self.take_fixed(data_type)?;
+        let owner = owner.map(|held| Arc::new(held) as Arc<dyn Allocation>);
+        // SAFETY: the caller's contract; `owner` holds the handle `take_fixed` took.
+        unsafe { self.import_held(data_type, owner) }
     }
 
     /// For a fixed-width type, checks that the producer sent values of its width and moves the
@@ -521,6 +524,17 @@ impl FFI_ArrayBuffers {
         // SAFETY: the producer exported an array of the type both sides agreed on.
         unsafe { cdata::import(cdata, data_type) }
     }
+}
+
+/// Whether `handle`'s allocation holds `typed` itself, as an `Arc<PrimitiveArray<T>>` made an
+/// `ArrayRef` does (nearly every array: same address, size and alignment), rather than an
+/// array wrapping another or a type of its own that answers `as_any` with an array inside it.
+/// Then the handle can be turned back into the `Arc<PrimitiveArray<T>>` it was made from.
+fn holds_itself<T: ArrowPrimitiveType>(handle: &ArrayRef, typed: &PrimitiveArray<T>) -> bool {
+    let payload: &dyn Array = &**handle;
+    std::ptr::addr_eq(payload, typed)
+        && size_of_val(payload) == size_of::<PrimitiveArray<T>>()
+        && align_of_val(payload) == align_of::<PrimitiveArray<T>>()
 }
 
 fn layout_mismatch(data_type: &DataType, found: &str) -> DataFusionError {
@@ -1105,8 +1119,9 @@ mod tests {
     }
 
     /// An array given up whole is taken apart at export: the struct keeps its memory, not the
-    /// array. An array something else shares, a slice, and memory arrow-rs did not allocate
-    /// are exported as before.
+    /// array. An array something else shares, a slice, memory arrow-rs did not allocate, and
+    /// an `ArrayRef` whose allocation holds another array (not the array itself, so it cannot
+    /// be moved out of it) are exported as before.
     #[test]
     fn an_array_given_up_is_taken_apart_at_export() {
         give_up::<Int64Type>("unique", || Arc::new(Int64Array::from(vec![1, 2, 3])), true);
@@ -1127,6 +1142,11 @@ mod tests {
             Arc::new(Int64Array::new(ScalarBuffer::from(buffer), None)) as ArrayRef
         };
         give_up::<Int64Type>("memory of its own", own_memory, false);
+        let wrapper = || {
+            let inner: ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 3]));
+            Arc::new(inner) as ArrayRef
+        };
+        give_up::<Int64Type>("an array wrapping another", wrapper, false);
     }
 
     /// A batch's fixed-width columns share one owner: each producer array is held until the

@@ -266,17 +266,21 @@ impl KernelValue for FFI_ColumnarBuffers {
         fields: &[FieldRef],
         lent: &Arc<LentOwner>,
     ) -> Result<Vec<ColumnarValue>> {
-        values
-            .iter_mut()
-            .zip(fields)
-            .map(|(value, field)| match value.scalar {
+        // A loop, not a `collect` into a `Result`: the collecting adapters are three more
+        // functions a batch runs cold in the bundle (callgrind: ~16 first-level instruction
+        // cache misses a batch more than the loop).
+        let mut args = Vec::with_capacity(values.len());
+        for (value, field) in values.iter_mut().zip(fields) {
+            args.push(match value.scalar {
                 // SAFETY: the caller's contract.
-                true => unsafe { value.take().import(field.data_type()) },
+                true => unsafe { value.take().import(field.data_type()) }?,
                 // SAFETY: the caller's contract.
-                false => unsafe { value.array.import_lent(field.data_type(), lent) }
-                    .map(ColumnarValue::Array),
-            })
-            .collect()
+                false => ColumnarValue::Array(unsafe {
+                    value.array.import_lent(field.data_type(), lent)
+                }?),
+            });
+        }
+        Ok(args)
     }
 
     fn keep_lent(values: &mut [Self], lent: &LentOwner) {

@@ -68,9 +68,11 @@ impl ScalarUDFImpl for GuardedScalarUDF {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let rows = args.number_rows;
-        let expected = args.return_field.data_type().clone();
+        // The field's handle, not a clone of its type: this runs every batch.
+        let expected = Arc::clone(&args.return_field);
         let value = guard(&self.label, "invoke", || self.imp().invoke_with_args(args))?;
-        crate::ffi::contract::check_scalar_result(&self.label, rows, &expected, &value)?;
+        let expected = expected.data_type();
+        crate::ffi::contract::check_scalar_result(&self.label, rows, expected, &value)?;
         Ok(value)
     }
 
