@@ -218,10 +218,9 @@ impl FFI_ArrayBuffers {
     ///
     /// When the handle's allocation holds `typed` itself ([`holds_itself`]), the struct keeps
     /// the handle as a thin pointer and its release is typed for `T`: no allocation. Otherwise
-    /// the handle is boxed. A box is freed by
-    /// whichever thread drops the last column, and a plan's batches are mostly dropped on
-    /// another thread than the one that exported them, where glibc's malloc cannot recycle the
-    /// chunk through the exporting thread's cache.
+    /// the handle is boxed. A box is freed by whichever thread drops the last column, and a
+    /// plan's batches are mostly dropped on another thread than the one that exported them,
+    /// where glibc's malloc cannot recycle the chunk through the exporting thread's cache.
     fn hold<T: ArrowPrimitiveType>(&mut self, typed: &PrimitiveArray<T>, handle: ArrayRef) {
         if holds_itself(&handle, typed) {
             self.private_data = Arc::into_raw(handle) as *const PrimitiveArray<T> as *mut c_void;
