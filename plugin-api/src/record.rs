@@ -34,8 +34,10 @@ pub const ABI_MAJOR: u16 = 1;
 /// schema asked through the plan runner, sent only when it changed (`FFI_PlanRunner::schema`);
 /// 1.12 a scan's optimization left to the host's physical optimizer, which asks for it when it
 /// reaches the scan (`FFI_PlanRunner::scan_unoptimized` and `FFI_PlanRunner::optimize`); 1.13
-/// a scalar function's arguments lent for the call (`FFI_ScalarCall::invoke_lent`).
-pub const ABI_MINOR: u16 = 13;
+/// a scalar function's arguments lent for the call (`FFI_ScalarCall::invoke_lent`); 1.14 a
+/// function written over values called on the arguments' values, with no array built in the
+/// bundle (`FFI_ScalarCall::invoke_values`, see `ffi::values`).
+pub const ABI_MINOR: u16 = 14;
 
 /// First bytes of every record; anything else is not a df-plugin record.
 pub const RECORD_MAGIC: [u8; 8] = *b"DFPLUGIN";

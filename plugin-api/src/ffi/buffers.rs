@@ -235,37 +235,7 @@ impl FFI_ArrayBuffers {
     /// and the array's handle took ~900 instructions a batch for a constant argument).
     /// `None` for any other scalar: the caller exports it as a one-row array.
     pub fn from_scalar(value: &ScalarValue) -> Option<Self> {
-        use ScalarValue as S;
-        macro_rules! native {
-            ($v:expr, $t:ty) => {{
-                let width = size_of::<$t>();
-                let bytes = $v.map(|v: $t| {
-                    let mut bytes = [0u8; 8];
-                    bytes[..width].copy_from_slice(&v.to_ne_bytes());
-                    bytes
-                });
-                (width, bytes)
-            }};
-        }
-        let (width, bytes) = match value {
-            S::Int8(v) => native!(v, i8),
-            S::Int16(v) => native!(v, i16),
-            S::Int32(v) => native!(v, i32),
-            S::Int64(v) => native!(v, i64),
-            S::UInt8(v) => native!(v, u8),
-            S::UInt16(v) => native!(v, u16),
-            S::UInt32(v) => native!(v, u32),
-            S::UInt64(v) => native!(v, u64),
-            S::Float32(v) => native!(v, f32),
-            S::Float64(v) => native!(v, f64),
-            S::Date32(v) => native!(v, i32),
-            S::Date64(v) => native!(v, i64),
-            S::TimestampSecond(v, _)
-            | S::TimestampMillisecond(v, _)
-            | S::TimestampMicrosecond(v, _)
-            | S::TimestampNanosecond(v, _) => native!(v, i64),
-            _ => return None,
-        };
+        let (width, bytes) = scalar_native_bytes(value)?;
         // The pointers come from the raw pointer, not from the box, which `into_raw` moves.
         let held = Box::into_raw(Box::new(ScalarBytes {
             value: bytes.unwrap_or_default(),
@@ -561,6 +531,43 @@ fn handed_over_values<N: ArrowNativeType>(
         return Err(Buffer::from_vec(values));
     }
     Ok(values)
+}
+
+/// A scalar of an integer, float, date or timestamp type as its width and its native bytes (in
+/// the first `width` of the 8; `None` for a null): what [`FFI_ArrayBuffers::from_scalar`] sends,
+/// and what a call over values lends (`super::values`). `None` for a scalar of any other type.
+pub(crate) fn scalar_native_bytes(value: &ScalarValue) -> Option<(usize, Option<[u8; 8]>)> {
+    use ScalarValue as S;
+    macro_rules! native {
+        ($v:expr, $t:ty) => {{
+            let width = size_of::<$t>();
+            let bytes = $v.map(|v: $t| {
+                let mut bytes = [0u8; 8];
+                bytes[..width].copy_from_slice(&v.to_ne_bytes());
+                bytes
+            });
+            (width, bytes)
+        }};
+    }
+    Some(match value {
+        S::Int8(v) => native!(v, i8),
+        S::Int16(v) => native!(v, i16),
+        S::Int32(v) => native!(v, i32),
+        S::Int64(v) => native!(v, i64),
+        S::UInt8(v) => native!(v, u8),
+        S::UInt16(v) => native!(v, u16),
+        S::UInt32(v) => native!(v, u32),
+        S::UInt64(v) => native!(v, u64),
+        S::Float32(v) => native!(v, f32),
+        S::Float64(v) => native!(v, f64),
+        S::Date32(v) => native!(v, i32),
+        S::Date64(v) => native!(v, i64),
+        S::TimestampSecond(v, _)
+        | S::TimestampMillisecond(v, _)
+        | S::TimestampMicrosecond(v, _)
+        | S::TimestampNanosecond(v, _) => native!(v, i64),
+        _ => return None,
+    })
 }
 
 /// Bytes per value of a fixed-width type (one [`FFI_ArrayBuffers`] sends as its buffers),

@@ -21,6 +21,7 @@ pub mod plan_runner;
 pub mod planner;
 pub mod scalar_kernel;
 pub mod signature;
+pub mod values;
 
 pub use exports::{FFI_Bundle, FFI_BundleExports, FFI_BundlePlanners, FFI_Named};
 pub use host_context::FFI_HostContext;

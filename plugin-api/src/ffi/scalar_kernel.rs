@@ -24,7 +24,10 @@
 //! through a second symbol, [`SCALAR_KERNEL_BUFFERS_SYMBOL`]. The structs have the same layout
 //! either way, so a 1.2–1.5 bundle keeps working. From ABI 1.13 the host lends a call's
 //! arguments instead of giving them ([`FFI_ScalarCall::invoke_lent`]): the bundle takes only
-//! what outlives the call.
+//! what outlives the call. From ABI 1.14 a call to a function written over values
+//! ([`crate::toolkit::values::ValuesUDF`]) lends the arguments' values and an output buffer,
+//! and no array is built in the bundle ([`FFI_ScalarCall::invoke_values`], see
+//! [`super::values`]).
 
 use std::ffi::c_void;
 use std::fmt::Debug;
@@ -49,6 +52,7 @@ use super::bound::BoundCache;
 use super::buffers::{self, FFI_ArrayBuffers, LentOwner};
 use super::cdata;
 use super::planner::ffi_guard;
+use super::values::{self, FFI_Validity, FFI_Values, INVOKE_VALUES_MINOR, ValuesKernel};
 
 /// ABI 1.2: `extern "C" fn(&FFI_ScalarUDF) -> FFI_Option<FFI_ScalarKernel>`. The host passes
 /// back each scalar function the bundle's `init` returned; the bundle answers with the kernel
@@ -337,6 +341,21 @@ pub struct FFI_ScalarCall<V = FFI_ColumnarArg> {
         len: usize,
         num_rows: usize,
     ) -> FFI_Result<V>,
+    /// ABI 1.14: for a function written over values, bound to the types it was written for,
+    /// the call on the `len` arguments' values at `args`, lent with their union's `validity`
+    /// and `out`, room for `num_rows` values of the return type, which the callee fills
+    /// ([`super::values`]). `None` for any other function or types: the call takes
+    /// [`Self::invoke_lent`].
+    pub invoke_values: Option<
+        unsafe extern "C" fn(
+            call: &Self,
+            args: *const FFI_Values,
+            len: usize,
+            validity: FFI_Validity,
+            num_rows: usize,
+            out: *mut c_void,
+        ) -> FFI_Result<()>,
+    >,
 }
 
 /// The plugin ABI minor whose calls have [`FFI_ScalarCall::invoke_lent`].
@@ -350,10 +369,13 @@ struct ScalarCallPrivateData {
     arg_fields: Vec<FieldRef>,
     return_field: FieldRef,
     config: Arc<ConfigOptions>,
+    /// The function's loop over values, when it has one for these fields.
+    values: Option<Arc<dyn ValuesKernel>>,
 }
 
 impl<V: KernelValue> FFI_ScalarCall<V> {
     fn new(data: ScalarCallPrivateData) -> Self {
+        let invoke_values = (data.values.as_ref()).map(|_| invoke_values_fn_wrapper::<V> as _);
         Self {
             invoke: invoke_fn_wrapper::<V>,
             clone: call_clone_fn_wrapper::<V>,
@@ -361,6 +383,7 @@ impl<V: KernelValue> FFI_ScalarCall<V> {
             private_data: Box::into_raw(Box::new(data)) as *mut c_void,
             library_marker_id: super::library_marker_id,
             invoke_lent: invoke_lent_fn_wrapper::<V>,
+            invoke_values,
         }
     }
 
@@ -443,6 +466,37 @@ unsafe extern "C" fn invoke_lent_fn_wrapper<V: KernelValue>(
     )
 }
 
+unsafe extern "C" fn invoke_values_fn_wrapper<V: KernelValue>(
+    call: &FFI_ScalarCall<V>,
+    args: *const FFI_Values,
+    len: usize,
+    validity: FFI_Validity,
+    num_rows: usize,
+    out: *mut c_void,
+) -> FFI_Result<()> {
+    let data = call.data();
+    ffi_guard(
+        || data.who(),
+        || {
+            data.check_arity(len)?;
+            let kernel = data.values.as_ref().ok_or_else(|| {
+                DataFusionError::Internal(format!(
+                    "{} was called over values, which it was not bound for",
+                    data.who()
+                ))
+            })?;
+            let args: &[FFI_Values] = match len {
+                0 => &[],
+                // SAFETY: the caller lends `len` values at `args` for the call.
+                _ => unsafe { std::slice::from_raw_parts(args, len) },
+            };
+            // SAFETY: the host lends values of the types bound for the call, which are the
+            // kernel's (`kernel_of`), `num_rows` of each, and room for `num_rows` values.
+            unsafe { kernel.eval(args, validity, num_rows, out) }
+        },
+    )
+}
+
 /// The arguments a call was lent, and the owner their arrays were built around. Dropped when
 /// the call ends, even by a panic, it keeps the caller's handles in the owner if an array
 /// outlived the call.
@@ -485,6 +539,7 @@ unsafe extern "C" fn call_clone_fn_wrapper<V: KernelValue>(
         arg_fields: data.arg_fields.clone(),
         return_field: Arc::clone(&data.return_field),
         config: Arc::clone(&data.config),
+        values: data.values.clone(),
     })
 }
 
@@ -573,11 +628,20 @@ unsafe extern "C" fn bind_fn_wrapper<V: KernelValue>(
     ffi_guard(
         || format!("scalar function '{}'", udf.name()),
         || {
+            let arg_fields: Vec<FieldRef> =
+                arg_fields.iter().map(import_field).collect::<Result<_>>()?;
+            let return_field = import_field(&return_field)?;
+            let values = crate::toolkit::values::kernel_of(
+                udf.as_ref(),
+                &arg_fields,
+                return_field.data_type(),
+            );
             Ok(FFI_ScalarCall::new(ScalarCallPrivateData {
                 udf: Arc::clone(udf),
-                arg_fields: arg_fields.iter().map(import_field).collect::<Result<_>>()?,
-                return_field: import_field(&return_field)?,
+                arg_fields,
+                return_field,
                 config: Arc::new(ConfigOptions::try_from(config)?),
+                values,
             }))
         },
     )
@@ -637,13 +701,15 @@ pub struct ForeignScalarKernel {
 
 impl ForeignScalarKernel {
     /// Wraps a kernel of either ABI, from a bundle of plugin ABI 1.`abi_minor`: values cross as
-    /// `V` says, lent for the call from 1.13 ([`FFI_ScalarCall::invoke_lent`]).
+    /// `V` says, lent for the call from 1.13 ([`FFI_ScalarCall::invoke_lent`]), as values for
+    /// a function written over them from 1.14 ([`FFI_ScalarCall::invoke_values`]).
     pub fn new<V: KernelValue>(kernel: FFI_ScalarKernel<V>, abi_minor: u16) -> Self {
         Self {
             path: Box::new(BoundKernel {
                 kernel,
                 bound: BoundCache::new(),
                 lent: abi_minor >= INVOKE_LENT_MINOR,
+                values: abi_minor >= INVOKE_VALUES_MINOR,
             }),
         }
     }
@@ -657,7 +723,8 @@ impl ForeignScalarKernel {
     /// How this kernel's values cross, as the plugin ABI minor that introduced the way: 2,
     /// through the Arrow C data interface ([`FFI_ColumnarArg`]); 6, fixed-width arrays as
     /// their buffers ([`FFI_ColumnarBuffers`]); 13, lent for the call
-    /// ([`FFI_ScalarCall::invoke_lent`]). Says which path a host took for a bundle.
+    /// ([`FFI_ScalarCall::invoke_lent`]); 14, lent, and as values when the bundle binds a call
+    /// over them ([`FFI_ScalarCall::invoke_values`]). Says which path a host took for a bundle.
     pub fn abi_minor(&self) -> u16 {
         self.path.abi_minor()
     }
@@ -676,34 +743,68 @@ struct BoundKernel<V> {
     bound: BoundCache<CallKey, Arc<FFI_ScalarCall<V>>>,
     /// The bundle's calls have [`FFI_ScalarCall::invoke_lent`] (plugin ABI 1.13 or later).
     lent: bool,
+    /// The bundle's calls have [`FFI_ScalarCall::invoke_values`] (plugin ABI 1.14 or later).
+    values: bool,
 }
 
 impl<V: KernelValue> BoundKernel<V> {
-    /// Calls the function on `args` through the call bound for their configuration and
-    /// fields, binding it first if there is none.
-    fn call(&self, args: &ScalarFunctionArgs) -> Result<FFI_Result<V>> {
-        self.bound.with_bound(
-            |key| key.matches(args),
-            || self.bind(args),
-            |call| {
-                if !self.lent {
-                    let values: SVec<V> = args.args.iter().map(V::export).collect::<Result<_>>()?;
-                    // SAFETY: `invoke` belongs to the image that made the call.
-                    return Ok(unsafe { (call.invoke)(call, values, args.number_rows) });
+    /// Calls the function on `args` through `call`, over their values when the bundle bound it
+    /// over values, with their arrays otherwise.
+    fn invoke_bound(
+        &self,
+        call: &FFI_ScalarCall<V>,
+        args: &ScalarFunctionArgs,
+    ) -> Result<ColumnarValue> {
+        // `invoke_values` is read only from a bundle whose struct has it.
+        if self.values
+            && let Some(invoke_values) = call.invoke_values
+        {
+            let eval = |values: &[FFI_Values], validity, rows, out| {
+                // SAFETY: `invoke_values` belongs to the image that made the call, which bound
+                // it to these arguments' types; `values::invoke` lends what it reads and writes.
+                let result = unsafe {
+                    invoke_values(call, values.as_ptr(), values.len(), validity, rows, out)
+                };
+                match result {
+                    FFI_Result::Ok(()) => Ok(()),
+                    FFI_Result::Err(e) => Err(DataFusionError::Ffi(e.to_string())),
                 }
-                // Pushed, not collected: collecting moves the whole vector (600 bytes) again.
-                let mut values = SmallVec::<[V; 4]>::new();
-                for arg in &args.args {
-                    values.push(V::export(arg)?);
-                }
-                // SAFETY: `invoke_lent` belongs to the image that made the call, of ABI 1.13 or
-                // later. The values stay alive until it returns; they release here what the
-                // bundle did not take.
-                Ok(unsafe {
-                    (call.invoke_lent)(call, values.as_mut_ptr(), values.len(), args.number_rows)
-                })
+            };
+            let return_type = args.return_field.data_type();
+            // SAFETY: the bundle's `invoke_values` fills the output when it answers `Ok`.
+            return unsafe { values::invoke(&args.args, args.number_rows, return_type, eval) };
+        }
+        match self.invoke_arrays(call, args)? {
+            // SAFETY: the bundle exported a value of the return type bound in `bind`.
+            FFI_Result::Ok(value) => unsafe { value.import(args.return_field.data_type()) },
+            FFI_Result::Err(e) => Err(DataFusionError::Ffi(e.to_string())),
+        }
+    }
+
+    /// Calls the function on `args`' arrays through `call`.
+    fn invoke_arrays(
+        &self,
+        call: &FFI_ScalarCall<V>,
+        args: &ScalarFunctionArgs,
+    ) -> Result<FFI_Result<V>> {
+        if !self.lent {
+            let values: SVec<V> = args.args.iter().map(V::export).collect::<Result<_>>()?;
+            // SAFETY: `invoke` belongs to the image that made the call.
+            return Ok(unsafe { (call.invoke)(call, values, args.number_rows) });
+        }
+        // Pushed, not collected: collecting moves the whole vector (600 bytes) again.
+        let mut values = SmallVec::<[V; 4]>::new();
+        for arg in &args.args {
+            values.push(V::export(arg)?);
+        }
+        // SAFETY: `invoke_lent` belongs to the image that made the call, of ABI 1.13 or later.
+        // The values stay alive until it returns; they release here what the bundle did not
+        // take.
+        Ok(
+            unsafe {
+                (call.invoke_lent)(call, values.as_mut_ptr(), values.len(), args.number_rows)
             },
-        )?
+        )
     }
 
     fn bind(&self, args: &ScalarFunctionArgs) -> Result<(CallKey, Arc<FFI_ScalarCall<V>>)> {
@@ -736,18 +837,21 @@ impl<V: KernelValue> BoundKernel<V> {
 }
 
 impl<V: KernelValue> InvokeBatch for BoundKernel<V> {
+    /// Calls the function through the call bound for the arguments' configuration and fields,
+    /// binding it first if there is none.
     fn invoke(&self, args: &ScalarFunctionArgs) -> Result<ColumnarValue> {
-        match self.call(args)? {
-            // SAFETY: the bundle exported a value of the return type bound in `bind`.
-            FFI_Result::Ok(value) => unsafe { value.import(args.return_field.data_type()) },
-            FFI_Result::Err(e) => Err(DataFusionError::Ffi(e.to_string())),
-        }
+        self.bound.with_bound(
+            |key| key.matches(args),
+            || self.bind(args),
+            |call| self.invoke_bound(call, args),
+        )?
     }
 
     fn abi_minor(&self) -> u16 {
-        match self.lent {
-            true => INVOKE_LENT_MINOR,
-            false => V::ABI_MINOR,
+        match (self.values, self.lent) {
+            (true, _) => INVOKE_VALUES_MINOR,
+            (false, true) => INVOKE_LENT_MINOR,
+            (false, false) => V::ABI_MINOR,
         }
     }
 }
@@ -764,41 +868,21 @@ pub fn export_kernel<V: KernelValue>(udf: &FFI_ScalarUDF) -> FFI_Option<FFI_Scal
 #[cfg(test)]
 mod tests {
     use datafusion::arrow::array::{Float64Array, Int64Array, StringViewArray};
+    use datafusion::arrow::datatypes::{Int64Type, TimeUnit, TimestampSecondType};
     use datafusion::functions::{datetime, math, string};
-    use datafusion::logical_expr::{ReturnFieldArgs, ScalarUDF};
+    use datafusion::logical_expr::{ReturnFieldArgs, ScalarUDF, Signature, Volatility};
 
     use super::*;
+    use crate::toolkit::guard::scalar::GuardedScalarUDF;
+    use crate::toolkit::panic::BundleTag;
+    use crate::toolkit::values::ValuesUDF;
 
     /// Calls `udf` natively and through a kernel whose values cross as `V`, as the host calls
     /// a bundle's, and checks that both give the same value, array or scalar.
     fn same_as_native<V: KernelValue>(udf: &ScalarUDF, args: Vec<ColumnarValue>, rows: usize) {
-        let arg_fields: Vec<FieldRef> = args
-            .iter()
-            .enumerate()
-            .map(|(i, a)| Arc::new(Field::new(format!("a{i}"), a.data_type(), true)))
-            .collect();
-        let scalars: Vec<Option<&ScalarValue>> = args
-            .iter()
-            .map(|a| match a {
-                ColumnarValue::Scalar(s) => Some(s),
-                ColumnarValue::Array(_) => None,
-            })
-            .collect();
-        let return_field = udf
-            .return_field_from_args(ReturnFieldArgs {
-                arg_fields: &arg_fields,
-                scalar_arguments: &scalars,
-            })
-            .expect("return field");
-        let args = ScalarFunctionArgs {
-            args: args.clone(),
-            arg_fields,
-            number_rows: rows,
-            return_field,
-            config_options: Arc::new(ConfigOptions::default()),
-        };
+        let args = args_for(udf, args, rows);
         let native = udf.invoke_with_args(args.clone()).expect("native");
-        for minor in [V::ABI_MINOR, INVOKE_LENT_MINOR] {
+        for minor in [V::ABI_MINOR, INVOKE_LENT_MINOR, INVOKE_VALUES_MINOR] {
             let kernel = FFI_ScalarKernel::<V>::new(Arc::clone(udf.inner()));
             let kernel = ForeignScalarKernel::new(kernel, minor);
             let crossed = kernel.invoke(&args).expect("through the kernel");
@@ -988,10 +1072,208 @@ mod tests {
     #[test]
     fn the_c_data_kernel_gives_the_native_results() {
         all_cases::<FFI_ColumnarArg>();
+        values_cases::<FFI_ColumnarArg>();
     }
 
     #[test]
     fn the_buffers_kernel_gives_the_native_results() {
         all_cases::<FFI_ColumnarBuffers>();
+        values_cases::<FFI_ColumnarBuffers>();
+    }
+
+    /// `a - a % b` over Int64, an error for `b <= 0`; panics for `b == 13`.
+    fn floor_to() -> ScalarUDF {
+        fn floor_to(a: i64, b: i64) -> Result<i64> {
+            match b {
+                13 => panic!("thirteen"),
+                ..=0 => Err(DataFusionError::Execution(format!(
+                    "floor_to: bad width {b}"
+                ))),
+                _ => Ok(a - a.rem_euclid(b)),
+            }
+        }
+        ValuesUDF::binary::<Int64Type, Int64Type, Int64Type, _, _>(
+            "floor_to",
+            Volatility::Immutable,
+            floor_to,
+        )
+        .into()
+    }
+
+    /// A function over values gives the same values, nulls and scalars through every kernel
+    /// (over its values from 1.14) as natively: arrays with nulls and offsets, scalars, a null
+    /// scalar, only scalars, no rows, and a type with a parameter (a time zone).
+    fn values_cases<V: KernelValue>() {
+        let ints = |v: Vec<Option<i64>>| Arc::new(Int64Array::from(v)) as ArrayRef;
+        let a = ints(vec![Some(7), None, Some(-7), Some(25), Some(99)]).slice(1, 4);
+        let b = ints(vec![Some(5), Some(0), Some(5), None, Some(10)]).slice(1, 4);
+        let (a, b) = (ColumnarValue::Array(a), ColumnarValue::Array(b));
+        let ten = ColumnarValue::Scalar(ScalarValue::Int64(Some(10)));
+        let null = ColumnarValue::Scalar(ScalarValue::Int64(None));
+        let udf = floor_to();
+        // What both sides give, by hand: null where either argument is, and the function is not
+        // called there (it would fail on the 0 under `a`'s null).
+        let expected = ints(vec![None, Some(-10), None, Some(90)]);
+        let native = udf.invoke_with_args(args_for(&udf, vec![a.clone(), b.clone()], 4));
+        assert_eq!(
+            &native.expect("native").to_array(4).expect("array"),
+            &expected
+        );
+        same_as_native::<V>(&udf, vec![a.clone(), b.clone()], 4);
+        same_as_native::<V>(&udf, vec![a.clone(), ten.clone()], 4);
+        let widths = ColumnarValue::Array(ints(vec![Some(5), None, Some(3), Some(10)]));
+        same_as_native::<V>(&udf, vec![ten.clone(), widths], 4);
+        same_as_native::<V>(&udf, vec![a, null.clone()], 4);
+        same_as_native::<V>(&udf, vec![ten.clone(), ten.clone()], 1);
+        same_as_native::<V>(&udf, vec![null, ten.clone()], 1);
+        let empty = ColumnarValue::Array(ints(vec![]));
+        same_as_native::<V>(&udf, vec![empty, ten], 0);
+
+        let utc = || Some(Arc::from("UTC"));
+        let seconds = ScalarValue::TimestampSecond(Some(1_700_000_123), utc());
+        let seconds = ColumnarValue::Array(seconds.to_array_of_size(3).expect("timestamps"));
+        let minute = ValuesUDF::unary::<TimestampSecondType, TimestampSecondType, _, _>(
+            "minute_of",
+            Volatility::Immutable,
+            |s: i64| Ok::<_, DataFusionError>(s - s.rem_euclid(60)),
+        );
+        let tz = DataType::Timestamp(TimeUnit::Second, utc());
+        let minute = ScalarUDF::from(
+            minute.with_signature(Signature::exact(vec![tz.clone()], Volatility::Immutable)),
+        );
+        // Written for timestamps without a time zone: the call takes the array path and the
+        // native call refuses the types, both with the same error.
+        let args = args_for(&minute, vec![seconds], 3);
+        let native = minute.invoke_with_args(args.clone()).unwrap_err();
+        assert!(
+            native
+                .to_string()
+                .contains("is written over values of types"),
+            "{native}"
+        );
+        let crossed = through(&minute, &args, INVOKE_VALUES_MINOR).unwrap_err();
+        assert!(
+            crossed
+                .to_string()
+                .contains("is written over values of types"),
+            "{crossed}"
+        );
+    }
+
+    /// A field of each type, named `a0`, `a1`, ...
+    fn fields(types: impl IntoIterator<Item = DataType>) -> Vec<FieldRef> {
+        (types.into_iter().enumerate())
+            .map(|(i, t)| Arc::new(Field::new(format!("a{i}"), t, true)))
+            .collect()
+    }
+
+    /// The arguments `udf` is called with, as DataFusion makes them.
+    fn args_for(udf: &ScalarUDF, args: Vec<ColumnarValue>, rows: usize) -> ScalarFunctionArgs {
+        let arg_fields = fields(args.iter().map(|a| a.data_type()));
+        let scalars: Vec<Option<&ScalarValue>> = args
+            .iter()
+            .map(|a| match a {
+                ColumnarValue::Scalar(s) => Some(s),
+                ColumnarValue::Array(_) => None,
+            })
+            .collect();
+        let return_field = udf
+            .return_field_from_args(ReturnFieldArgs {
+                arg_fields: &arg_fields,
+                scalar_arguments: &scalars,
+            })
+            .expect("return field");
+        ScalarFunctionArgs {
+            args,
+            arg_fields,
+            number_rows: rows,
+            return_field,
+            config_options: Arc::new(ConfigOptions::default()),
+        }
+    }
+
+    /// Calls `udf` through its buffers kernel, as a host of plugin ABI 1.`minor` does.
+    fn through(udf: &ScalarUDF, args: &ScalarFunctionArgs, minor: u16) -> Result<ColumnarValue> {
+        let kernel = FFI_ScalarKernel::<FFI_ColumnarBuffers>::new(Arc::clone(udf.inner()));
+        ForeignScalarKernel::new(kernel, minor).invoke(args)
+    }
+
+    /// The call a bundle binds for `udf` (wrapped in the toolkit's guard, as a bundle's are).
+    fn bound(udf: ScalarUDF, arg_types: &[DataType]) -> FFI_ScalarCall<FFI_ColumnarBuffers> {
+        let udf = GuardedScalarUDF::wrap(udf, &BundleTag::new("test", None));
+        let fields = fields(arg_types.iter().cloned());
+        let return_field = udf
+            .return_field_from_args(ReturnFieldArgs {
+                arg_fields: &fields,
+                scalar_arguments: &vec![None; fields.len()],
+            })
+            .expect("return field");
+        let export = |f: &FieldRef| WrappedSchema(FFI_ArrowSchema::try_from(f.as_ref()).unwrap());
+        let kernel = FFI_ScalarKernel::<FFI_ColumnarBuffers>::new(Arc::clone(udf.inner()));
+        // SAFETY: the kernel was made here.
+        let call = unsafe {
+            (kernel.bind)(
+                &kernel,
+                fields.iter().map(export).collect(),
+                export(&return_field),
+                FFI_ConfigOptions::from(&ConfigOptions::default()),
+            )
+        };
+        match call {
+            FFI_Result::Ok(call) => call,
+            FFI_Result::Err(e) => panic!("bind: {e}"),
+        }
+    }
+
+    /// A bundle offers a call over values for a function written over them, bound to the types
+    /// it was written for, through the toolkit's guard; for any other function or types, not.
+    #[test]
+    fn a_call_is_bound_over_values_only_for_a_function_written_over_them() {
+        let int64 = [DataType::Int64, DataType::Int64];
+        assert!(bound(floor_to(), &int64).invoke_values.is_some());
+        let int32 = [DataType::Int32, DataType::Int32];
+        assert!(bound(floor_to(), &int32).invoke_values.is_none());
+        let abs = math::abs().as_ref().clone();
+        assert!(bound(abs, &[DataType::Int64]).invoke_values.is_none());
+    }
+
+    /// Over values, a bundle's function runs under its guard: a panic names the bundle and the
+    /// function, and the conformance kit's injected panic fires (`df-plugin-host verify`).
+    #[test]
+    fn a_function_over_values_panics_under_its_guard() {
+        let guarded = |inject| GuardedScalarUDF::wrap(floor_to(), &BundleTag::new("test", inject));
+        let a = ColumnarValue::Array(Arc::new(Int64Array::from(vec![1, 2])));
+        let width = |w| ColumnarValue::Scalar(ScalarValue::Int64(Some(w)));
+        let cases = [
+            (
+                None,
+                13,
+                "scalar function 'floor_to' of plugin bundle 'test' panicked in invoke: thirteen",
+            ),
+            (Some("floor_to"), 10, crate::toolkit::panic::INJECTED_PANIC),
+        ];
+        for (inject, w, expected) in cases {
+            let udf = guarded(inject);
+            let args = args_for(&udf, vec![a.clone(), width(w)], 2);
+            let e = through(&udf, &args, INVOKE_VALUES_MINOR)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(expected), "{e}");
+        }
+    }
+
+    /// The function's errors and panics come back as errors over values, as over arrays.
+    #[test]
+    fn a_function_over_values_fails_with_its_own_error() {
+        let udf = floor_to();
+        let a = ColumnarValue::Array(Arc::new(Int64Array::from(vec![1, 2])));
+        for (width, expected) in [(0, "floor_to: bad width 0"), (13, "panicked: thirteen")] {
+            let b = ColumnarValue::Scalar(ScalarValue::Int64(Some(width)));
+            let args = args_for(&udf, vec![a.clone(), b], 2);
+            for minor in [INVOKE_LENT_MINOR, INVOKE_VALUES_MINOR] {
+                let e = through(&udf, &args, minor).unwrap_err().to_string();
+                assert!(e.contains(expected), "1.{minor}: {e}");
+            }
+        }
     }
 }

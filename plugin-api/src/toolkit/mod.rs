@@ -23,6 +23,7 @@ pub mod options;
 pub mod panic;
 pub mod runtime;
 pub mod session;
+pub mod values;
 
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use df_plugin_api::ffi::values::INVOKE_VALUES_MINOR;
 use df_plugin_api::record::{ABI_MINOR, AbiRecord, Capability, FixedStr};
 use df_plugin_conformance::craft;
 use df_plugin_host::{Refusal, Step};
@@ -202,8 +203,8 @@ async fn an_abi_1_5_bundle_runs_its_scalar_functions_through_the_c_data_kernel()
     });
     let (new, current) = crate::util::session_with(&["df-plugin-udfs"]);
     // The host took each minor's kernel: the C data one for 1.5; from 1.6 the buffers one,
-    // its arguments lent from 1.13.
-    for (dir, minor) in [(old.path(), 2), (new.path(), 13)] {
+    // its arguments lent from 1.13, and over values from 1.14 for a function written so.
+    for (dir, minor) in [(old.path(), 2), (new.path(), INVOKE_VALUES_MINOR)] {
         let plugins = load(dir);
         let kernels = &plugins.bundles()[0].objects().scalar_kernels;
         for name in ["time_bucket", "url_host"] {

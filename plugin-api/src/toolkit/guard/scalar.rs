@@ -26,8 +26,13 @@ impl GuardedScalarUDF {
         ScalarUDF::new_from_impl(Self { inner, label })
     }
 
-    fn imp(&self) -> &Arc<dyn ScalarUDFImpl> {
+    pub(crate) fn imp(&self) -> &Arc<dyn ScalarUDFImpl> {
         self.inner.inner()
+    }
+
+    /// Who the function is, for its guard's errors.
+    pub(crate) fn label(&self) -> &Arc<ObjectLabel> {
+        &self.label
     }
 }
 

@@ -33,7 +33,7 @@ fn scalar_udfs() -> Vec<ScalarUDF> {
         url_nested::UrlHosts::new().into(),
         url_nested::UrlQueryMap::new().into(),
         url_decode::UrlDecode::new().into(),
-        time_bucket::TimeBucket::new().into(),
+        time_bucket::time_bucket(),
     ]
 }
 
