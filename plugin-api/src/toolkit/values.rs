@@ -54,14 +54,14 @@ impl ValuesUDF {
         F: Fn(A::Native) -> Result<O::Native, E> + Send + Sync + 'static,
         E: Into<DataFusionError>,
     {
+        let rows = Unary::<A, O, F> {
+            f,
+            _types: PhantomData,
+        };
         Self::new(
             name,
             volatility,
-            Unary::<A, O, F> {
-                types: Types::new([A::DATA_TYPE], O::DATA_TYPE),
-                f,
-                _types: PhantomData,
-            },
+            Kernel::new([A::DATA_TYPE], O::DATA_TYPE, rows),
         )
     }
 
@@ -74,15 +74,12 @@ impl ValuesUDF {
         F: Fn(A::Native, B::Native) -> Result<O::Native, E> + Send + Sync + 'static,
         E: Into<DataFusionError>,
     {
-        Self::new(
-            name,
-            volatility,
-            Binary::<A, B, O, F> {
-                types: Types::new([A::DATA_TYPE, B::DATA_TYPE], O::DATA_TYPE),
-                f,
-                _types: PhantomData,
-            },
-        )
+        let rows = Binary::<A, B, O, F> {
+            f,
+            _types: PhantomData,
+        };
+        let arg_types = [A::DATA_TYPE, B::DATA_TYPE];
+        Self::new(name, volatility, Kernel::new(arg_types, O::DATA_TYPE, rows))
     }
 
     fn new(name: &str, volatility: Volatility, kernel: impl ValuesKernel + 'static) -> Self {
@@ -242,16 +239,70 @@ impl ScalarUDFImpl for ValuesUDF {
     }
 }
 
-/// A kernel's types, checked once per bound call.
-#[derive(Debug)]
-struct Types<const N: usize> {
-    args: [DataType; N],
-    ret: DataType,
+/// A function's loop with the types it was written for: `N` arguments, and the loop over rows
+/// in `L` ([`Unary`], [`Binary`]).
+struct Kernel<const N: usize, L> {
+    arg_types: [DataType; N],
+    return_type: DataType,
+    rows: L,
 }
 
-impl<const N: usize> Types<N> {
-    fn new(args: [DataType; N], ret: DataType) -> Self {
-        Self { args, ret }
+impl<const N: usize, L> Kernel<N, L> {
+    fn new(arg_types: [DataType; N], return_type: DataType, rows: L) -> Self {
+        Self {
+            arg_types,
+            return_type,
+            rows,
+        }
+    }
+}
+
+/// The loop over rows of a function of `N` arguments.
+trait Rows<const N: usize>: Send + Sync {
+    /// # Safety
+    /// As [`ValuesKernel::eval`], with exactly `N` arguments.
+    unsafe fn rows(
+        &self,
+        args: &[FFI_Values; N],
+        validity: FFI_Validity,
+        rows: usize,
+        out: *mut c_void,
+    ) -> Result<()>;
+}
+
+impl<const N: usize, L> Debug for Kernel<N, L> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Kernel")
+            .field("arg_types", &self.arg_types)
+            .field("return_type", &self.return_type)
+            .finish()
+    }
+}
+
+impl<const N: usize, L: Rows<N>> ValuesKernel for Kernel<N, L> {
+    fn arg_types(&self) -> &[DataType] {
+        &self.arg_types
+    }
+
+    fn return_type(&self) -> &DataType {
+        &self.return_type
+    }
+
+    unsafe fn eval(
+        &self,
+        args: &[FFI_Values],
+        validity: FFI_Validity,
+        rows: usize,
+        out: *mut c_void,
+    ) -> Result<()> {
+        let args: &[FFI_Values; N] = args.try_into().map_err(|_| {
+            DataFusionError::Internal(format!(
+                "a function over values of {N} argument(s) was called with {}",
+                args.len()
+            ))
+        })?;
+        // SAFETY: the caller's contract, with `N` arguments.
+        unsafe { self.rows.rows(args, validity, rows, out) }
     }
 }
 
@@ -314,49 +365,26 @@ unsafe fn output<'a, O>(out: *mut c_void, rows: usize) -> &'a mut [std::mem::May
     unsafe { std::slice::from_raw_parts_mut(out.cast(), rows) }
 }
 
-fn arity_error(expected: usize, found: usize) -> DataFusionError {
-    DataFusionError::Internal(format!(
-        "a function over values of {expected} argument(s) was called with {found}"
-    ))
-}
-
-struct Unary<A: ArrowPrimitiveType, O: ArrowPrimitiveType, F> {
-    types: Types<1>,
+/// `f` over the rows of one argument.
+struct Unary<A, O, F> {
     f: F,
     _types: PhantomData<fn(A) -> O>,
 }
 
-impl<A: ArrowPrimitiveType, O: ArrowPrimitiveType, F> Debug for Unary<A, O, F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Unary").field("types", &self.types).finish()
-    }
-}
-
-impl<A, O, F, E> ValuesKernel for Unary<A, O, F>
+impl<A, O, F, E> Rows<1> for Unary<A, O, F>
 where
     A: ArrowPrimitiveType,
     O: ArrowPrimitiveType,
     F: Fn(A::Native) -> Result<O::Native, E> + Send + Sync,
     E: Into<DataFusionError>,
 {
-    fn arg_types(&self) -> &[DataType] {
-        &self.types.args
-    }
-
-    fn return_type(&self) -> &DataType {
-        &self.types.ret
-    }
-
-    unsafe fn eval(
+    unsafe fn rows(
         &self,
-        args: &[FFI_Values],
+        [a]: &[FFI_Values; 1],
         validity: FFI_Validity,
         rows: usize,
         out: *mut c_void,
     ) -> Result<()> {
-        let [a] = args else {
-            return Err(arity_error(1, args.len()));
-        };
         let f = &self.f;
         // SAFETY: the caller's contract (`ValuesKernel::eval`).
         let (a, out) = unsafe { (Column::<A::Native>::new(a, rows), output(out, rows)) };
@@ -370,23 +398,13 @@ where
     }
 }
 
-struct Binary<A: ArrowPrimitiveType, B: ArrowPrimitiveType, O: ArrowPrimitiveType, F> {
-    types: Types<2>,
+/// `f` over the rows of two arguments.
+struct Binary<A, B, O, F> {
     f: F,
     _types: PhantomData<fn(A, B) -> O>,
 }
 
-impl<A: ArrowPrimitiveType, B: ArrowPrimitiveType, O: ArrowPrimitiveType, F> Debug
-    for Binary<A, B, O, F>
-{
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Binary")
-            .field("types", &self.types)
-            .finish()
-    }
-}
-
-impl<A, B, O, F, E> ValuesKernel for Binary<A, B, O, F>
+impl<A, B, O, F, E> Rows<2> for Binary<A, B, O, F>
 where
     A: ArrowPrimitiveType,
     B: ArrowPrimitiveType,
@@ -394,24 +412,13 @@ where
     F: Fn(A::Native, B::Native) -> Result<O::Native, E> + Send + Sync,
     E: Into<DataFusionError>,
 {
-    fn arg_types(&self) -> &[DataType] {
-        &self.types.args
-    }
-
-    fn return_type(&self) -> &DataType {
-        &self.types.ret
-    }
-
-    unsafe fn eval(
+    unsafe fn rows(
         &self,
-        args: &[FFI_Values],
+        [a, b]: &[FFI_Values; 2],
         validity: FFI_Validity,
         rows: usize,
         out: *mut c_void,
     ) -> Result<()> {
-        let [a, b] = args else {
-            return Err(arity_error(2, args.len()));
-        };
         let f = &self.f;
         // SAFETY: the caller's contract (`ValuesKernel::eval`).
         let (a, b, out) = unsafe {
