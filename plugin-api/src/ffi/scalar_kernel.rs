@@ -770,9 +770,11 @@ impl<V: KernelValue> BoundKernel<V> {
                     FFI_Result::Err(e) => Err(DataFusionError::Ffi(e.to_string())),
                 }
             };
-            let return_type = args.return_field.data_type();
+            let (fields, return_type) = (&args.arg_fields, args.return_field.data_type());
             // SAFETY: the bundle's `invoke_values` fills the output when it answers `Ok`.
-            return unsafe { values::invoke(&args.args, args.number_rows, return_type, eval) };
+            return unsafe {
+                values::invoke(&args.args, fields, args.number_rows, return_type, eval)
+            };
         }
         match self.invoke_arrays(call, args)? {
             // SAFETY: the bundle exported a value of the return type bound in `bind`.
@@ -868,7 +870,9 @@ pub fn export_kernel<V: KernelValue>(udf: &FFI_ScalarUDF) -> FFI_Option<FFI_Scal
 #[cfg(test)]
 mod tests {
     use datafusion::arrow::array::{Float64Array, Int64Array, StringViewArray};
-    use datafusion::arrow::datatypes::{Int64Type, TimeUnit, TimestampSecondType};
+    use datafusion::arrow::datatypes::{
+        DurationSecondType, Int64Type, TimeUnit, TimestampSecondType,
+    };
     use datafusion::functions::{datetime, math, string};
     use datafusion::logical_expr::{ReturnFieldArgs, ScalarUDF, Signature, Volatility};
 
@@ -1129,6 +1133,25 @@ mod tests {
         let empty = ColumnarValue::Array(ints(vec![]));
         same_as_native::<V>(&udf, vec![empty, ten], 0);
 
+        // A scalar of a type with no slot of its own (a duration) is lent as a one-row array.
+        let shift = ValuesUDF::binary::<Int64Type, DurationSecondType, Int64Type, _, _>(
+            "shift",
+            Volatility::Immutable,
+            |s: i64, by: i64| Ok::<_, DataFusionError>(s + by),
+        );
+        let shift = ScalarUDF::from(shift);
+        let minute = ColumnarValue::Scalar(ScalarValue::DurationSecond(Some(60)));
+        let seconds = ColumnarValue::Array(ints(vec![Some(1), None, Some(3)]));
+        let args = args_for(&shift, vec![seconds.clone(), minute.clone()], 3);
+        let native = shift.invoke_with_args(args).expect("native").to_array(3);
+        assert_eq!(
+            &native.expect("array"),
+            &ints(vec![Some(61), None, Some(63)])
+        );
+        same_as_native::<V>(&shift, vec![seconds, minute.clone()], 3);
+        let one = ColumnarValue::Scalar(ScalarValue::Int64(Some(1)));
+        same_as_native::<V>(&shift, vec![one, minute], 1);
+
         let utc = || Some(Arc::from("UTC"));
         let seconds = ScalarValue::TimestampSecond(Some(1_700_000_123), utc());
         let seconds = ColumnarValue::Array(seconds.to_array_of_size(3).expect("timestamps"));
@@ -1259,6 +1282,31 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(e.contains(expected), "{e}");
+        }
+    }
+
+    /// Over values, an argument that is not what its field says (a bug in whatever calls the
+    /// function) is refused before any value is read, natively and across.
+    #[test]
+    fn a_function_over_values_refuses_an_argument_that_does_not_fit_its_field() {
+        let udf = floor_to();
+        let int32 = Arc::new(datafusion::arrow::array::Int32Array::from(vec![1, 2]));
+        let int64 = Arc::new(Int64Array::from(vec![1]));
+        let cases: [(ArrayRef, &str); 2] = [
+            (int32, "was called with a value of type Int32"),
+            (int64, "on 2 row(s) with an array of 1"),
+        ];
+        for (wrong, expected) in cases {
+            let a = ColumnarValue::Array(Arc::new(Int64Array::from(vec![5, 6])));
+            let mut args = args_for(&udf, vec![a.clone(), a], 2);
+            args.args[1] = ColumnarValue::Array(wrong);
+            let native = udf.invoke_with_args(args.clone()).unwrap_err().to_string();
+            let crossed = through(&udf, &args, INVOKE_VALUES_MINOR)
+                .unwrap_err()
+                .to_string();
+            for e in [native, crossed] {
+                assert!(e.contains(expected), "{e}");
+            }
         }
     }
 

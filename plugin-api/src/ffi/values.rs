@@ -24,6 +24,7 @@
 //! ([`super::scalar_kernel::FFI_ScalarCall::invoke_values`]) when it binds a call whose fields
 //! are the types the function was written for.
 
+use std::borrow::Cow;
 use std::ffi::c_void;
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -145,22 +146,32 @@ pub fn fits(kernel: &dyn ValuesKernel, arg_fields: &[FieldRef], return_type: &Da
 /// Lends each argument's values (a scalar's copied to a slot here), the union of their null
 /// bitmaps and an output buffer for `num_rows` values of `return_type`. A null scalar argument
 /// makes every row null without a call, and no rows make no call. When every argument is a
-/// scalar, one row is computed and the result is a scalar.
+/// scalar, one row is computed and the result is a scalar. Each argument must be of its
+/// field's type and an array of `num_rows` rows, as DataFusion promises: what `eval` reads is
+/// checked here, not trusted.
 ///
 /// # Safety
 /// When `eval` returns `Ok`, it wrote one value of `return_type` per row it was given at the
 /// output it was given.
 pub unsafe fn invoke(
     args: &[ColumnarValue],
+    arg_fields: &[FieldRef],
     num_rows: usize,
     return_type: &DataType,
     eval: impl FnOnce(&[FFI_Values], FFI_Validity, usize, *mut c_void) -> Result<()>,
 ) -> Result<ColumnarValue> {
+    if args.len() != arg_fields.len() {
+        return Err(DataFusionError::Internal(format!(
+            "a function over values was called with {} argument(s) and {} field(s)",
+            args.len(),
+            arg_fields.len()
+        )));
+    }
     let all_scalar = args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
     let rows = if all_scalar { 1 } else { num_rows };
     let mut lent = Lent::default();
-    for arg in args {
-        if !lent.push(arg)? {
+    for (arg, field) in args.iter().zip(arg_fields) {
+        if !lent.push(arg, field.data_type(), num_rows)? {
             return Ok(match all_scalar {
                 true => ColumnarValue::Scalar(ScalarValue::try_from(return_type)?),
                 false => ColumnarValue::Array(new_null_array(return_type, num_rows)),
@@ -173,7 +184,10 @@ pub unsafe fn invoke(
     let width = return_type
         .primitive_width()
         .ok_or_else(|| not_fixed_width(return_type))?;
-    let mut out = MutableBuffer::with_capacity(rows * width);
+    let bytes = rows.checked_mul(width).ok_or_else(|| {
+        DataFusionError::Execution(format!("{rows} values of {return_type} overflow memory"))
+    })?;
+    let mut out = MutableBuffer::with_capacity(bytes);
     eval(
         &lent.values(),
         FFI_Validity::of(lent.nulls.as_ref()),
@@ -182,7 +196,7 @@ pub unsafe fn invoke(
     )?;
     // SAFETY: `eval` wrote `rows` values of `width` bytes (the caller's contract), within the
     // capacity reserved for them.
-    unsafe { out.set_len(rows * width) };
+    unsafe { out.set_len(bytes) };
     let array = build_array(return_type, out.into(), rows, lent.nulls)?;
     Ok(match all_scalar {
         true => ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?),
@@ -211,9 +225,31 @@ enum Arg {
 }
 
 impl Lent {
-    /// Lends `arg`, which the caller keeps until the call returns; `false` for a null scalar
-    /// (every row is null).
-    fn push(&mut self, arg: &ColumnarValue) -> Result<bool> {
+    /// Lends `arg`, an argument of type `expected` in a call of `rows` rows, which the caller
+    /// keeps until the call returns; `false` for a null scalar (every row is null).
+    fn push(&mut self, arg: &ColumnarValue, expected: &DataType, rows: usize) -> Result<bool> {
+        if let ColumnarValue::Scalar(scalar) = arg
+            && scalar.is_null()
+        {
+            return Ok(false);
+        }
+        let found = match arg {
+            ColumnarValue::Array(array) if array.len() != rows => {
+                return Err(DataFusionError::Internal(format!(
+                    "a function over values was called on {} row(s) with an array of {}",
+                    rows,
+                    array.len()
+                )));
+            }
+            ColumnarValue::Array(array) => Cow::Borrowed(array.data_type()),
+            ColumnarValue::Scalar(scalar) => Cow::Owned(scalar.data_type()),
+        };
+        if found.as_ref() != expected {
+            return Err(DataFusionError::Internal(format!(
+                "a function over values bound to {expected} was called with a value of type \
+                 {found}"
+            )));
+        }
         let lent = match arg {
             ColumnarValue::Array(array) => {
                 self.nulls = NullBuffer::union(self.nulls.as_ref(), array.nulls());
@@ -228,7 +264,6 @@ impl Lent {
                     self.slots.push(u64::from_ne_bytes(bytes));
                     Arg::Slot(self.slots.len() - 1)
                 }
-                None if scalar.is_null() => return Ok(false),
                 None => {
                     let array = scalar.to_array_of_size(1)?;
                     let values = values_of(&array)?;

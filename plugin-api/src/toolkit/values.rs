@@ -133,7 +133,9 @@ fn list<'a>(types: impl Iterator<Item = &'a DataType>) -> String {
 
 /// The loop of a function this bundle exported, if it is a function over values fit for a call
 /// bound to these types: what [`crate::ffi::scalar_kernel`] offers the host as the call's
-/// `invoke_values`. It runs under the function's guard, as the function's other calls do.
+/// `invoke_values`. It runs under the function's guard, as the function's other calls do. A
+/// `ValuesUDF` wrapped in another `ScalarUDFImpl` (`ScalarUDF::with_aliases`) is not seen
+/// here, and its calls take the array path.
 pub(crate) fn kernel_of(
     udf: &dyn ScalarUDFImpl,
     arg_fields: &[FieldRef],
@@ -193,7 +195,8 @@ impl Debug for ValuesUDF {
     }
 }
 
-/// Equal when they are the same function: the same name, signature and loop.
+/// Equal when they are the same function: the same name, signature and loop (the same `Arc`, so
+/// two functions built by two calls of one constructor are not equal).
 impl PartialEq for ValuesUDF {
     fn eq(&self, other: &Self) -> bool {
         self.name == other.name
@@ -231,6 +234,7 @@ impl ScalarUDFImpl for ValuesUDF {
         unsafe {
             values::invoke(
                 &args.args,
+                &args.arg_fields,
                 args.number_rows,
                 kernel.return_type(),
                 |values, validity, rows, out| kernel.eval(values, validity, rows, out),
