@@ -259,12 +259,12 @@ impl Lent {
                 })
             }
             ColumnarValue::Scalar(scalar) => match scalar_native_bytes(scalar) {
-                Some((_, None)) => return Ok(false),
                 Some((_, Some(bytes))) => {
                     self.slots.push(u64::from_ne_bytes(bytes));
                     Arg::Slot(self.slots.len() - 1)
                 }
-                None => {
+                // Not null (answered above): a type with no slot.
+                _ => {
                     let array = scalar.to_array_of_size(1)?;
                     let values = values_of(&array)?;
                     self.arrays.push(array);
