@@ -1296,6 +1296,20 @@ mod tests {
             (int32, "was called with a value of type Int32"),
             (int64, "on 2 row(s) with an array of 1"),
         ];
+        // One argument more than the fields the call was bound to.
+        let a = ColumnarValue::Array(Arc::new(Int64Array::from(vec![5, 6])));
+        let mut args = args_for(&udf, vec![a.clone(), a.clone()], 2);
+        args.args.push(a);
+        let native = udf.invoke_with_args(args.clone()).unwrap_err().to_string();
+        let crossed = through(&udf, &args, INVOKE_VALUES_MINOR)
+            .unwrap_err()
+            .to_string();
+        for e in [native, crossed] {
+            assert!(
+                e.contains("called with 3 argument(s) and 2 field(s)"),
+                "{e}"
+            );
+        }
         for (wrong, expected) in cases {
             let a = ColumnarValue::Array(Arc::new(Int64Array::from(vec![5, 6])));
             let mut args = args_for(&udf, vec![a.clone(), a], 2);
