@@ -36,8 +36,10 @@ pub const ABI_MAJOR: u16 = 1;
 /// reaches the scan (`FFI_PlanRunner::scan_unoptimized` and `FFI_PlanRunner::optimize`); 1.13
 /// a scalar function's arguments lent for the call (`FFI_ScalarCall::invoke_lent`); 1.14 a
 /// function written over values called on the arguments' values, with no array built in the
-/// bundle (`FFI_ScalarCall::invoke_values`, see `ffi::values`).
-pub const ABI_MINOR: u16 = 14;
+/// bundle (`FFI_ScalarCall::invoke_values`, see `ffi::values`); 1.15 table sources, table
+/// functions whose tables cross as batch streams with no DataFusion plan
+/// (`df_plugin_init_with_table_sources`, see `ffi::table_source`).
+pub const ABI_MINOR: u16 = 15;
 
 /// First bytes of every record; anything else is not a df-plugin record.
 pub const RECORD_MAGIC: [u8; 8] = *b"DFPLUGIN";

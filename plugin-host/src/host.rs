@@ -259,7 +259,7 @@ pub struct LoadedBundle {
     pub trust: TrustStatus,
     module: BundleModuleRef,
     /// The ABI 1.1 entry point (`None` for a 1.0 bundle).
-    with_planners: Option<df_plugin_api::ffi::InitWithPlanners>,
+    init_entry: root_module::InitEntry,
     /// The ABI 1.2 / 1.3 entry points past datafusion-ffi's per-call conversions.
     lean: root_module::LeanPaths,
     pub(crate) slot: Arc<SessionSlot>,
@@ -497,15 +497,15 @@ impl PluginHost {
         let lib = open.lib;
         t.time(Step::Handshake, &name, || handshake::check(lib, &meta))?;
         let module = t.time(Step::RootModule, &name, || root_module::load(lib, &meta))?;
-        let with_planners = root_module::init_with_planners(lib, &meta)?;
+        let init_entry = root_module::init_entry(lib, &meta)?;
         let lean = root_module::lean_paths(lib, &meta)?;
         let slot = SessionSlot::new();
         let options = self.options.get(&name).cloned().unwrap_or_default();
         let init = t.time(Step::RootModule, &name, || {
-            root_module::init(module, with_planners, &meta, &slot, &options)
+            root_module::init(module, init_entry, &meta, &slot, &options)
         })?;
         let objects = t.time(Step::Truthfulness, &name, || {
-            let objects = BundleObjects::from_ffi(&init.exports, init.planners.as_ref(), lean);
+            let objects = BundleObjects::from_ffi(&init, lean);
             truth::check(&meta, &objects)?;
             restore::apply(&meta, objects)
         })?;
@@ -519,7 +519,7 @@ impl PluginHost {
             timings: StepTimings::default(),
             trust: status,
             module,
-            with_planners,
+            init_entry,
             lean,
             slot,
             objects,
@@ -538,12 +538,12 @@ impl PluginHost {
         let options = self.options.get(bundle.name()).cloned().unwrap_or_default();
         let init = root_module::init(
             bundle.module,
-            bundle.with_planners,
+            bundle.init_entry,
             &bundle.metadata,
             &slot,
             &options,
         )?;
-        let objects = BundleObjects::from_ffi(&init.exports, init.planners.as_ref(), bundle.lean);
+        let objects = BundleObjects::from_ffi(&init, bundle.lean);
         truth::check(&bundle.metadata, &objects)?;
         Ok((slot, restore::apply(&bundle.metadata, objects)?))
     }

@@ -15,9 +15,11 @@ use df_plugin_api::ffi::plan_runner::{PLAN_RUNNER_SYMBOL, PlanRunnerFn};
 use df_plugin_api::ffi::scalar_kernel::{
     FFI_ColumnarBuffers, SCALAR_KERNEL_BUFFERS_SYMBOL, SCALAR_KERNEL_SYMBOL, ScalarKernelFn,
 };
+use df_plugin_api::ffi::table_source::{FFI_TableSource, TABLE_SOURCES_MINOR};
 use df_plugin_api::ffi::{
-    BundleModuleRef, FFI_Bundle, FFI_BundleExports, FFI_HostContext, FFI_LogSink,
-    INIT_WITH_PLANNERS_SYMBOL, InitWithPlanners, ROOT_MODULE_SYMBOL,
+    BundleModuleRef, FFI_Bundle, FFI_BundleExports, FFI_BundleWithTableSources, FFI_HostContext,
+    FFI_LogSink, FFI_Named, INIT_WITH_PLANNERS_SYMBOL, INIT_WITH_TABLE_SOURCES_SYMBOL,
+    InitWithPlanners, InitWithTableSources, ROOT_MODULE_SYMBOL,
 };
 use df_plugin_api::record::{ABI_MAJOR, ABI_MINOR};
 use libloading::os::unix::Library;
@@ -63,19 +65,42 @@ pub fn load(lib: &Library, meta: &BundleMetadata) -> Result<BundleModuleRef, Ref
     })
 }
 
-/// What `init` returned: the exports, and the planners of an ABI 1.1 bundle.
+/// What `init` returned: the exports, the planners of an ABI 1.1 bundle and the table sources
+/// of a 1.15 one.
 pub struct Initialized {
     pub exports: FFI_BundleExports,
     pub planners: Option<df_plugin_api::ffi::FFI_BundlePlanners>,
+    pub table_sources: Vec<FFI_Named<FFI_TableSource>>,
 }
 
-/// The ABI 1.1 entry point of a bundle whose record says minor 1 or later (`None` for 1.0).
-pub fn init_with_planners(
-    lib: &Library,
-    meta: &BundleMetadata,
-) -> Result<Option<InitWithPlanners>, Refusal> {
+/// The `init` a bundle's ABI minor says it has: the newest the host knows.
+#[derive(Clone, Copy)]
+pub enum InitEntry {
+    /// ABI 1.0: the root module's `init`.
+    Init,
+    /// ABI 1.1: `init` plus the planners.
+    WithPlanners(InitWithPlanners),
+    /// ABI 1.15: `init_with_planners` plus the table sources.
+    WithTableSources(InitWithTableSources),
+}
+
+/// The entry point `init` calls for a bundle of this record's minor.
+pub fn init_entry(lib: &Library, meta: &BundleMetadata) -> Result<InitEntry, Refusal> {
+    // SAFETY: a bundle of ABI 1.15 or later exports this symbol with this type.
+    let sources = unsafe {
+        entry_point(
+            lib,
+            meta,
+            TABLE_SOURCES_MINOR,
+            INIT_WITH_TABLE_SOURCES_SYMBOL,
+        )
+    }?;
+    if let Some(init) = sources {
+        return Ok(InitEntry::WithTableSources(init));
+    }
     // SAFETY: a bundle of ABI 1.1 or later exports this symbol with this type.
-    unsafe { entry_point(lib, meta, 1, INIT_WITH_PLANNERS_SYMBOL) }
+    let planners = unsafe { entry_point(lib, meta, 1, INIT_WITH_PLANNERS_SYMBOL) }?;
+    Ok(planners.map_or(InitEntry::Init, InitEntry::WithPlanners))
 }
 
 /// A bundle's lean paths past datafusion-ffi's per-call conversions (`None`: a bundle of an
@@ -145,11 +170,11 @@ unsafe fn entry_point<F: Copy>(
     Ok(Some(*f))
 }
 
-/// Calls the bundle's `init` (`init_with_planners` when it has it) with a host context bound
-/// to `slot`.
+/// Calls the bundle's `init` (the newest its minor has, `entry`) with a host context bound to
+/// `slot`.
 pub fn init(
     module: BundleModuleRef,
-    with_planners: Option<InitWithPlanners>,
+    entry: InitEntry,
     meta: &BundleMetadata,
     slot: &Arc<SessionSlot>,
     options: &[(String, String)],
@@ -169,19 +194,31 @@ pub fn init(
             .collect::<RVec<_>>(),
         logical_codec: codec,
     };
-    let result = match with_planners {
-        Some(init) => match init(&host) {
-            RResult::ROk(FFI_Bundle { exports, planners }) => RResult::ROk(Initialized {
+    let initialized = |exports, planners, table_sources: Vec<_>| Initialized {
+        exports,
+        planners,
+        table_sources,
+    };
+    let result = match entry {
+        InitEntry::WithTableSources(init) => match init(&host) {
+            RResult::ROk(FFI_BundleWithTableSources {
+                bundle: FFI_Bundle { exports, planners },
+                table_sources,
+            }) => RResult::ROk(initialized(
                 exports,
-                planners: Some(planners),
-            }),
+                Some(planners),
+                table_sources.into_iter().collect(),
+            )),
             RResult::RErr(e) => RResult::RErr(e),
         },
-        None => match (module.init())(&host) {
-            RResult::ROk(exports) => RResult::ROk(Initialized {
-                exports,
-                planners: None,
-            }),
+        InitEntry::WithPlanners(init) => match init(&host) {
+            RResult::ROk(FFI_Bundle { exports, planners }) => {
+                RResult::ROk(initialized(exports, Some(planners), Vec::new()))
+            }
+            RResult::RErr(e) => RResult::RErr(e),
+        },
+        InitEntry::Init => match (module.init())(&host) {
+            RResult::ROk(exports) => RResult::ROk(initialized(exports, None, Vec::new())),
             RResult::RErr(e) => RResult::RErr(e),
         },
     };

@@ -13,17 +13,19 @@ use datafusion::logical_expr::{
 };
 use datafusion_ffi::udtf::FFI_TableFunction;
 use datafusion_ffi::util::FFI_Option;
+use df_plugin_api::ffi::FFI_BundleExports;
 use df_plugin_api::ffi::groups_accumulator::GroupsAccumulatorFn;
 use df_plugin_api::ffi::plan_runner::{ForeignPlanRunner, RunnerTableFunction};
 use df_plugin_api::ffi::planner::{FFI_ExprPlanner, FFI_RelationPlanner, FFI_TypePlanner};
 use df_plugin_api::ffi::scalar_kernel::{ForeignScalarKernel, KernelValue, ScalarKernelFn};
 use df_plugin_api::ffi::signature::FunctionSignature;
-use df_plugin_api::ffi::{FFI_BundleExports, FFI_BundlePlanners};
+use df_plugin_api::ffi::table_source::ForeignTableSource;
 use df_plugin_api::record::{Capabilities, Capability};
+use df_plugin_api::toolkit::source::SourceTableFunction;
 
 use crate::error::{Mismatch, Refusal, Step};
 use crate::metadata::BundleMetadata;
-use crate::root_module::LeanPaths;
+use crate::root_module::{Initialized, LeanPaths};
 
 /// The real signatures a bundle sent for its functions, by kind and name.
 pub type Signatures = HashMap<(Capability, String), (FunctionSignature, TypeSignature)>;
@@ -58,12 +60,11 @@ impl BundleObjects {
     /// Converts the FFI structs into host objects. No call crosses the boundary except the
     /// name and signature queries datafusion-ffi makes while wrapping.
     /// `lean` are the bundle's ABI 1.2+ entry points; the scalar kernel one is asked for
-    /// the kernel of each scalar function.
-    pub fn from_ffi(
-        exports: &FFI_BundleExports,
-        planners: Option<&FFI_BundlePlanners>,
-        lean: LeanPaths,
-    ) -> Self {
+    /// the kernel of each scalar function. Table sources (ABI 1.15) are table functions to
+    /// everything after this.
+    pub fn from_ffi(init: &Initialized, lean: LeanPaths) -> Self {
+        let exports = &init.exports;
+        let planners = init.planners.as_ref();
         let scalar_kernels = match (lean.scalar_kernel_buffers, lean.scalar_kernel) {
             (Some(kernel_of), _) => scalar_kernels(exports, kernel_of, lean.abi_minor),
             (None, Some(kernel_of)) => scalar_kernels(exports, kernel_of, lean.abi_minor),
@@ -111,6 +112,14 @@ impl BundleObjects {
                 .table_functions
                 .iter()
                 .map(|n| (n.name.to_string(), table_function(&n.value)))
+                .chain(init.table_sources.iter().map(|n| {
+                    let source = Arc::new(ForeignTableSource(n.value.clone()));
+                    let f = SourceTableFunction::new(n.name.as_str(), source);
+                    (
+                        n.name.to_string(),
+                        Arc::new(f) as Arc<dyn TableFunctionImpl>,
+                    )
+                }))
                 .collect(),
             table_providers: exports
                 .table_providers

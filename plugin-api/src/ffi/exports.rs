@@ -12,6 +12,7 @@ use stabby::vec::Vec as SVec;
 
 use super::planner::{FFI_ExprPlanner, FFI_RelationPlanner, FFI_TypePlanner};
 use super::signature::FFI_FunctionSignature;
+use super::table_source::FFI_TableSource;
 
 /// A named object. A `#[repr(C)]` pair, because Rust tuples have no stable layout.
 #[repr(C)]
@@ -77,4 +78,14 @@ pub struct FFI_BundlePlanners {
 pub struct FFI_Bundle {
     pub exports: FFI_BundleExports,
     pub planners: FFI_BundlePlanners,
+}
+
+/// Everything a bundle's `init_with_table_sources` returns (ABI 1.15): the 1.1 bundle and its
+/// table sources ([`super::table_source`]), which the host registers as table functions.
+#[repr(C)]
+#[derive(StableAbi)]
+pub struct FFI_BundleWithTableSources {
+    pub bundle: FFI_Bundle,
+    #[sabi(unsafe_opaque_field)]
+    pub table_sources: SVec<FFI_Named<FFI_TableSource>>,
 }

@@ -21,13 +21,17 @@ pub mod plan_runner;
 pub mod planner;
 pub mod scalar_kernel;
 pub mod signature;
+pub mod table_source;
 pub mod values;
 
-pub use exports::{FFI_Bundle, FFI_BundleExports, FFI_BundlePlanners, FFI_Named};
+pub use exports::{
+    FFI_Bundle, FFI_BundleExports, FFI_BundlePlanners, FFI_BundleWithTableSources, FFI_Named,
+};
 pub use host_context::FFI_HostContext;
 pub use log_sink::{FFI_LogSink, ForeignLogSink};
 pub use module::{
-    BundleModule, BundleModuleRef, INIT_WITH_PLANNERS_SYMBOL, InitWithPlanners, ROOT_MODULE_SYMBOL,
+    BundleModule, BundleModuleRef, INIT_WITH_PLANNERS_SYMBOL, INIT_WITH_TABLE_SOURCES_SYMBOL,
+    InitWithPlanners, InitWithTableSources, ROOT_MODULE_SYMBOL,
 };
 pub use signature::FFI_FunctionSignature;
 

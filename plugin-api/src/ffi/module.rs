@@ -11,7 +11,7 @@ use abi_stable::sabi_types::VersionStrings;
 use abi_stable::std_types::{RResult, RString};
 use abi_stable::{StableAbi, declare_root_module_statics};
 
-use super::exports::{FFI_Bundle, FFI_BundleExports};
+use super::exports::{FFI_Bundle, FFI_BundleExports, FFI_BundleWithTableSources};
 use super::host_context::FFI_HostContext;
 
 /// The exported symbol abi_stable's `#[export_root_module]` would generate; spelled out because
@@ -43,6 +43,16 @@ pub const INIT_WITH_PLANNERS_SYMBOL: &str = "df_plugin_init_with_planners";
 
 /// The type of [`INIT_WITH_PLANNERS_SYMBOL`].
 pub type InitWithPlanners = extern "C" fn(host: &FFI_HostContext) -> RResult<FFI_Bundle, RString>;
+
+/// ABI 1.15: `extern "C" fn(&FFI_HostContext) -> RResult<FFI_BundleWithTableSources, RString>`,
+/// `init_with_planners` plus the bundle's table sources. A 1.15 host calls it instead of
+/// `init_with_planners` for bundles whose record says minor 15 or later; a symbol of its own
+/// for the reason [`INIT_WITH_PLANNERS_SYMBOL`] is one.
+pub const INIT_WITH_TABLE_SOURCES_SYMBOL: &str = "df_plugin_init_with_table_sources";
+
+/// The type of [`INIT_WITH_TABLE_SOURCES_SYMBOL`].
+pub type InitWithTableSources =
+    extern "C" fn(host: &FFI_HostContext) -> RResult<FFI_BundleWithTableSources, RString>;
 
 impl RootModule for BundleModuleRef {
     declare_root_module_statics! {BundleModuleRef}

@@ -23,6 +23,7 @@ pub mod options;
 pub mod panic;
 pub mod runtime;
 pub mod session;
+pub mod source;
 pub mod values;
 
 use std::collections::BTreeMap;
@@ -43,15 +44,17 @@ use crate::ffi::plan_runner;
 use crate::ffi::planner::expr::ExprPlannerHooks;
 use crate::ffi::planner::objects::PlanObjectExporter;
 use crate::ffi::planner::{FFI_ExprPlanner, FFI_RelationPlanner, FFI_TypePlanner};
+use crate::ffi::table_source::FFI_TableSource;
 use crate::ffi::{
-    FFI_Bundle, FFI_BundleExports, FFI_BundlePlanners, FFI_FunctionSignature, FFI_HostContext,
-    FFI_Named, ForeignLogSink,
+    FFI_Bundle, FFI_BundleExports, FFI_BundlePlanners, FFI_BundleWithTableSources,
+    FFI_FunctionSignature, FFI_HostContext, FFI_Named, ForeignLogSink,
 };
 use crate::record::{BuildFacts, Capability};
 use datafusion::logical_expr::planner::{ExprPlanner, RelationPlanner, TypePlanner};
 use guard::GuardedExporter;
 use guard::table::{GuardedTableFunction, GuardedTableProviderFactory};
-use panic::BundleTag;
+use panic::{BundleTag, ObjectLabel};
+use source::TableSource;
 
 /// Major version of datafusion-ffi this crate is pinned to (a test checks it against
 /// `datafusion_ffi::version()`, which is not a `const fn`).
@@ -83,6 +86,7 @@ pub struct Bundle {
     table_functions: Vec<FFI_Named<FFI_TableFunction>>,
     table_providers: Vec<FFI_Named<FFI_TableProvider>>,
     table_provider_factories: Vec<FFI_Named<FFI_TableProviderFactory>>,
+    table_sources: Vec<FFI_Named<FFI_TableSource>>,
     planners: FFI_BundlePlanners,
     /// Wraps and converts every function and table, exported or made by a planner.
     exporter: Arc<GuardedExporter>,
@@ -137,6 +141,21 @@ impl Bundle {
             FFI_TableFunction::new_with_ffi_codec(function, None, self.exporter.codec.clone());
         self.table_functions.push(FFI_Named::new(&name, function));
         plan_runner::enable();
+        self
+    }
+
+    /// A table function whose tables are batches only ([`source`]): it crosses without
+    /// DataFusion's plans, so unlike [`Bundle::table_function`] it adds none of them to the
+    /// bundle. The host registers it as a table function named `name`.
+    pub fn table_source(
+        &mut self,
+        name: impl Into<String>,
+        source: Arc<dyn TableSource>,
+    ) -> &mut Self {
+        let name = name.into();
+        let label = ObjectLabel::new(&self.exporter.bundle, "table function", &name);
+        let source = FFI_TableSource::new(source, label, Some(self.runtime.clone()));
+        self.table_sources.push(FFI_Named::new(&name, source));
         self
     }
 
@@ -236,7 +255,7 @@ impl Bundle {
 
     /// Wraps every function in its panic guard and converts it to its datafusion-ffi struct
     /// (tables and planners were converted as they were added).
-    fn into_bundle(self) -> FFI_Bundle {
+    fn into_bundle(self) -> FFI_BundleWithTableSources {
         let exporter = &self.exporter;
         let function_signatures = self.function_signatures();
         let exports = FFI_BundleExports {
@@ -260,9 +279,12 @@ impl Bundle {
             table_providers: self.table_providers.into_iter().collect(),
             table_provider_factories: self.table_provider_factories.into_iter().collect(),
         };
-        FFI_Bundle {
-            exports,
-            planners: self.planners,
+        FFI_BundleWithTableSources {
+            bundle: FFI_Bundle {
+                exports,
+                planners: self.planners,
+            },
+            table_sources: self.table_sources.into_iter().collect(),
         }
     }
 }
@@ -299,13 +321,28 @@ pub fn init(
     }
 }
 
-/// The body of every bundle's `init_with_planners` (ABI 1.1).
+/// The body of every bundle's `init_with_planners` (ABI 1.1). A host that calls it rather
+/// than `init_with_table_sources` is older than table sources and cannot load this bundle;
+/// its table sources are dropped here and the host's truthfulness check names them.
 #[doc(hidden)]
 pub fn init_with_planners(
     host: &FFI_HostContext,
     name: &'static str,
     exports: fn(&mut Bundle) -> Result<()>,
 ) -> RResult<FFI_Bundle, RString> {
+    match init_with_table_sources(host, name, exports) {
+        RResult::ROk(bundle) => RResult::ROk(bundle.bundle),
+        RResult::RErr(e) => RResult::RErr(e),
+    }
+}
+
+/// The body of every bundle's `init_with_table_sources` (ABI 1.15).
+#[doc(hidden)]
+pub fn init_with_table_sources(
+    host: &FFI_HostContext,
+    name: &'static str,
+    exports: fn(&mut Bundle) -> Result<()>,
+) -> RResult<FFI_BundleWithTableSources, RString> {
     let result = catch_unwind(AssertUnwindSafe(|| -> std::result::Result<_, String> {
         install_process_hooks(ForeignLogSink(host.log_sink));
         let rt = runtime::runtime(name)
@@ -332,6 +369,7 @@ pub fn init_with_planners(
             table_functions: Vec::new(),
             table_providers: Vec::new(),
             table_provider_factories: Vec::new(),
+            table_sources: Vec::new(),
             planners: FFI_BundlePlanners {
                 expr_planners: Default::default(),
                 relation_planners: Default::default(),
@@ -473,6 +511,15 @@ macro_rules! export_bundle {
                 host: &$crate::ffi::FFI_HostContext,
             ) -> RResult<$crate::ffi::FFI_Bundle, RString> {
                 $crate::toolkit::init_with_planners(host, NAME, $exports)
+            }
+
+            /// ABI 1.15: `init_with_planners` plus the bundle's table sources (see
+            /// `df_plugin_api::ffi::INIT_WITH_TABLE_SOURCES_SYMBOL`).
+            #[unsafe(no_mangle)]
+            pub extern "C" fn df_plugin_init_with_table_sources(
+                host: &$crate::ffi::FFI_HostContext,
+            ) -> RResult<$crate::ffi::FFI_BundleWithTableSources, RString> {
+                $crate::toolkit::init_with_table_sources(host, NAME, $exports)
             }
 
             /// ABI 1.2: the lean per-batch path of each scalar function `init` returned (see

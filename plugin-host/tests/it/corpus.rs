@@ -158,9 +158,27 @@ async fn a_bundle_exporting_one_name_twice() {
 }
 
 #[tokio::test]
+async fn a_bundle_without_its_table_sources_entry_point() {
+    let (dir, _) = crafted("corpus-panicking", |s, d| {
+        craft::without_symbol(s, d, df_plugin_api::ffi::INIT_WITH_TABLE_SOURCES_SYMBOL)
+    });
+    let r = refused_at(dir.path(), Step::RootModule).await;
+    assert!(r.reason.contains("plugin ABI 1.15 or later"), "{r}");
+    assert!(
+        r.reason.contains("df_plugin_init_with_table_sources"),
+        "{r}"
+    );
+}
+
+/// A 1.1–1.14 bundle's `init` is `init_with_planners` (a 1.15 one's is the entry point above).
+#[tokio::test]
 async fn a_planner_bundle_without_its_planner_entry_point() {
     let (dir, _) = crafted("corpus-panicking", |s, d| {
-        craft::without_symbol(s, d, df_plugin_api::ffi::module::INIT_WITH_PLANNERS_SYMBOL)
+        let stripped = d.with_extension("stripped");
+        let symbol = df_plugin_api::ffi::module::INIT_WITH_PLANNERS_SYMBOL;
+        craft::without_symbol(s, &stripped, symbol)?;
+        craft::with_record(&stripped, d, |r| r.abi_minor = 14)?;
+        std::fs::remove_file(&stripped).map_err(|e| e.to_string())
     });
     let r = refused_at(dir.path(), Step::RootModule).await;
     assert!(r.reason.contains("df_plugin_init_with_planners"), "{r}");
@@ -276,35 +294,78 @@ async fn an_abi_1_4_bundle_runs_its_groups_accumulators_through_datafusion_ffi()
     );
 }
 
+/// A Delta table every Delta bundle reads: 7 rows, `value` 1 to 7 (as text).
+const DELTA_TABLE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../conformance/data/delta/delta-0.8.0-partitioned"
+);
+
+/// `count(*)` and the sum of `value` of [`DELTA_TABLE`], through the Delta bundle's
+/// `delta_scan`: a datafusion-ffi table function (the udtfs bundle's are table sources).
+fn delta_scan_sum() -> String {
+    format!("SELECT count(*) AS n, sum(CAST(value AS INT)) AS s FROM delta_scan('{DELTA_TABLE}')")
+}
+
 /// The runners of an ABI 1.3 bundle have no `scan` and no `execute_buffers`: the host plans
 /// its scans with datafusion-ffi's `scan` and executes them through the runner's `execute`,
 /// whose batches cross as struct arrays.
 #[tokio::test]
 async fn an_abi_1_3_bundle_plans_its_scans_through_datafusion_ffi() {
-    let (dir, _) = crafted("df-plugin-udtfs", |s, d| {
+    let (dir, _) = crafted("df-plugin-delta", |s, d| {
         craft::with_record(s, d, |r| r.abi_minor = 3)
     });
     let ctx = session();
     crate::util::register(host(dir.path()).strict(true), &ctx);
-    let sql = "SELECT count(*) AS n, sum(bucket_start) AS s FROM time_buckets(0, 600, 60)";
-    assert_eq!(query_csv(&ctx, sql).await.unwrap(), "n,s\n10,2700\n");
+    assert_eq!(
+        query_csv(&ctx, &delta_scan_sum()).await.unwrap(),
+        "n,s\n7,28\n"
+    );
 }
 
 /// A 1.7 bundle's table functions are called through its plan runner, which is bound once for
 /// the session's configuration however many queries call them and scan their tables.
 #[tokio::test]
 async fn table_function_calls_reuse_the_runner_bound_for_the_session() {
+    let dir = plugin_dir(&["df-plugin-delta"]);
+    let plugins = load(dir.path());
+    let runner = plugins.bundles()[0].objects().plan_runner.clone();
+    let runner = runner.expect("the Delta bundle has a plan runner");
+    let ctx = session();
+    plugins.register_into(&ctx).unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            query_csv(&ctx, &delta_scan_sum()).await.unwrap(),
+            "n,s\n7,28\n"
+        );
+    }
+    assert_eq!(runner.bound(), 1);
+}
+
+/// An ABI 1.15 bundle's table sources are called with no plan runner: the runner of the udtfs
+/// bundle, whose table functions are all sources, is never bound.
+#[tokio::test]
+async fn table_sources_cross_without_the_plan_runner() {
     let dir = plugin_dir(&["df-plugin-udtfs"]);
     let plugins = load(dir.path());
     let runner = plugins.bundles()[0].objects().plan_runner.clone();
-    let runner = runner.expect("the udtfs bundle has a plan runner");
+    let runner = runner.expect("every bundle of ABI 1.3 or later has a plan runner entry point");
     let ctx = session();
     plugins.register_into(&ctx).unwrap();
     let sql = "SELECT count(*) AS n, sum(bucket_start) AS s FROM time_buckets(0, 600, 60)";
-    for _ in 0..3 {
-        assert_eq!(query_csv(&ctx, sql).await.unwrap(), "n,s\n10,2700\n");
-    }
-    assert_eq!(runner.bound(), 1);
+    assert_eq!(query_csv(&ctx, sql).await.unwrap(), "n,s\n10,2700\n");
+    assert_eq!(runner.bound(), 0);
+}
+
+/// A bundle of table sources stamped older than 1.15 is refused by name, not loaded without
+/// its table functions: the host calls an older `init`, which has no place for them.
+#[tokio::test]
+async fn a_bundle_of_table_sources_stamped_before_1_15_is_refused() {
+    let (dir, _) = crafted("df-plugin-udtfs", |s, d| {
+        craft::with_record(s, d, |r| r.abi_minor = 14)
+    });
+    let r = refused_at(dir.path(), Step::Truthfulness).await;
+    let m = field(&r, "table_function 'time_buckets'");
+    assert_eq!(m.found, "not exported", "{r}");
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! A bundle links only what the kinds it exports need: the toolkit converts tables and planners
-//! where a bundle adds them, so a bundle of functions leaves DataFusion's table machinery to
-//! the linker to drop (about 70 MB of a release bundle; see the README's bundle sizes).
+//! where a bundle adds them, so a bundle of functions or table sources leaves DataFusion's
+//! table machinery to the linker to drop (about 70 MB of a release bundle; see the README's
+//! bundle sizes).
 //!
 //! Read from the bundles' symbol tables, as built for the tests.
 
@@ -40,19 +41,37 @@ const TABLE_MACHINERY: [&[&str]; 4] = [
     &["GuardedTableProvider"],
 ];
 
+/// The bundle side of a table source (plugin ABI 1.15): its call wrapper.
+const TABLE_SOURCE_EXPORT: [&[&str]; 1] = [&["table_source", "call_fn_wrapper"]];
+
 #[test]
 fn a_bundle_of_functions_links_no_table_machinery() {
     let found = symbols_matching("df-plugin-udfs", &TABLE_MACHINERY);
     assert!(found.is_empty(), "{found:#?}");
+    let found = symbols_matching("df-plugin-udfs", &TABLE_SOURCE_EXPORT);
+    assert!(found.is_empty(), "{found:#?}");
 }
 
 #[test]
-fn a_bundle_of_table_functions_links_the_table_machinery() {
-    // The other side of the test above: what it looks for is there when a bundle needs it.
+fn a_bundle_of_table_sources_links_no_table_machinery() {
+    // The udtfs bundle's table functions are table sources: they cross as batch streams, so
+    // none of DataFusion's plans is linked for them.
+    let found = symbols_matching("df-plugin-udtfs", &TABLE_MACHINERY);
+    assert!(found.is_empty(), "{found:#?}");
+    let found = symbols_matching("df-plugin-udtfs", &TABLE_SOURCE_EXPORT);
+    assert!(
+        !found.is_empty(),
+        "no table source export in the udtfs bundle"
+    );
+}
+
+#[test]
+fn a_bundle_of_table_providers_links_the_table_machinery() {
+    // The other side of the tests above: what they look for is there when a bundle needs it.
     for pattern in TABLE_MACHINERY {
         assert!(
-            !symbols_matching("df-plugin-udtfs", &[pattern]).is_empty(),
-            "no {pattern:?} in the udtfs bundle"
+            !symbols_matching("df-plugin-delta", &[pattern]).is_empty(),
+            "no {pattern:?} in the Delta bundle"
         );
     }
 }

@@ -272,12 +272,27 @@ impl ExecutionPlan for GuardedExec {
 }
 
 /// A record batch stream that reports a panic as its last item instead of unwinding.
-struct GuardedStream {
+pub(crate) struct GuardedStream {
     /// `None` once the inner stream panicked: it is not polled again.
     inner: Option<SendableRecordBatchStream>,
     label: Arc<ObjectLabel>,
     /// The bundle runtime, entered for every poll; taken once, not per poll.
     runtime: Option<Handle>,
+}
+
+impl GuardedStream {
+    /// `runtime` is entered for every poll.
+    pub(crate) fn new(
+        inner: SendableRecordBatchStream,
+        label: Arc<ObjectLabel>,
+        runtime: Option<Handle>,
+    ) -> Self {
+        Self {
+            inner: Some(inner),
+            label,
+            runtime,
+        }
+    }
 }
 
 impl Stream for GuardedStream {
