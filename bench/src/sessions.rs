@@ -111,13 +111,24 @@ fn register_natively(ctx: &SessionContext) {
     df_plugin_sql_planners::register_natively(ctx);
 }
 
+/// The oldest minor a bundle can be stamped: the udtfs bundle's table functions are table
+/// sources, which a host calls only in bundles of 1.15 or later (stamped older, the host
+/// would refuse it for not exporting them).
+fn oldest_minor(bundle: &str) -> u16 {
+    match bundle {
+        "df-plugin-udtfs" => df_plugin_api::ffi::table_source::TABLE_SOURCES_MINOR,
+        _ => 0,
+    }
+}
+
 /// A plugin directory of copies of the bundles in `built` whose records say plugin ABI
-/// `1.minor` (see [`Config::abi_minor`]).
+/// `1.minor`, or their [`oldest_minor`] if that is later (see [`Config::abi_minor`]).
 fn as_abi_minor(built: &Path, minor: u16) -> TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     for name in BUNDLES {
         let src = bundles::bundle_file(built, name);
         let dst = dir.path().join(src.file_name().expect("file name"));
+        let minor = minor.max(oldest_minor(name));
         craft::with_record(&src, &dst, |r| r.abi_minor = minor)
             .unwrap_or_else(|e| panic!("re-stamping {}: {e}", src.display()));
     }

@@ -25,9 +25,10 @@ pub const MAX_STRIPPED_MB: f64 = 40.0;
 fn floor_of(bundle: &str) -> &'static str {
     match bundle {
         "df-plugin-delta" => "size-floor-delta",
-        // Scalar, aggregate and window functions only.
-        "df-plugin-udfs" => "size-floor-functions",
-        // Table functions (udtfs); planners whose plans scan tables (planners).
+        // Scalar, aggregate and window functions only; table sources (plugin ABI 1.15), which
+        // cross with no DataFusion plan.
+        "df-plugin-udfs" | "df-plugin-udtfs" => "size-floor-functions",
+        // Planners whose plans scan tables.
         _ => "size-floor-ffi",
     }
 }

@@ -13,12 +13,12 @@ pub mod url_tables;
 
 use std::sync::Arc;
 
-use datafusion::catalog::TableFunctionImpl;
 use datafusion::prelude::SessionContext;
+use df_plugin_api::toolkit::source::{SourceTableFunction, TableSource};
 
-/// The table functions of the udtfs bundle, by name: what the bundle exports and what
-/// [`register_natively`] registers.
-pub fn table_functions() -> Vec<(&'static str, Arc<dyn TableFunctionImpl>)> {
+/// The table functions of the udtfs bundle, by name, as table sources: what the bundle exports
+/// and what [`register_natively`] registers.
+pub fn table_functions() -> Vec<(&'static str, Arc<dyn TableSource>)> {
     vec![
         ("url_query_params", Arc::new(url_tables::UrlQueryParams)),
         ("url_path_segments", Arc::new(url_tables::UrlPathSegments)),
@@ -28,7 +28,7 @@ pub fn table_functions() -> Vec<(&'static str, Arc<dyn TableFunctionImpl>)> {
 
 /// Registers the table functions directly (linked in, no ABI): the native baseline.
 pub fn register_natively(ctx: &SessionContext) {
-    for (name, function) in table_functions() {
-        ctx.register_udtf(name, function);
+    for (name, source) in table_functions() {
+        ctx.register_udtf(name, Arc::new(SourceTableFunction::new(name, source)));
     }
 }

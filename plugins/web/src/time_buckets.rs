@@ -4,22 +4,17 @@
 //! A bucket is `[b, b + width)` with `b` a multiple of `width`, aligned to the epoch as the udfs
 //! bundle's `time_bucket(seconds, width)` aligns them.
 
-use std::any::Any;
-use std::fmt;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
-use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl};
 use datafusion::common::{ScalarValue, plan_err};
-use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::Result;
-use datafusion::logical_expr::Expr;
-use datafusion::physical_plan::ExecutionPlan;
-use datafusion::physical_plan::memory::{LazyBatchGenerator, LazyMemoryExec};
-use parking_lot::RwLock;
+use datafusion::execution::SendableRecordBatchStream;
+use df_plugin_api::toolkit::source::{
+    ScanRequest, SourceScan, SourceTable, TableSource, stream_of,
+};
 
 /// The start of the bucket of `width` seconds that holds `seconds`; an error for a width that
 /// is not positive and for a bucket before the first representable second. The udfs bundle's
@@ -40,27 +35,22 @@ pub fn bucket_of(seconds: i64, width: i64) -> Result<i64, ArrowError> {
 
 /// The `time_buckets(start, stop, width)` table function: one row
 /// `(bucket_start, bucket_end)` per bucket that meets `[start, stop)`, generated batch by
-/// batch as the scan pulls them (a range of a billion buckets costs no memory up front).
+/// batch as the scan pulls them (a range of a billion buckets costs no memory up front). A
+/// table source: the udtfs bundle exports it without DataFusion's plans.
 #[derive(Debug)]
 pub struct TimeBuckets;
 
-impl TableFunctionImpl for TimeBuckets {
-    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+impl TableSource for TimeBuckets {
+    fn call(&self, args: &[ScalarValue]) -> Result<Arc<dyn SourceTable>> {
         let values: Vec<Option<i64>> = args
-            .exprs()
             .iter()
-            .map(|e| match e {
-                Expr::Literal(ScalarValue::Null, _) => Ok(None),
-                Expr::Literal(v, _) if v.data_type().is_integer() => {
-                    match v.cast_to(&DataType::Int64)? {
-                        ScalarValue::Int64(v) => Ok(v),
-                        _ => plan_err!("time_buckets expects integer arguments, got {v}"),
-                    }
-                }
-                Expr::Literal(v, _) => plan_err!("time_buckets expects integer arguments, got {v}"),
-                other => plan_err!(
-                    "time_buckets expects constant arguments (start, stop, width), got {other}"
-                ),
+            .map(|v| match v {
+                ScalarValue::Null => Ok(None),
+                v if v.data_type().is_integer() => match v.cast_to(&DataType::Int64)? {
+                    ScalarValue::Int64(v) => Ok(v),
+                    _ => plan_err!("time_buckets expects integer arguments, got {v}"),
+                },
+                v => plan_err!("time_buckets expects integer arguments, got {v}"),
             })
             .collect::<Result<_>>()?;
         let [start, stop, width] = values.as_slice() else {
@@ -124,97 +114,68 @@ fn buckets_schema() -> SchemaRef {
     ]))
 }
 
-#[async_trait]
-impl TableProvider for TimeBucketsTable {
+impl SourceTable for TimeBucketsTable {
     fn schema(&self) -> SchemaRef {
         buckets_schema()
     }
 
-    fn table_type(&self) -> TableType {
-        TableType::Temporary
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let config = state.config();
-        let rows = limit.map_or(self.range.count, |l| self.range.count.min(l as u64));
-        let batch_size = config.batch_size().max(1) as u64;
+    fn scan(&self, request: &ScanRequest) -> Result<Arc<dyn SourceScan>> {
+        let rows = request
+            .limit
+            .map_or(self.range.count, |l| self.range.count.min(l as u64));
+        let batch_size = request.batch_size as u64;
         // Contiguous slices, one per partition, each a whole number of batches.
         let batches = rows.div_ceil(batch_size);
-        let partitions = (config.target_partitions() as u64).clamp(1, batches.max(1));
-        let per_partition = batches.div_ceil(partitions) * batch_size;
-        let generators = (0..partitions)
-            .map(|p| {
-                let from = (p * per_partition).min(rows);
-                let to = ((p + 1) * per_partition).min(rows);
-                Arc::new(RwLock::new(BucketGenerator {
-                    range: self.range,
-                    from,
-                    next: from,
-                    end: to,
-                    batch_size,
-                })) as Arc<RwLock<dyn LazyBatchGenerator>>
-            })
-            .collect();
-        let exec = LazyMemoryExec::try_new(buckets_schema(), generators)?
-            .with_projection(projection.cloned());
-        Ok(Arc::new(exec))
-    }
-}
-
-/// Generates buckets `from..end` (indices into the range) of one partition; `next` is the
-/// first one not generated yet.
-#[derive(Debug, Clone)]
-struct BucketGenerator {
-    range: BucketRange,
-    from: u64,
-    next: u64,
-    end: u64,
-    batch_size: u64,
-}
-
-impl fmt::Display for BucketGenerator {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "time_buckets: first={}, width={}, buckets={}..{}",
-            self.range.first, self.range.width, self.next, self.end
-        )
-    }
-}
-
-impl LazyBatchGenerator for BucketGenerator {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn generate_next_batch(&mut self) -> Result<Option<RecordBatch>> {
-        if self.next >= self.end {
-            return Ok(None);
-        }
-        let to = self.end.min(self.next + self.batch_size);
-        let BucketRange { first, width, .. } = self.range;
-        // Clamped: the last bucket of a range that ends near i64::MAX ends there.
-        let clamp = |v: i128| v.clamp(i64::MIN.into(), i64::MAX.into()) as i64;
-        let start_of = |i: u64| clamp(i128::from(first) + i128::from(i) * i128::from(width));
-        let starts = Int64Array::from_iter_values((self.next..to).map(start_of));
-        let ends =
-            Int64Array::from_iter_values(starts.values().iter().map(|s| s.saturating_add(width)));
-        self.next = to;
-        let columns: Vec<ArrayRef> = vec![Arc::new(starts), Arc::new(ends)];
-        Ok(Some(RecordBatch::try_new(buckets_schema(), columns)?))
-    }
-
-    fn reset_state(&self) -> Arc<RwLock<dyn LazyBatchGenerator>> {
-        Arc::new(RwLock::new(Self {
-            next: self.from,
-            ..self.clone()
+        let partitions = (request.target_partitions as u64).clamp(1, batches.max(1));
+        Ok(Arc::new(BucketScan {
+            range: self.range,
+            rows,
+            per_partition: batches.div_ceil(partitions) * batch_size,
+            partitions: partitions as usize,
+            batch_size,
+            request: request.clone(),
         }))
+    }
+}
+
+/// A scan of the first `rows` buckets of a range, `per_partition` in each partition.
+#[derive(Debug)]
+struct BucketScan {
+    range: BucketRange,
+    rows: u64,
+    per_partition: u64,
+    partitions: usize,
+    batch_size: u64,
+    request: ScanRequest,
+}
+
+impl SourceScan for BucketScan {
+    fn partitions(&self) -> usize {
+        self.partitions
+    }
+
+    fn execute(&self, partition: usize) -> Result<SendableRecordBatchStream> {
+        let from = (partition as u64 * self.per_partition).min(self.rows);
+        let end = ((partition as u64 + 1) * self.per_partition).min(self.rows);
+        let BucketRange { first, width, .. } = self.range;
+        let (batch_size, request) = (self.batch_size, self.request.clone());
+        let schema = buckets_schema();
+        let batches = (from..end).step_by(batch_size as usize).map(move |next| {
+            let to = end.min(next + batch_size);
+            // Clamped: the last bucket of a range that ends near i64::MAX ends there.
+            let clamp = |v: i128| v.clamp(i64::MIN.into(), i64::MAX.into()) as i64;
+            let start_of = |i: u64| clamp(i128::from(first) + i128::from(i) * i128::from(width));
+            let starts = Int64Array::from_iter_values((next..to).map(start_of));
+            let ends = Int64Array::from_iter_values(
+                starts.values().iter().map(|s| s.saturating_add(width)),
+            );
+            let columns: Vec<ArrayRef> = vec![Arc::new(starts), Arc::new(ends)];
+            request.project(RecordBatch::try_new(SchemaRef::clone(&schema), columns)?)
+        });
+        Ok(stream_of(
+            self.request.projected_schema(&buckets_schema())?,
+            batches,
+        ))
     }
 }
 

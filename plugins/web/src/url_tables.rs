@@ -6,30 +6,25 @@ use std::sync::Arc;
 use crate::url::{parse, percent_decode_path, query_pairs};
 use datafusion::arrow::array::{ArrayRef, Int64Builder, RecordBatch, StringBuilder};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl};
 use datafusion::common::{ScalarValue, plan_err};
-use datafusion::datasource::{MemTable, TableProvider};
 use datafusion::error::Result;
-use datafusion::logical_expr::Expr;
+use df_plugin_api::toolkit::source::{BatchTable, SourceTable, TableSource};
 
 /// The single constant text argument of a table function over a URL (`None` for NULL).
-fn url_argument(function: &str, exprs: &[Expr]) -> Result<Option<String>> {
-    match exprs {
-        [
-            Expr::Literal(
-                ScalarValue::Utf8(v) | ScalarValue::LargeUtf8(v) | ScalarValue::Utf8View(v),
-                _,
-            ),
-        ] => Ok(v.clone()),
+fn url_argument(function: &str, args: &[ScalarValue]) -> Result<Option<String>> {
+    match args {
+        [ScalarValue::Utf8(v) | ScalarValue::LargeUtf8(v) | ScalarValue::Utf8View(v)] => {
+            Ok(v.clone())
+        }
         // A NULL url has no parameters or segments, as a NULL string has no characters.
-        [Expr::Literal(ScalarValue::Null, _)] => Ok(None),
+        [ScalarValue::Null] => Ok(None),
         [other] => plan_err!("{function} expects a constant string argument (url), got {other}"),
-        exprs => plan_err!("{function} expects 1 argument (url), got {}", exprs.len()),
+        args => plan_err!("{function} expects 1 argument (url), got {}", args.len()),
     }
 }
 
 /// A one-partition table of `(position, <text columns>...)` rows.
-fn positional_table(columns: &[&str], rows: &[Vec<String>]) -> Result<Arc<dyn TableProvider>> {
+fn positional_table(columns: &[&str], rows: &[Vec<String>]) -> Result<Arc<dyn SourceTable>> {
     let mut fields = vec![Field::new("position", DataType::Int64, false)];
     fields.extend(
         columns
@@ -48,16 +43,16 @@ fn positional_table(columns: &[&str], rows: &[Vec<String>]) -> Result<Arc<dyn Ta
     let mut arrays: Vec<ArrayRef> = vec![Arc::new(position.finish())];
     arrays.extend(texts.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
     let batch = RecordBatch::try_new(Arc::clone(&schema), arrays)?;
-    Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+    Ok(BatchTable::new(batch))
 }
 
 /// The `url_query_params` table function.
 #[derive(Debug)]
 pub struct UrlQueryParams;
 
-impl TableFunctionImpl for UrlQueryParams {
-    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
-        let url = url_argument("url_query_params", args.exprs())?;
+impl TableSource for UrlQueryParams {
+    fn call(&self, args: &[ScalarValue]) -> Result<Arc<dyn SourceTable>> {
+        let url = url_argument("url_query_params", args)?;
         let rows: Vec<Vec<String>> = url
             .as_deref()
             .map(query_pairs)
@@ -74,9 +69,9 @@ impl TableFunctionImpl for UrlQueryParams {
 #[derive(Debug)]
 pub struct UrlPathSegments;
 
-impl TableFunctionImpl for UrlPathSegments {
-    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
-        let url = url_argument("url_path_segments", args.exprs())?;
+impl TableSource for UrlPathSegments {
+    fn call(&self, args: &[ScalarValue]) -> Result<Arc<dyn SourceTable>> {
+        let url = url_argument("url_path_segments", args)?;
         let rows: Vec<Vec<String>> = url
             .as_deref()
             .and_then(parse)
