@@ -342,9 +342,7 @@ impl SourceTable for ForeignSourceTable {
         }
         .into_result()
         .map_err(crossed)?;
-        // SAFETY: `partitions` belongs to the image that made the struct.
-        let partitions = unsafe { (scan.partitions)(&scan) };
-        Ok(Arc::new(ForeignSourceScan { scan, partitions }))
+        Ok(Arc::new(ForeignSourceScan { scan }))
     }
 }
 
@@ -352,7 +350,8 @@ impl SourceTable for ForeignSourceTable {
 #[repr(C)]
 #[derive(Debug)]
 pub struct FFI_SourceScan {
-    pub partitions: unsafe extern "C" fn(scan: &Self) -> usize,
+    /// How many partitions `execute` takes: fixed when the scan is planned, so a plain value.
+    pub partitions: usize,
     /// The batches of one partition, its schema crossing once.
     pub execute: unsafe extern "C" fn(
         scan: &Self,
@@ -377,23 +376,13 @@ impl FFI_SourceScan {
         runtime: Option<Handle>,
     ) -> Self {
         Self {
-            partitions: partitions_fn_wrapper,
+            partitions: scan.partitions(),
             execute: execute_fn_wrapper,
             clone: clone_scan_fn_wrapper,
             release: release_scan_fn_wrapper,
             private_data: Private::new_raw(scan, label, runtime),
             library_marker_id: super::library_marker_id,
         }
-    }
-}
-
-unsafe extern "C" fn partitions_fn_wrapper(scan: &FFI_SourceScan) -> usize {
-    // SAFETY: made by `FFI_SourceScan::new` in this image.
-    let data = unsafe { Private::<dyn SourceScan>::get(scan.private_data) };
-    // A panic here answers no partitions, which the host refuses with its own error.
-    match data.run("partitions", |s| Ok(s.partitions())) {
-        FFI_Result::Ok(n) => n,
-        FFI_Result::Err(_) => 0,
     }
 }
 
@@ -444,16 +433,15 @@ impl Drop for FFI_SourceScan {
     }
 }
 
-/// The host side of an [`FFI_SourceScan`]; the partition count crossed once.
+/// The host side of an [`FFI_SourceScan`].
 #[derive(Debug)]
 pub struct ForeignSourceScan {
     scan: FFI_SourceScan,
-    partitions: usize,
 }
 
 impl SourceScan for ForeignSourceScan {
     fn partitions(&self) -> usize {
-        self.partitions
+        self.scan.partitions
     }
 
     fn execute(&self, partition: usize) -> Result<SendableRecordBatchStream> {
@@ -541,6 +529,9 @@ mod tests {
         }
 
         fn scan(&self, request: &ScanRequest) -> Result<Arc<dyn SourceScan>> {
+            if self.panic_in == Some("scan") {
+                panic!("boom in scan");
+            }
             self.requests.lock().unwrap().push(request.clone());
             Ok(Arc::new(NumbersScan {
                 rows: request.limit.map_or(self.rows, |l| self.rows.min(l as u64)),
@@ -702,6 +693,7 @@ mod tests {
     async fn a_panic_across_is_an_error_naming_the_function() {
         for (panic_in, message) in [
             ("call", "panicked in call: boom in call"),
+            ("scan", "panicked in scan: boom in scan"),
             ("stream", "panicked in stream: boom in stream"),
         ] {
             let source = Numbers {
