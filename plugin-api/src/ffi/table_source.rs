@@ -263,8 +263,9 @@ unsafe extern "C" fn scan_fn_wrapper(
         let request = ScanRequest {
             projection: Option::from(projection).map(|p: SVec<usize>| p.iter().copied().collect()),
             limit: limit.into(),
-            batch_size,
-            target_partitions,
+            // At least 1, as a request the host makes natively is.
+            batch_size: batch_size.max(1),
+            target_partitions: target_partitions.max(1),
         };
         Ok(FFI_SourceScan::new(
             t.scan(&request)?,
@@ -465,7 +466,7 @@ mod tests {
 
     use super::*;
     use crate::toolkit::panic::BundleTag;
-    use crate::toolkit::source::{SourceTableFunction, stream_of};
+    use crate::toolkit::source::{MAX_PARTITIONS, SourceTableFunction, stream_of};
 
     /// `numbers(n[, label])`: rows `(i, label || i)` for `i` in `0..n`, every third label NULL,
     /// in partitions of `batch_size`-row batches, as many as the scan asks for. It records the
@@ -476,6 +477,8 @@ mod tests {
         panic_in: Option<&'static str>,
         /// Streams of all columns whatever the projection: a bug the host must catch.
         ignore_projection: bool,
+        /// Plans this many partitions instead of the request's (which it then cannot run).
+        partitions: Option<usize>,
     }
 
     #[derive(Debug)]
@@ -484,6 +487,7 @@ mod tests {
         label: String,
         panic_in: Option<&'static str>,
         ignore_projection: bool,
+        partitions: Option<usize>,
         requests: Arc<Mutex<Vec<ScanRequest>>>,
     }
 
@@ -494,6 +498,7 @@ mod tests {
         panic_in: Option<&'static str>,
         request: ScanRequest,
         ignore_projection: bool,
+        partitions: Option<usize>,
     }
 
     fn numbers_schema() -> SchemaRef {
@@ -518,6 +523,7 @@ mod tests {
                 label,
                 panic_in: self.panic_in,
                 ignore_projection: self.ignore_projection,
+                partitions: self.partitions,
                 requests: Arc::clone(&self.requests),
             }))
         }
@@ -539,13 +545,14 @@ mod tests {
                 panic_in: self.panic_in,
                 request: request.clone(),
                 ignore_projection: self.ignore_projection,
+                partitions: self.partitions,
             }))
         }
     }
 
     impl SourceScan for NumbersScan {
         fn partitions(&self) -> usize {
-            self.request.target_partitions
+            self.partitions.unwrap_or(self.request.target_partitions)
         }
 
         fn execute(&self, partition: usize) -> Result<SendableRecordBatchStream> {
@@ -728,6 +735,27 @@ mod tests {
             assert!(e.contains("returned a stream of columns"), "{e}");
             // All columns asked for: the same stream is right.
             assert!(query(&ctx, "SELECT * FROM numbers(3)").await.is_ok());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_scan_of_no_partitions_or_too_many_is_refused() {
+        for (partitions, message) in [
+            (0, "planned a scan of no partitions"),
+            (MAX_PARTITIONS + 1, "planned a scan of 65537 partitions"),
+        ] {
+            for across in [false, true] {
+                let source = Numbers {
+                    partitions: Some(partitions),
+                    ..Numbers::default()
+                };
+                let ctx = session(source, across);
+                let e = query(&ctx, "SELECT * FROM numbers(3)")
+                    .await
+                    .unwrap_err()
+                    .to_string();
+                assert!(e.contains(message), "{e} (across: {across})");
+            }
         }
     }
 }

@@ -123,7 +123,7 @@ impl SourceTable for TimeBucketsTable {
         let rows = request
             .limit
             .map_or(self.range.count, |l| self.range.count.min(l as u64));
-        let batch_size = request.batch_size as u64;
+        let batch_size = request.batch_size.max(1) as u64;
         // Contiguous slices, one per partition, each a whole number of batches.
         let batches = rows.div_ceil(batch_size);
         let partitions = (request.target_partitions as u64).clamp(1, batches.max(1));

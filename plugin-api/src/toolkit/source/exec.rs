@@ -101,6 +101,10 @@ impl TableProvider for SourceTableProvider {
     }
 }
 
+/// The most partitions a scan may plan: DataFusion sets up every partition of a plan (a
+/// channel or a task each), so a count a bundle got wrong must not reach it.
+pub const MAX_PARTITIONS: usize = 1 << 16;
+
 /// Scans a [`SourceScan`]: one partition of the plan per partition of the scan.
 pub struct SourceExec {
     name: Arc<str>,
@@ -125,6 +129,13 @@ impl SourceExec {
             return internal_err!(
                 "table function {name} planned a scan of no partitions (a bug in the function: \
                  a table without rows is one partition without batches)"
+            );
+        }
+        if partitions > MAX_PARTITIONS {
+            return internal_err!(
+                "table function {name} planned a scan of {partitions} partitions, more than the \
+                 {MAX_PARTITIONS} a scan may have (a bug in the function: plan about as many as \
+                 the request's target_partitions)"
             );
         }
         let properties = PlanProperties::new(

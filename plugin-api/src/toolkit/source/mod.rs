@@ -33,7 +33,7 @@ use datafusion::error::Result;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 
-pub use exec::{SourceExec, SourceTableFunction, SourceTableProvider};
+pub use exec::{MAX_PARTITIONS, SourceExec, SourceTableFunction, SourceTableProvider};
 
 /// A table function over constant arguments: `SELECT * FROM name(1, 'a')`.
 pub trait TableSource: Debug + Send + Sync {
@@ -70,9 +70,10 @@ pub struct ScanRequest {
     pub projection: Option<Vec<usize>>,
     /// At most this many rows are read (the host still applies the limit itself).
     pub limit: Option<usize>,
-    /// The session's `datafusion.execution.batch_size`.
+    /// The session's `datafusion.execution.batch_size` (at least 1).
     pub batch_size: usize,
-    /// The session's `datafusion.execution.target_partitions`.
+    /// The session's `datafusion.execution.target_partitions` (at least 1). A scan may plan
+    /// more or fewer partitions, up to [`MAX_PARTITIONS`].
     pub target_partitions: usize,
 }
 
