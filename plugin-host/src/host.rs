@@ -258,7 +258,7 @@ pub struct LoadedBundle {
     /// What the trust step established.
     pub trust: TrustStatus,
     module: BundleModuleRef,
-    /// The ABI 1.1 entry point (`None` for a 1.0 bundle).
+    /// The `init` its minor has: 1.0's, 1.1's with planners or 1.15's with table sources.
     init_entry: root_module::InitEntry,
     /// The ABI 1.2 / 1.3 entry points past datafusion-ffi's per-call conversions.
     lean: root_module::LeanPaths,

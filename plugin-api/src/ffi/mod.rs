@@ -12,6 +12,7 @@ pub mod bound;
 pub mod buffers;
 pub(crate) mod cdata;
 pub mod contract;
+pub mod errors;
 pub mod exports;
 pub mod groups_accumulator;
 pub mod host_context;

@@ -28,7 +28,7 @@ use tokio::runtime::Handle;
 
 use super::batch_stream::{FFI_BatchBuffers, FFI_BatchStream, ForeignBatchStream};
 use crate::toolkit::guard::table::GuardedStream;
-use crate::toolkit::panic::{ObjectLabel, guard};
+use crate::toolkit::panic::{ObjectLabel, guard, guard_or};
 use crate::toolkit::source::{ScanRequest, SourceScan, SourceTable, TableSource};
 
 /// The plugin ABI minor that added table sources: a bundle of this minor or later exports them
@@ -75,8 +75,12 @@ impl<T: ?Sized> Private<T> {
             return;
         }
         // SAFETY: the caller's contract; the pointer is cleared below.
-        drop(unsafe { Box::from_raw(*data as *mut Self) });
+        let private = unsafe { Box::from_raw(*data as *mut Self) };
         *data = std::ptr::null_mut();
+        // The object's `Drop` is the author's: a panic in it must not unwind out of the
+        // `extern "C"` release into the host.
+        let label = Arc::clone(&private.label);
+        guard_or(&label, "release", (), || drop(private));
     }
 
     /// Runs `call` of the object inside the bundle runtime and its panic guard.
@@ -89,9 +93,10 @@ impl<T: ?Sized> Private<T> {
     }
 }
 
-/// An error the bundle sent: the host restores its variant from the message's prefix.
+/// An error the bundle sent, with its variant rebuilt from the message ([`super::errors`]):
+/// it reads as the same source's error would natively.
 fn crossed(message: impl fmt::Display) -> DataFusionError {
-    DataFusionError::Ffi(message.to_string())
+    super::errors::native(DataFusionError::Ffi(message.to_string()))
 }
 
 /// A [`TableSource`]: a table function over constant arguments.
@@ -680,12 +685,15 @@ mod tests {
     async fn errors_cross_with_their_message() {
         for across in [false, true] {
             let ctx = session(Numbers::default(), across);
+            // The variant too: a planning error, not "FFI error: Error during planning: ...".
             let e = query(&ctx, "SELECT * FROM numbers('a')").await.unwrap_err();
             assert!(
-                e.to_string()
-                    .contains("numbers expects (n: Int64[, label: Utf8])"),
+                e.to_string().starts_with(
+                    "Error during planning: numbers expects (n: Int64[, label: Utf8])"
+                ),
                 "{e}"
             );
+            // Refused by the host before anything crosses, the same either way.
             let e = query(&ctx, "SELECT * FROM numbers(random())")
                 .await
                 .unwrap_err();

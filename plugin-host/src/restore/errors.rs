@@ -6,8 +6,9 @@
 //! from it: the message then reads exactly as the same function's would natively. Errors
 //! without a known prefix stay `Ffi`.
 //!
-//! The wrappers below apply this to the objects a foreign function creates per query
-//! (accumulators, groups accumulators, partition evaluators).
+//! The rebuilding itself is plugin-api's (`df_plugin_api::ffi::errors::native`), which table
+//! sources' errors also go through; the wrappers below apply it to the objects a foreign
+//! function creates per query (accumulators, groups accumulators, partition evaluators).
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -15,47 +16,14 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, BooleanArray};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl};
 use datafusion::datasource::TableProvider;
-use datafusion::error::{DataFusionError, Result};
+use datafusion::error::Result;
 use datafusion::logical_expr::{Accumulator, EmitTo, GroupsAccumulator, PartitionEvaluator};
 use datafusion::scalar::ScalarValue;
 use df_plugin_api::ffi::plan_runner::ForeignPlanRunner;
 
 use crate::distributed::origin::{BundleRef, Origin, Source};
 
-type Variant = fn(String) -> DataFusionError;
-
-/// The variants a bundle's error can be rebuilt into, by their display prefix.
-const VARIANTS: [(&str, Variant); 5] = [
-    ("Execution error: ", DataFusionError::Execution),
-    ("Error during planning: ", DataFusionError::Plan),
-    (
-        "This feature is not implemented: ",
-        DataFusionError::NotImplemented,
-    ),
-    ("Resources exhausted: ", DataFusionError::ResourcesExhausted),
-    (
-        "Invalid or Unsupported Configuration: ",
-        DataFusionError::Configuration,
-    ),
-];
-
-/// `Ffi("Execution error: x")` becomes `Execution("x")`; anything else is returned as is.
-pub fn native(e: DataFusionError) -> DataFusionError {
-    let DataFusionError::Ffi(message) = e else {
-        return e;
-    };
-    for (prefix, variant) in VARIANTS {
-        if let Some(rest) = message.strip_prefix(prefix) {
-            return variant(rest.to_owned());
-        }
-    }
-    DataFusionError::Ffi(message)
-}
-
-/// `native` over a result.
-pub fn natively<T>(r: Result<T>) -> Result<T> {
-    r.map_err(native)
-}
+pub use df_plugin_api::ffi::errors::natively;
 
 /// A foreign accumulator whose errors read natively.
 #[derive(Debug)]
@@ -203,21 +171,5 @@ impl TableFunctionImpl for NativeTableFunction {
         };
         natively(provider)
             .map(|p| super::plans::HostTableProvider::wrap(p, origin, self.runner.clone()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rebuilds_the_variant_from_its_prefix() {
-        let e = native(DataFusionError::Ffi("Execution error: boom".into()));
-        assert_eq!(e.to_string(), "Execution error: boom");
-        assert!(matches!(e, DataFusionError::Execution(_)));
-        let e = native(DataFusionError::Ffi("Error during planning: bad".into()));
-        assert!(matches!(e, DataFusionError::Plan(_)));
-        let e = native(DataFusionError::Ffi("something else".into()));
-        assert_eq!(e.to_string(), "FFI error: something else");
     }
 }

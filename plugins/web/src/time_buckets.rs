@@ -130,7 +130,8 @@ impl SourceTable for TimeBucketsTable {
         Ok(Arc::new(BucketScan {
             range: self.range,
             rows,
-            per_partition: batches.div_ceil(partitions) * batch_size,
+            // In u128: a range may hold close to 2^64 buckets, a whole number of batches more.
+            per_partition: u128::from(batches.div_ceil(partitions)) * u128::from(batch_size),
             partitions: partitions as usize,
             batch_size,
             request: request.clone(),
@@ -143,7 +144,7 @@ impl SourceTable for TimeBucketsTable {
 struct BucketScan {
     range: BucketRange,
     rows: u64,
-    per_partition: u64,
+    per_partition: u128,
     partitions: usize,
     batch_size: u64,
     request: ScanRequest,
@@ -155,13 +156,14 @@ impl SourceScan for BucketScan {
     }
 
     fn execute(&self, partition: usize) -> Result<SendableRecordBatchStream> {
-        let from = (partition as u64 * self.per_partition).min(self.rows);
-        let end = ((partition as u64 + 1) * self.per_partition).min(self.rows);
+        // Below `rows`, so back in u64.
+        let bound = |p: u128| (p * self.per_partition).min(u128::from(self.rows)) as u64;
+        let (from, end) = (bound(partition as u128), bound(partition as u128 + 1));
         let BucketRange { first, width, .. } = self.range;
         let (batch_size, request) = (self.batch_size, self.request.clone());
         let schema = buckets_schema();
         let batches = (from..end).step_by(batch_size as usize).map(move |next| {
-            let to = end.min(next + batch_size);
+            let to = end.min(next.saturating_add(batch_size));
             // Clamped: the last bucket of a range that ends near i64::MAX ends there.
             let clamp = |v: i128| v.clamp(i64::MIN.into(), i64::MAX.into()) as i64;
             let start_of = |i: u64| clamp(i128::from(first) + i128::from(i) * i128::from(width));

@@ -322,9 +322,12 @@ impl Stream for GuardedStream {
 
 impl RecordBatchStream for GuardedStream {
     fn schema(&self) -> SchemaRef {
+        let empty = || Arc::new(datafusion::arrow::datatypes::Schema::empty());
         match &self.inner {
-            Some(s) => s.schema(),
-            None => Arc::new(datafusion::arrow::datatypes::Schema::empty()),
+            // The author's stream: a panic (logged) answers no columns, and the host refuses
+            // the stream unless the scan asked for none (its schema is asked before any batch).
+            Some(s) => guard_or(&self.label, "schema", empty(), || s.schema()),
+            None => empty(),
         }
     }
 }

@@ -15,7 +15,8 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::Expr;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
-use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::coop::make_cooperative;
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType, SchedulingType};
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
 };
@@ -143,7 +144,8 @@ impl SourceExec {
             Partitioning::UnknownPartitioning(partitions),
             EmissionType::Incremental,
             Boundedness::Bounded,
-        );
+        )
+        .with_scheduling_type(SchedulingType::Cooperative);
         Ok(Self {
             name,
             scan,
@@ -203,7 +205,9 @@ impl ExecutionPlan for SourceExec {
             );
         }
         let stream = self.scan.execute(partition)?;
-        // Once per stream, not per batch: the stream's schema is its batches' schema.
+        // Once per stream, not per batch. Across the boundary each batch is checked against
+        // the stream's schema as it is imported; natively a stream's batches are its author's
+        // to keep to its schema, as any DataFusion stream's are.
         let expected = self.schema();
         if stream.schema().fields() != expected.fields() {
             return Err(DataFusionError::Execution(format!(
@@ -214,6 +218,9 @@ impl ExecutionPlan for SourceExec {
                 expected
             )));
         }
-        Ok(stream)
+        // A generator's stream is never pending, and a filter above it may drop every batch:
+        // without a tokio budget a query that has its rows (a LIMIT) or was cancelled could not
+        // stop the other partitions' tasks, which would run on until their ranges end.
+        Ok(make_cooperative(stream))
     }
 }
