@@ -162,6 +162,7 @@ impl SourceScan for BucketScan {
         let BucketRange { first, width, .. } = self.range;
         let (batch_size, request) = (self.batch_size, self.request.clone());
         let schema = buckets_schema();
+        let projected = request.projected_schema(&schema)?;
         let batches = (from..end).step_by(batch_size as usize).map(move |next| {
             let to = end.min(next.saturating_add(batch_size));
             // Clamped: the last bucket of a range that ends near i64::MAX ends there.
@@ -174,10 +175,7 @@ impl SourceScan for BucketScan {
             let columns: Vec<ArrayRef> = vec![Arc::new(starts), Arc::new(ends)];
             request.project(RecordBatch::try_new(SchemaRef::clone(&schema), columns)?)
         });
-        Ok(stream_of(
-            self.request.projected_schema(&buckets_schema())?,
-            batches,
-        ))
+        Ok(stream_of(projected, batches))
     }
 }
 

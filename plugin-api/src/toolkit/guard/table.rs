@@ -245,11 +245,11 @@ impl ExecutionPlan for GuardedExec {
         let stream = guard(&self.label, "execute", || {
             self.inner.execute(partition, context)
         })?;
-        Ok(Box::pin(GuardedStream {
-            inner: Some(stream),
-            label: Arc::clone(&self.label),
+        Ok(Box::pin(GuardedStream::new(
+            stream,
+            Arc::clone(&self.label),
             runtime,
-        }))
+        )))
     }
 
     fn statistics_from_inputs(
