@@ -561,6 +561,9 @@ mod tests {
         }
 
         fn execute(&self, partition: usize) -> Result<SendableRecordBatchStream> {
+            if self.panic_in == Some("schema") {
+                return Ok(Box::pin(SchemaPanics));
+            }
             let n = self.request.target_partitions as u64;
             let (from, to) = (
                 self.rows * partition as u64 / n,
@@ -593,6 +596,34 @@ mod tests {
                 self.request.projected_schema(&numbers_schema())?
             };
             Ok(stream_of(schema, batches))
+        }
+    }
+
+    /// A stream without batches whose `schema()` panics.
+    struct SchemaPanics;
+
+    impl futures::Stream for SchemaPanics {
+        type Item = Result<RecordBatch>;
+
+        fn poll_next(
+            self: std::pin::Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
+            std::task::Poll::Ready(None)
+        }
+    }
+
+    impl datafusion::execution::RecordBatchStream for SchemaPanics {
+        fn schema(&self) -> SchemaRef {
+            panic!("boom in schema")
+        }
+    }
+
+    impl Drop for NumbersTable {
+        fn drop(&mut self) {
+            if self.panic_in == Some("drop") && !std::thread::panicking() {
+                panic!("boom in drop");
+            }
         }
     }
 
@@ -765,5 +796,30 @@ mod tests {
                 assert!(e.contains(message), "{e} (across: {across})");
             }
         }
+    }
+
+    /// Both would unwind out of an `extern "C"` function and abort the test process.
+    #[tokio::test]
+    async fn a_panic_in_a_streams_schema_or_a_tables_drop_stays_in_the_bundle() {
+        let source = Numbers {
+            panic_in: Some("schema"),
+            ..Numbers::default()
+        };
+        let ctx = session(source, true);
+        let e = query(&ctx, "SELECT * FROM numbers(3)")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("returned a stream of columns"), "{e}");
+
+        let source = Numbers {
+            panic_in: Some("drop"),
+            ..Numbers::default()
+        };
+        let ctx = session(source, true);
+        let got = query(&ctx, "SELECT count(*) AS c FROM numbers(3)")
+            .await
+            .unwrap();
+        assert_eq!(got, "+---+\n| c |\n+---+\n| 3 |\n+---+");
     }
 }
