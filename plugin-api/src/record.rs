@@ -38,8 +38,10 @@ pub const ABI_MAJOR: u16 = 1;
 /// function written over values called on the arguments' values, with no array built in the
 /// bundle (`FFI_ScalarCall::invoke_values`, see `ffi::values`); 1.15 table sources, table
 /// functions whose tables cross as batch streams with no DataFusion plan
-/// (`df_plugin_init_with_table_sources`, see `ffi::table_source`).
-pub const ABI_MINOR: u16 = 15;
+/// (`df_plugin_init_with_table_sources`, see `ffi::table_source`); 1.16 lean planners, which
+/// get opaque operands and return plans of standard nodes calling functions by name
+/// (`hooks::LEAN`, see `ffi::planner::lean`).
+pub const ABI_MINOR: u16 = 16;
 
 /// First bytes of every record; anything else is not a df-plugin record.
 pub const RECORD_MAGIC: [u8; 8] = *b"DFPLUGIN";

@@ -16,6 +16,8 @@ use datafusion_ffi::util::FFI_Option;
 use df_plugin_api::ffi::FFI_BundleExports;
 use df_plugin_api::ffi::groups_accumulator::GroupsAccumulatorFn;
 use df_plugin_api::ffi::plan_runner::{ForeignPlanRunner, RunnerTableFunction};
+use df_plugin_api::ffi::planner::expr::hooks;
+use df_plugin_api::ffi::planner::lean::LEAN_PLANNERS_MINOR;
 use df_plugin_api::ffi::planner::{FFI_ExprPlanner, FFI_RelationPlanner, FFI_TypePlanner};
 use df_plugin_api::ffi::scalar_kernel::{ForeignScalarKernel, KernelValue, ScalarKernelFn};
 use df_plugin_api::ffi::signature::FunctionSignature;
@@ -84,8 +86,19 @@ impl BundleObjects {
             scalar_kernels,
             plan_runner: plan_runner.clone(),
             groups_accumulator: lean.groups_accumulator,
+            // A lean expression planner (ABI 1.16) of a bundle stamped older is not taken: a
+            // host of that minor would send it operands it cannot read. Truthfulness then
+            // refuses the bundle by the planner's name.
             expr_planners: planners
-                .map(|p| p.expr_planners.iter().cloned().collect())
+                .map(|p| {
+                    p.expr_planners
+                        .iter()
+                        .filter(|e| {
+                            e.hooks & hooks::LEAN == 0 || lean.abi_minor >= LEAN_PLANNERS_MINOR
+                        })
+                        .cloned()
+                        .collect()
+                })
                 .unwrap_or_default(),
             relation_planners: planners
                 .map(|p| p.relation_planners.iter().cloned().collect())

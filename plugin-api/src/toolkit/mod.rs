@@ -220,6 +220,36 @@ impl Bundle {
         self
     }
 
+    /// A lean expression planner ([`crate::ffi::planner::lean`]): it sees operands other than
+    /// columns and literals as typed placeholders and its answers call functions by name, so
+    /// its bundle links none of the general planner codec (nor the plan runner). Refuses the
+    /// `AGGREGATE` and `WINDOW` hooks.
+    pub fn lean_expr_planner(
+        &mut self,
+        name: &str,
+        planner: Arc<dyn ExprPlanner>,
+        hooks: ExprPlannerHooks,
+    ) -> Result<&mut Self> {
+        let planner = FFI_ExprPlanner::new_lean(name, planner, hooks)?;
+        self.planners.expr_planners.push(planner);
+        Ok(self)
+    }
+
+    /// A lean relation planner ([`crate::ffi::planner::lean`]): it returns filters,
+    /// projections, sorts, limits, aliases, `DISTINCT` and `UNION` over the plans the host
+    /// made for it, calling functions by name; its bundle links none of the general planner
+    /// codec (nor the plan runner).
+    pub fn lean_relation_planner(
+        &mut self,
+        name: &str,
+        planner: Arc<dyn RelationPlanner>,
+        kinds: u32,
+    ) -> &mut Self {
+        let planner = FFI_RelationPlanner::new_lean(name, planner, kinds);
+        self.planners.relation_planners.push(planner);
+        self
+    }
+
     /// A type planner for the SQL types named `type_names` (upper-case base names).
     pub fn type_planner(
         &mut self,

@@ -207,6 +207,19 @@ impl BundleCodec {
     }
 }
 
+/// A [`HostPlanRef`] as `(id, nonce)`; any other extension node cannot cross.
+pub(crate) fn encode_host_plan_ref(node: &Extension, buf: &mut Vec<u8>) -> Result<()> {
+    let Some(r) = node.node.as_any().downcast_ref::<HostPlanRef>() else {
+        return Err(DataFusionError::Plan(format!(
+            "relation planners cannot return custom plan nodes ({}) across the plugin boundary; build the plan from standard nodes",
+            node.node.name()
+        )));
+    };
+    buf.extend_from_slice(&r.id.to_le_bytes());
+    buf.extend_from_slice(&r.nonce.to_le_bytes());
+    Ok(())
+}
+
 fn refuse_decode() -> DataFusionError {
     DataFusionError::Internal("the bundle side of the planner ABI decodes no plans".to_owned())
 }
@@ -222,15 +235,7 @@ impl LogicalExtensionCodec for BundleCodec {
     }
 
     fn try_encode(&self, node: &Extension, buf: &mut Vec<u8>) -> Result<()> {
-        let Some(r) = node.node.as_any().downcast_ref::<HostPlanRef>() else {
-            return Err(DataFusionError::Plan(format!(
-                "relation planners cannot return custom plan nodes ({}) across the plugin boundary; build the plan from standard nodes",
-                node.node.name()
-            )));
-        };
-        buf.extend_from_slice(&r.id.to_le_bytes());
-        buf.extend_from_slice(&r.nonce.to_le_bytes());
-        Ok(())
+        encode_host_plan_ref(node, buf)
     }
 
     fn try_decode_table_provider(

@@ -37,12 +37,12 @@ use stabby::string::String as SString;
 use stabby::vec::Vec as SVec;
 
 use super::codec::{
-    BundleCodec, HostCodec, expr_from_bytes_with, expr_to_bytes, expr_to_bytes_with,
-    schema_from_bytes, schema_to_bytes,
+    HostCodec, expr_from_bytes_with, expr_to_bytes, schema_from_bytes, schema_to_bytes,
 };
+use super::lean::{self, LeanCodec};
 use super::objects::{DefaultPlanObjectExporter, PlanObjectExporter};
 use super::relation::FFI_TableReference;
-use super::{FFI_PlannerResult, TaskContextCache, ffi_guard};
+use super::{FFI_PlannerResult, GeneralCodec, PlannerCodec, ffi_guard, next_nonce};
 
 /// The hooks of `ExprPlanner` that can cross the boundary. A planner sets the bits of the hooks
 /// it implements; the host never calls it for the others.
@@ -62,6 +62,11 @@ pub mod hooks {
     pub const WINDOW: u32 = 1 << 12;
     /// Every hook this ABI version carries.
     pub const ALL: u32 = (1 << 13) - 1;
+    /// Not a hook: the planner is lean (ABI 1.16, see [`super::super::lean`]). The host sends
+    /// it operands other than columns and literals as typed placeholders.
+    pub const LEAN: u32 = 1 << 31;
+    /// The hooks a lean planner cannot take: their input is a whole function call.
+    pub const NOT_LEAN: u32 = AGGREGATE | WINDOW;
 }
 
 /// The kinds of field access, the `variant` of a `FIELD_ACCESS` call.
@@ -167,8 +172,7 @@ unsafe impl Sync for FFI_ExprPlanner {}
 struct ExprPlannerPrivateData {
     planner: Arc<dyn ExprPlanner>,
     hooks: ExprPlannerHooks,
-    tasks: Arc<TaskContextCache>,
-    exporter: Arc<dyn PlanObjectExporter>,
+    codec: Arc<dyn PlannerCodec>,
 }
 
 impl FFI_ExprPlanner {
@@ -191,17 +195,43 @@ impl FFI_ExprPlanner {
     ) -> Self {
         Self::from_private(
             name.into(),
+            0,
             ExprPlannerPrivateData {
                 planner,
                 hooks,
-                tasks: Arc::default(),
-                exporter,
+                codec: Arc::new(GeneralCodec::new(exporter)),
             },
         )
     }
 
-    fn from_private(name: SString, data: ExprPlannerPrivateData) -> Self {
-        let mut bits = data.hooks.hooks & hooks::ALL;
+    /// Exports `planner` as a lean planner ([`super::lean`]): it sees operands other than
+    /// columns and literals as typed placeholders, and its answers call functions by name. Its
+    /// bundle links none of the general planner ABI's codec. Refuses the `AGGREGATE` and
+    /// `WINDOW` hooks, whose input is a whole function call.
+    pub fn new_lean(
+        name: &str,
+        planner: Arc<dyn ExprPlanner>,
+        hooks: ExprPlannerHooks,
+    ) -> Result<Self> {
+        if hooks.hooks & hooks::NOT_LEAN != 0 {
+            return Err(DataFusionError::Plan(format!(
+                "expression planner '{name}': a lean planner cannot take the AGGREGATE or WINDOW hook (its input is a whole function call); export it with expr_planner"
+            )));
+        }
+        Ok(Self::from_private(
+            name.into(),
+            hooks::LEAN,
+            ExprPlannerPrivateData {
+                planner,
+                hooks,
+                codec: Arc::new(LeanCodec),
+            },
+        ))
+    }
+
+    /// `mode`: [`hooks::LEAN`] or 0.
+    fn from_private(name: SString, mode: u32, data: ExprPlannerPrivateData) -> Self {
+        let mut bits = (data.hooks.hooks & hooks::ALL) | (mode & hooks::LEAN);
         if !data.hooks.binary_ops.is_empty() {
             bits |= hooks::BINARY_OP;
         }
@@ -236,12 +266,10 @@ impl ExprPlannerPrivateData {
     ) -> Result<FFI_PlannerResult> {
         Ok(match result {
             PlannerResult::Planned(e) => {
-                let task = self.tasks.get(host)?;
-                let codec = BundleCodec::new(task, host.clone(), Arc::clone(&self.exporter));
-                let expr = expr_to_bytes_with(&e, &codec)?.into_iter().collect();
+                let (expr, objects) = self.codec.write_expr(&e, host)?;
                 FFI_PlannerResult::Planned {
-                    expr,
-                    objects: codec.finish(),
+                    expr: expr.into_iter().collect(),
+                    objects,
                 }
             }
             PlannerResult::Original(_) => FFI_PlannerResult::Original,
@@ -271,8 +299,8 @@ unsafe extern "C" fn plan_binary_op_fn_wrapper(
             };
             let expr = RawBinaryExpr {
                 op: op.clone(),
-                left: data.tasks.decode_expr(host, &left)?,
-                right: data.tasks.decode_expr(host, &right)?,
+                left: data.codec.read_expr(&left, host)?,
+                right: data.codec.read_expr(&right, host)?,
             };
             let schema = schema_from_bytes(&schema)?;
             data.planned(data.planner.plan_binary_op(expr, &schema)?, host)
@@ -418,7 +446,7 @@ unsafe extern "C" fn plan_exprs_fn_wrapper(
             }
             let args = exprs
                 .iter()
-                .map(|e| data.tasks.decode_expr(host, e))
+                .map(|e| data.codec.read_expr(e, host))
                 .collect::<Result<Vec<_>>>()?;
             let p = &data.planner;
             let schema = || schema_from_bytes(&schema);
@@ -491,11 +519,11 @@ unsafe extern "C" fn clone_fn_wrapper(planner: &FFI_ExprPlanner) -> FFI_ExprPlan
     let data = planner.inner();
     FFI_ExprPlanner::from_private(
         planner.name.clone(),
+        planner.hooks,
         ExprPlannerPrivateData {
             planner: Arc::clone(&data.planner),
             hooks: data.hooks.clone(),
-            tasks: Arc::clone(&data.tasks),
-            exporter: Arc::clone(&data.exporter),
+            codec: Arc::clone(&data.codec),
         },
     )
 }
@@ -521,6 +549,13 @@ impl Drop for FFI_ExprPlanner {
         // SAFETY: the producer's release function.
         unsafe { (self.release)(self) }
     }
+}
+
+/// The operands of one call as sent: their bytes, and for a lean planner the nonce of their
+/// placeholders and the expressions they stand for.
+struct Sent {
+    bytes: Vec<SVec<u8>>,
+    lean: Option<(u64, Vec<Expr>)>,
 }
 
 /// The host side of an [`FFI_ExprPlanner`]: an [`ExprPlanner`] that crosses the boundary only
@@ -570,23 +605,54 @@ impl ForeignExprPlanner {
         }
     }
 
+    /// Whether the planner is lean: it gets opaque operands ([`lean::operand`]).
+    fn is_lean(&self) -> bool {
+        self.ffi.hooks & hooks::LEAN != 0
+    }
+
+    /// `operands` encoded for the call: as they are, or for a lean planner as
+    /// [`lean::operand`]s of a fresh nonce, which `Sent` keeps to put them back. `None` when
+    /// one cannot be encoded (the planner could not have seen it).
+    fn send(&self, operands: Vec<Expr>, schema: Option<&DFSchema>) -> Option<Sent> {
+        let lean = self.is_lean().then(next_nonce);
+        let bytes = operands
+            .iter()
+            .enumerate()
+            .map(|(i, e)| match lean {
+                Some(nonce) => expr_to_bytes(&lean::operand(e, schema, nonce, i)),
+                None => expr_to_bytes(e),
+            })
+            .map(|b| b.map(|b| b.into_iter().collect::<SVec<u8>>()))
+            .collect::<Result<Vec<_>>>()
+            .ok()?;
+        Some(Sent {
+            bytes,
+            lean: lean.map(|nonce| (nonce, operands)),
+        })
+    }
+
     /// Turns the bundle's answer into a planner result; `original` is the input we kept.
     fn finish<T>(
         &self,
         result: FFI_Result<FFI_PlannerResult>,
         original: T,
+        sent: Option<Sent>,
     ) -> Result<PlannerResult<T>> {
+        let cannot_decode = |e: DataFusionError| {
+            DataFusionError::Plan(format!(
+                "{} returned an expression the host cannot decode: {e}",
+                self.label
+            ))
+        };
         match result {
             FFI_Result::Ok(FFI_PlannerResult::Original) => Ok(PlannerResult::Original(original)),
             FFI_Result::Ok(FFI_PlannerResult::Planned { expr, objects }) => {
                 let codec = HostCodec::new(&objects);
-                let expr =
-                    expr_from_bytes_with(&expr, &self.session.task_ctx(), &codec).map_err(|e| {
-                        DataFusionError::Plan(format!(
-                            "{} returned an expression the host cannot decode: {e}",
-                            self.label
-                        ))
-                    })?;
+                let mut expr = expr_from_bytes_with(&expr, &self.session.task_ctx(), &codec)
+                    .map_err(cannot_decode)?;
+                if let Some((nonce, operands)) = sent.and_then(|s| s.lean) {
+                    expr = lean::put_back(expr, nonce, &operands).map_err(cannot_decode)?;
+                }
                 Ok(PlannerResult::Planned(expr))
             }
             FFI_Result::Err(e) => Err(DataFusionError::Plan(format!("{}: {e}", self.label))),
@@ -614,14 +680,10 @@ impl ForeignExprPlanner {
         variant: u32,
         schema: Option<&DFSchema>,
     ) -> Result<PlannerResult<T>> {
-        if self.ffi.hooks & hook == 0 {
+        if self.ffi.hooks & hook == 0 || (self.is_lean() && hook & hooks::NOT_LEAN != 0) {
             return Ok(PlannerResult::Original(input));
         }
-        let Ok(encoded) = exprs(&input)
-            .iter()
-            .map(|e| expr_to_bytes(e).map(|b| b.into_iter().collect::<SVec<u8>>()))
-            .collect::<Result<Vec<_>>>()
-        else {
+        let Some(sent) = self.send(exprs(&input), schema) else {
             return Ok(PlannerResult::Original(input));
         };
         let schema = match schema {
@@ -633,13 +695,13 @@ impl ForeignExprPlanner {
             (self.ffi.plan_exprs)(
                 &self.ffi,
                 hook,
-                encoded.as_slice().into(),
+                sent.bytes.as_slice().into(),
                 variant,
                 schema.as_slice().into(),
                 &self.ffi_session,
             )
         };
-        self.finish(result, input)
+        self.finish(result, input, Some(sent))
     }
 }
 
@@ -656,7 +718,11 @@ impl ExprPlanner for ForeignExprPlanner {
         if !self.binary_ops.contains(&op) {
             return Ok(PlannerResult::Original(expr));
         }
-        let (Ok(left), Ok(right)) = (expr_to_bytes(&expr.left), expr_to_bytes(&expr.right)) else {
+        let operands = vec![expr.left.clone(), expr.right.clone()];
+        let Some(sent) = self.send(operands, Some(schema)) else {
+            return Ok(PlannerResult::Original(expr));
+        };
+        let [left, right] = sent.bytes.as_slice() else {
             return Ok(PlannerResult::Original(expr));
         };
         let schema = self.schema_bytes(schema)?;
@@ -671,7 +737,7 @@ impl ExprPlanner for ForeignExprPlanner {
                 &self.ffi_session,
             )
         };
-        self.finish(result, expr)
+        self.finish(result, expr, Some(sent))
     }
 
     fn plan_array_literal(
@@ -765,7 +831,7 @@ impl ExprPlanner for ForeignExprPlanner {
                 &self.ffi_session,
             )
         };
-        self.finish(result, Vec::new())
+        self.finish(result, Vec::new(), None)
     }
 
     fn plan_aggregate(&self, expr: RawAggregateExpr) -> Result<PlannerResult<RawAggregateExpr>> {

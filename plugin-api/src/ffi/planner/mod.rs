@@ -22,6 +22,7 @@
 
 pub mod codec;
 pub mod expr;
+pub mod lean;
 pub mod objects;
 pub mod relation;
 pub mod type_planner;
@@ -30,18 +31,21 @@ pub mod type_planner;
 mod tests;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
-use datafusion::logical_expr::Expr;
+use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion_ffi::execution::FFI_TaskContextProvider;
 use datafusion_ffi::util::FFI_Result;
+use datafusion_proto::bytes::logical_plan_to_bytes_with_extension_codec;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use stabby::vec::Vec as SVec;
 
 pub use expr::{FFI_ExprPlanner, ForeignExprPlanner};
+use objects::{FFI_PlanObjects, PlanObjectExporter};
 pub use relation::{FFI_RelationPlanner, FFI_RelationPlannerContext, ForeignRelationPlanner};
 pub use type_planner::{FFI_TypePlanner, ForeignTypePlanner};
 
@@ -142,5 +146,99 @@ impl TaskContextCache {
         bytes: &[u8],
     ) -> Result<Expr> {
         self.decode(provider, |ctx| codec::expr_from_bytes(bytes, ctx))
+    }
+}
+
+static NONCE: AtomicU64 = AtomicU64::new(1);
+
+/// A number no earlier planner call had: what the placeholders of one call carry.
+pub(crate) fn next_nonce() -> u64 {
+    NONCE.fetch_add(1, Ordering::Relaxed)
+}
+
+/// How a bundle's planner reads what the host sends and writes its answers.
+///
+/// The general codec ([`GeneralCodec`]) reads host expressions with the host session's
+/// functions and exports the tables and functions a planner made; the lean one
+/// ([`lean::LeanCodec`]) needs neither. The planner structs hold it as a trait object made by
+/// their constructor, so a bundle of lean planners links none of the general codec's code.
+pub(crate) trait PlannerCodec: Send + Sync {
+    /// A host expression from its `LogicalExprNode` bytes.
+    fn read_expr(&self, bytes: &[u8], host: &FFI_TaskContextProvider) -> Result<Expr>;
+
+    /// The planner's expression as `LogicalExprNode` bytes, and the objects they refer to.
+    fn write_expr(
+        &self,
+        expr: &Expr,
+        host: &FFI_TaskContextProvider,
+    ) -> Result<(Vec<u8>, FFI_PlanObjects)>;
+
+    /// A relation planner's plan (over [`codec::HostPlanRef`] placeholders) as
+    /// `LogicalPlanNode` bytes, and the objects they refer to.
+    fn write_plan(
+        &self,
+        plan: &LogicalPlan,
+        host: &FFI_TaskContextProvider,
+    ) -> Result<(Vec<u8>, FFI_PlanObjects)>;
+
+    /// The host session's functions and options, which a relation planner's
+    /// `ContextProvider` answers from (`None`: it knows no functions).
+    fn session(&self, host: &FFI_TaskContextProvider) -> Result<Option<Arc<TaskContext>>>;
+}
+
+/// The codec of `FFI_ExprPlanner::new` and `FFI_RelationPlanner::new`: host expressions
+/// decoded with the host's functions (its task context, cached), answers that may carry the
+/// planner's own tables and functions.
+pub(crate) struct GeneralCodec {
+    tasks: TaskContextCache,
+    exporter: Arc<dyn PlanObjectExporter>,
+}
+
+impl GeneralCodec {
+    pub(crate) fn new(exporter: Arc<dyn PlanObjectExporter>) -> Self {
+        Self {
+            tasks: TaskContextCache::default(),
+            exporter,
+        }
+    }
+
+    fn bundle_codec(&self, host: &FFI_TaskContextProvider) -> Result<codec::BundleCodec> {
+        // Encode with the context the planner saw: the host's functions travel by name.
+        let task = self.tasks.get(host)?;
+        Ok(codec::BundleCodec::new(
+            task,
+            host.clone(),
+            Arc::clone(&self.exporter),
+        ))
+    }
+}
+
+impl PlannerCodec for GeneralCodec {
+    fn read_expr(&self, bytes: &[u8], host: &FFI_TaskContextProvider) -> Result<Expr> {
+        self.tasks.decode_expr(host, bytes)
+    }
+
+    fn write_expr(
+        &self,
+        expr: &Expr,
+        host: &FFI_TaskContextProvider,
+    ) -> Result<(Vec<u8>, FFI_PlanObjects)> {
+        let codec = self.bundle_codec(host)?;
+        let bytes = codec::expr_to_bytes_with(expr, &codec)?;
+        Ok((bytes, codec.finish()))
+    }
+
+    fn write_plan(
+        &self,
+        plan: &LogicalPlan,
+        host: &FFI_TaskContextProvider,
+    ) -> Result<(Vec<u8>, FFI_PlanObjects)> {
+        let codec = self.bundle_codec(host)?;
+        let bytes = logical_plan_to_bytes_with_extension_codec(plan, &codec)?;
+        Ok((bytes.to_vec(), codec.finish()))
+    }
+
+    fn session(&self, host: &FFI_TaskContextProvider) -> Result<Option<Arc<TaskContext>>> {
+        self.tasks.get(host).map(Some)
     }
 }

@@ -16,8 +16,7 @@
 
 use std::cell::Cell;
 use std::ffi::c_void;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::TableProvider;
@@ -37,20 +36,18 @@ use datafusion::sql::sqlparser::ast::{self, Ident, ObjectName, TableAlias, Table
 use datafusion_ffi::arrow_wrappers::WrappedSchema;
 use datafusion_ffi::execution::FFI_TaskContextProvider;
 use datafusion_ffi::util::{FFI_Option, FFI_Result};
-use datafusion_proto::bytes::{
-    logical_plan_from_bytes_with_extension_codec, logical_plan_to_bytes_with_extension_codec,
-};
+use datafusion_proto::bytes::logical_plan_from_bytes_with_extension_codec;
 use stabby::slice::Slice as SSlice;
 use stabby::str::Str as SStr;
 use stabby::string::String as SString;
 use stabby::vec::Vec as SVec;
 
 use super::codec::{
-    BundleCodec, HostCodec, HostPlanRef, HostTableSchema, expr_from_bytes, expr_to_bytes,
-    schema_from_bytes, schema_to_bytes,
+    HostCodec, HostPlanRef, HostTableSchema, expr_to_bytes, schema_from_bytes, schema_to_bytes,
 };
+use super::lean::LeanCodec;
 use super::objects::{DefaultPlanObjectExporter, FFI_PlanObjects, PlanObjectExporter};
-use super::{TaskContextCache, ast_from_json, ast_to_json, ffi_guard};
+use super::{GeneralCodec, PlannerCodec, ast_from_json, ast_to_json, ffi_guard, next_nonce};
 
 /// Kinds of FROM-clause items. A planner declares the kinds it plans; `SAMPLED` is any item
 /// with a `TABLESAMPLE` clause, whatever its kind.
@@ -175,8 +172,7 @@ unsafe impl Sync for FFI_RelationPlanner {}
 
 struct RelationPlannerPrivateData {
     planner: Arc<dyn RelationPlanner>,
-    tasks: Arc<TaskContextCache>,
-    exporter: Arc<dyn PlanObjectExporter>,
+    codec: Arc<dyn PlannerCodec>,
 }
 
 impl FFI_RelationPlanner {
@@ -197,8 +193,22 @@ impl FFI_RelationPlanner {
             kinds,
             RelationPlannerPrivateData {
                 planner,
-                tasks: Arc::default(),
-                exporter,
+                codec: Arc::new(GeneralCodec::new(exporter)),
+            },
+        )
+    }
+
+    /// Exports `planner` as a lean planner ([`super::lean`]): its plans are chains of
+    /// standard nodes over the host's plans, calling functions by name, and its
+    /// `ContextProvider` knows no functions. Its bundle links none of the general planner
+    /// ABI's codec.
+    pub fn new_lean(name: &str, planner: Arc<dyn RelationPlanner>, kinds: u32) -> Self {
+        Self::from_private(
+            name.into(),
+            kinds,
+            RelationPlannerPrivateData {
+                planner,
+                codec: Arc::new(LeanCodec),
             },
         )
     }
@@ -234,31 +244,28 @@ unsafe extern "C" fn plan_relation_fn_wrapper(
             // only through this raw pointer, one short-lived reference per host callback.
             let host = unsafe { (*context).task_ctx_provider.clone() };
             let factor: TableFactor = ast_from_json(relation.as_str(), "FROM-clause item")?;
-            let task = data.tasks.get(&host)?;
             let mut adapter = ForeignRelationPlannerContext {
                 ffi: context,
                 provider: HostContextProvider {
                     ffi: context,
-                    task: Arc::clone(&task),
+                    task: data.codec.session(&host)?,
                 },
                 host: &host,
-                tasks: &data.tasks,
+                codec: data.codec.as_ref(),
             };
             match data.planner.plan_relation(factor, &mut adapter)? {
                 RelationPlanning::Original(_) => Ok(FFI_RelationPlanning::Original),
                 RelationPlanning::Planned(planned) => {
-                    // Encode with the context the planner saw: its functions travel by name.
-                    let codec = BundleCodec::new(task, host.clone(), Arc::clone(&data.exporter));
-                    let plan = logical_plan_to_bytes_with_extension_codec(&planned.plan, &codec)?;
+                    let (plan, objects) = data.codec.write_plan(&planned.plan, &host)?;
                     Ok(FFI_RelationPlanning::Planned {
-                        plan: plan.iter().copied().collect(),
+                        plan: plan.into_iter().collect(),
                         alias: planned
                             .alias
                             .map(|a| ast_to_json(&a, "table alias"))
                             .transpose()?
                             .map(|a| SString::from(a.as_str()))
                             .into(),
-                        objects: codec.finish(),
+                        objects,
                     })
                 }
             }
@@ -273,8 +280,7 @@ unsafe extern "C" fn clone_fn_wrapper(planner: &FFI_RelationPlanner) -> FFI_Rela
         planner.factor_kinds,
         RelationPlannerPrivateData {
             planner: Arc::clone(&data.planner),
-            tasks: Arc::clone(&data.tasks),
-            exporter: Arc::clone(&data.exporter),
+            codec: Arc::clone(&data.codec),
         },
     )
 }
@@ -482,10 +488,17 @@ fn ffi_err(e: SString) -> DataFusionError {
 }
 
 /// The `ContextProvider` a bundle's relation planner sees: tables (schema only) through the
-/// host, functions and options from the host session's task context.
+/// host, functions and options from the host session's task context (a lean planner's has
+/// none: no functions, default options).
 struct HostContextProvider {
     ffi: *mut FFI_RelationPlannerContext,
-    task: Arc<TaskContext>,
+    task: Option<Arc<TaskContext>>,
+}
+
+impl HostContextProvider {
+    fn functions<T>(&self, of: impl FnOnce(&TaskContext) -> T) -> Option<T> {
+        self.task.as_deref().map(of)
+    }
 }
 
 impl ContextProvider for HostContextProvider {
@@ -502,7 +515,7 @@ impl ContextProvider for HostContextProvider {
     }
 
     fn get_function_meta(&self, name: &str) -> Option<Arc<ScalarUDF>> {
-        self.task.scalar_functions().get(name).cloned()
+        self.functions(|t| t.scalar_functions().get(name).cloned())?
     }
 
     fn get_higher_order_meta(
@@ -513,11 +526,11 @@ impl ContextProvider for HostContextProvider {
     }
 
     fn get_aggregate_meta(&self, name: &str) -> Option<Arc<AggregateUDF>> {
-        self.task.aggregate_functions().get(name).cloned()
+        self.functions(|t| t.aggregate_functions().get(name).cloned())?
     }
 
     fn get_window_meta(&self, name: &str) -> Option<Arc<WindowUDF>> {
-        self.task.window_functions().get(name).cloned()
+        self.functions(|t| t.window_functions().get(name).cloned())?
     }
 
     fn get_variable_type(&self, _variable_names: &[String]) -> Option<DataType> {
@@ -525,11 +538,18 @@ impl ContextProvider for HostContextProvider {
     }
 
     fn options(&self) -> &ConfigOptions {
-        self.task.session_config().options()
+        match &self.task {
+            Some(task) => task.session_config().options(),
+            None => {
+                static DEFAULT: OnceLock<ConfigOptions> = OnceLock::new();
+                DEFAULT.get_or_init(ConfigOptions::default)
+            }
+        }
     }
 
     fn udf_names(&self) -> Vec<String> {
-        self.task.scalar_functions().keys().cloned().collect()
+        self.functions(|t| t.scalar_functions().keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     fn higher_order_function_names(&self) -> Vec<String> {
@@ -537,11 +557,13 @@ impl ContextProvider for HostContextProvider {
     }
 
     fn udaf_names(&self) -> Vec<String> {
-        self.task.aggregate_functions().keys().cloned().collect()
+        self.functions(|t| t.aggregate_functions().keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     fn udwf_names(&self) -> Vec<String> {
-        self.task.window_functions().keys().cloned().collect()
+        self.functions(|t| t.window_functions().keys().cloned().collect())
+            .unwrap_or_default()
     }
 }
 
@@ -551,7 +573,7 @@ struct ForeignRelationPlannerContext<'a> {
     ffi: *mut FFI_RelationPlannerContext,
     provider: HostContextProvider,
     host: &'a FFI_TaskContextProvider,
-    tasks: &'a TaskContextCache,
+    codec: &'a dyn PlannerCodec,
 }
 
 impl ForeignRelationPlannerContext<'_> {
@@ -569,8 +591,7 @@ impl ForeignRelationPlannerContext<'_> {
         }
         .into_result()
         .map_err(ffi_err)?;
-        self.tasks
-            .decode(self.host, |ctx| expr_from_bytes(&bytes, ctx))
+        self.codec.read_expr(&bytes, self.host)
     }
 }
 
@@ -629,8 +650,6 @@ impl RelationPlannerContext for ForeignRelationPlannerContext<'_> {
 
 // ---------------------------------------------------------------------------------------------
 // The host side of a bundle's planner.
-
-static NONCE: AtomicU64 = AtomicU64::new(1);
 
 thread_local! {
     static DEPTH: Cell<u32> = const { Cell::new(0) };
@@ -757,7 +776,7 @@ impl RelationPlanner for ForeignRelationPlanner {
         }
         let _depth = DepthGuard::enter(&self.label)?;
         let json = ast_to_json(&relation, "FROM-clause item").map_err(|e| self.error(e))?;
-        let nonce = NONCE.fetch_add(1, Ordering::Relaxed);
+        let nonce = next_nonce();
         let (result, handles) =
             FFI_RelationPlannerContext::scoped(context, &self.ffi_session, nonce, |ctx| {
                 // SAFETY: the bundle's function; `ctx` lives for the call.

@@ -13,6 +13,7 @@ use datafusion::common::{Column, DFSchema, TableReference};
 use datafusion::datasource::MemTable;
 use datafusion::error::Result;
 use datafusion::execution::{SessionStateBuilder, TaskContext, TaskContextProvider};
+use datafusion::functions::math::abs;
 use datafusion::functions_aggregate::first_last::last_value_udaf;
 use datafusion::logical_expr::planner::{
     ExprPlanner, PlannedRelation, PlannerResult, RawAggregateExpr, RawDictionaryExpr,
@@ -49,18 +50,27 @@ fn session(
     expr: Option<(Arc<dyn ExprPlanner>, ExprPlannerHooks)>,
     relation: Option<(Arc<dyn RelationPlanner>, u32)>,
 ) -> SessionContext {
+    session_of(
+        expr.map(|(planner, hooks)| FFI_ExprPlanner::new("probe", planner, hooks)),
+        relation.map(|(planner, kinds)| FFI_RelationPlanner::new("probe", planner, kinds)),
+    )
+}
+
+/// As [`session`], with the planners exported as they are given.
+fn session_of(
+    expr: Option<FFI_ExprPlanner>,
+    relation: Option<FFI_RelationPlanner>,
+) -> SessionContext {
     let slot = Arc::new(Slot::default());
     let provider = Arc::clone(&slot) as Arc<dyn TaskContextProvider>;
     let state = SessionStateBuilder::new().with_default_features().build();
     let mut builder = SessionStateBuilder::new_from_existing(state);
-    if let Some((planner, hooks)) = expr {
-        let ffi = FFI_ExprPlanner::new("probe", planner, hooks);
+    if let Some(ffi) = expr {
         let foreign = ForeignExprPlanner::new(ffi, "test", Arc::clone(&provider));
         let planners = builder.expr_planners().get_or_insert_with(Vec::new);
         planners.insert(0, Arc::new(foreign));
     }
-    if let Some((planner, kinds)) = relation {
-        let ffi = FFI_RelationPlanner::new("probe", planner, kinds);
+    if let Some(ffi) = relation {
         let foreign = ForeignRelationPlanner::new(ffi, "test", Arc::clone(&provider));
         *builder.relation_planners() = Some(vec![Arc::new(foreign)]);
     }
@@ -344,6 +354,29 @@ impl RelationPlanner for Rows {
                     .get_table_source(TableReference::bare("host_rows"))?;
                 planned(LogicalPlanBuilder::scan("host_rows", source, None)?.build()?)
             }
+            // A chain over the host's table, calling a function by name: lean or not.
+            "chained_host_rows" => {
+                let host = context.plan(table_factor("host_rows"))?;
+                let v = || Expr::Column(Column::from_name("v"));
+                let plan = LogicalPlanBuilder::from(host)
+                    .filter(v().gt(lit(0i64)))?
+                    .sort(vec![v().sort(false, true)])?
+                    .limit(0, Some(1))?
+                    .project(vec![(abs().call(vec![v()]) + lit(1i64)).alias("w")])?
+                    .build()?;
+                planned(plan)
+            }
+            // A host expression that calls a function, planned through the host.
+            "host_function_expr" => {
+                let expr = datafusion::sql::sqlparser::parser::Parser::new(
+                    &datafusion::sql::sqlparser::dialect::GenericDialect {},
+                )
+                .try_with_sql("abs(-2)")
+                .and_then(|mut p| p.parse_expr())
+                .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+                let e = context.sql_to_expr(expr, &DFSchema::empty())?;
+                planned(LogicalPlanBuilder::empty(true).project(vec![e])?.build()?)
+            }
             // A placeholder the host never made.
             "forged_placeholder" => {
                 let host = context.plan(table_factor("host_rows"))?;
@@ -435,4 +468,131 @@ async fn hostile_relation_answers_fail_the_query_cleanly() {
     }
     // The session still works.
     assert_eq!(one(&ctx, "SELECT v FROM host_rows").await, "1");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lean planners (ABI 1.16): the same host, the bundle side without the host's functions.
+
+/// A lean expression planner: `l -> r` is `abs(l) * r` (a function by name, the operands
+/// wherever it likes), `l -> 0` calls a function only it has, and `l ->> r` says what it saw
+/// of `l`.
+#[derive(Debug)]
+struct LeanProbe;
+
+impl ExprPlanner for LeanProbe {
+    fn plan_binary_op(
+        &self,
+        expr: datafusion::logical_expr::planner::RawBinaryExpr,
+        schema: &DFSchema,
+    ) -> Result<PlannerResult<datafusion::logical_expr::planner::RawBinaryExpr>> {
+        use datafusion::logical_expr::ExprSchemable;
+        use datafusion::sql::sqlparser::ast::BinaryOperator;
+        let (l, r) = (expr.left.clone(), expr.right.clone());
+        Ok(PlannerResult::Planned(match expr.op {
+            BinaryOperator::Arrow if r == lit(0i64) => PlusOne::udf().call(vec![l]),
+            BinaryOperator::Arrow => abs().call(vec![l]) * r,
+            _ => {
+                let seen = match &l {
+                    Expr::Placeholder(p) => format!("placeholder {}", p.id.split('_').count()),
+                    other => other.to_string(),
+                };
+                lit(format!("{seen}: {}", l.get_type(schema)?))
+            }
+        }))
+    }
+}
+
+fn lean_probe() -> FFI_ExprPlanner {
+    let hooks =
+        ExprPlannerHooks::binary_ops([ast::BinaryOperator::Arrow, ast::BinaryOperator::LongArrow])
+            .with_schema();
+    FFI_ExprPlanner::new_lean("probe", Arc::new(LeanProbe), hooks).unwrap()
+}
+
+#[tokio::test]
+async fn lean_operands_cross_opaque_and_come_back() {
+    let ctx = session_of(Some(lean_probe()), None);
+    ctx.sql("CREATE TABLE t (a BIGINT) AS VALUES (1)")
+        .await
+        .unwrap();
+    // The host's `a - 5` went as a placeholder and came back inside abs(): |1 - 5| * 2.
+    assert_eq!(one(&ctx, "SELECT (a - 5) -> 2 FROM t").await, "8");
+    // An operand calling a function the bundle never sees.
+    assert_eq!(one(&ctx, "SELECT abs(a - 3) -> 3 FROM t").await, "6");
+    // Chained: the inner answer is an operand of the outer call.
+    assert_eq!(one(&ctx, "SELECT (a - 3) -> 2 -> 3 FROM t").await, "12");
+    // Columns cross as themselves, anything else as a typed placeholder.
+    assert_eq!(one(&ctx, "SELECT a ->> 1 FROM t").await, "t.a: Int64");
+    assert_eq!(
+        one(&ctx, "SELECT (a + 1) ->> 1 FROM t").await,
+        "placeholder 5: Int64"
+    );
+    // A function the planner made and did not export cannot travel by name.
+    let err = rows(&ctx, "SELECT a -> 0 FROM t")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("expression planner 'probe' of plugin bundle 'test'"),
+        "{err}"
+    );
+    assert!(err.contains("plus_one"), "{err}");
+}
+
+#[test]
+fn a_lean_expression_planner_cannot_take_aggregates_or_windows() {
+    for bit in [hooks::AGGREGATE, hooks::WINDOW] {
+        let hooks = ExprPlannerHooks::default().with_hooks(bit);
+        let err = FFI_ExprPlanner::new_lean("probe", Arc::new(Probe), hooks)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("a lean planner cannot take the AGGREGATE or WINDOW hook"),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_lean_relation_planner_returns_chains_over_host_plans() {
+    let lean = FFI_RelationPlanner::new_lean("probe", Arc::new(Rows), factor_kinds::TABLE);
+    let ctx = session_of(None, Some(lean));
+    ctx.sql("CREATE TABLE host_rows (v BIGINT) AS VALUES (1), (-4), (3)")
+        .await
+        .unwrap();
+    let sql = "SELECT w FROM chained_host_rows CROSS JOIN host_rows WHERE v = 1";
+    assert_eq!(one(&ctx, sql).await, "4");
+    for (table, expected) in [
+        (
+            "private_rows",
+            "a lean planner cannot return a plan with a TableScan",
+        ),
+        ("forged_placeholder", "returned placeholder 7"),
+        ("stale_placeholder", "from another call of plan_relation"),
+        (
+            "host_function_expr",
+            "a lean planner cannot read a host expression",
+        ),
+    ] {
+        let err = rows(&ctx, &format!("SELECT * FROM {table} CROSS JOIN host_rows"))
+            .await
+            .expect_err(table)
+            .to_string();
+        assert!(err.contains(expected), "{table}: {err}");
+        assert!(err.contains("relation planner 'probe'"), "{table}: {err}");
+    }
+    // The same planner, not lean, returns the same chain.
+    let ctx = rows_session().await;
+    rows(&ctx, "INSERT INTO host_rows VALUES (-4), (3)")
+        .await
+        .unwrap();
+    assert_eq!(
+        one(
+            &ctx,
+            "SELECT w FROM chained_host_rows CROSS JOIN host_rows WHERE v = 1"
+        )
+        .await,
+        "4"
+    );
 }
