@@ -112,11 +112,13 @@ fn register_natively(ctx: &SessionContext) {
 }
 
 /// The oldest minor a bundle can be stamped: the udtfs bundle's table functions are table
-/// sources, which a host calls only in bundles of 1.15 or later (stamped older, the host
-/// would refuse it for not exporting them).
+/// sources, which a host calls only in bundles of 1.15 or later, and the planners bundle's
+/// expression planner is lean, which a host takes only from bundles of 1.16 or later
+/// (stamped older, the host would refuse either for not exporting them).
 fn oldest_minor(bundle: &str) -> u16 {
     match bundle {
         "df-plugin-udtfs" => df_plugin_api::ffi::table_source::TABLE_SOURCES_MINOR,
+        "df-plugin-planners" => df_plugin_api::ffi::planner::lean::LEAN_PLANNERS_MINOR,
         _ => 0,
     }
 }

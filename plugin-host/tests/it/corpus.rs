@@ -368,6 +368,18 @@ async fn a_bundle_of_table_sources_stamped_before_1_15_is_refused() {
     assert_eq!(m.found, "not exported", "{r}");
 }
 
+/// A bundle of lean planners stamped older than 1.16 is refused by name: a host of that minor
+/// would send its expression planner operands it cannot read.
+#[tokio::test]
+async fn a_bundle_of_lean_planners_stamped_before_1_16_is_refused() {
+    let (dir, _) = crafted("df-plugin-planners", |s, d| {
+        craft::with_record(s, d, |r| r.abi_minor = 15)
+    });
+    let r = refused_at(dir.path(), Step::Truthfulness).await;
+    let m = field(&r, "expr_planner 'json_operators'");
+    assert_eq!(m.found, "not exported", "{r}");
+}
+
 #[tokio::test]
 async fn a_bundle_whose_init_panics() {
     let dir = plugin_dir(&["corpus-panicking"]);

@@ -75,3 +75,39 @@ fn a_bundle_of_table_providers_links_the_table_machinery() {
         );
     }
 }
+
+/// What a general planner (plugin ABI 1.1) links: the codec that reads host expressions with the
+/// host's functions, and datafusion-proto's expression reader, which reaches its whole plan
+/// reader (and every table provider and file format) through subqueries.
+const GENERAL_PLANNER_CODEC: [&[&str]; 3] = [
+    &["GeneralCodec"],
+    &["TaskContextCache"],
+    &["datafusion_proto", "parse_subquery"],
+];
+
+/// The bundle side of a lean planner (plugin ABI 1.16).
+const LEAN_PLANNER_CODEC: [&[&str]; 1] = [&["LeanCodec"]];
+
+#[test]
+fn a_bundle_of_lean_planners_links_neither_tables_nor_the_general_codec() {
+    let found = symbols_matching("df-plugin-planners", &TABLE_MACHINERY);
+    assert!(found.is_empty(), "{found:#?}");
+    let found = symbols_matching("df-plugin-planners", &GENERAL_PLANNER_CODEC);
+    assert!(found.is_empty(), "{found:#?}");
+    let found = symbols_matching("df-plugin-planners", &LEAN_PLANNER_CODEC);
+    assert!(
+        !found.is_empty(),
+        "no lean planner codec in the planners bundle"
+    );
+}
+
+#[test]
+fn a_bundle_of_general_planners_links_the_general_codec() {
+    // The other side: the corpus bundle's planners are general ones.
+    for pattern in GENERAL_PLANNER_CODEC {
+        assert!(
+            !symbols_matching("corpus-panicking", &[pattern]).is_empty(),
+            "no {pattern:?} in the corpus-panicking bundle"
+        );
+    }
+}

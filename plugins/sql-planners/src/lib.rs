@@ -43,16 +43,18 @@ pub fn exports(bundle: &mut Bundle) -> Result<()> {
     for udf in udfs() {
         bundle.scalar_udf(udf);
     }
+    // Lean planners: they need no host functions or tables of their own, so the bundle links
+    // none of the general planner codec (ABI 1.16).
     bundle
         .type_planner("sql_types", Arc::new(types::SqlTypes), &types::TYPE_NAMES)
-        .expr_planner(
+        .lean_expr_planner(
             "json_operators",
             Arc::new(JsonOperators),
             ExprPlannerHooks::binary_ops(JsonOperators::operators())
                 .with_hooks(hooks::FIELD_ACCESS | hooks::COMPOUND_IDENTIFIER)
                 .with_schema(),
-        )
-        .relation_planner(
+        )?
+        .lean_relation_planner(
             "tablesample",
             Arc::new(sample::TableSample),
             factor_kinds::SAMPLED,
