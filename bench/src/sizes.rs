@@ -5,7 +5,8 @@
 //! datafusion-ffi allows, built in the same cargo run with the same features (`bench/floor/`).
 //! `size-floor-functions` exports one built-in scalar, aggregate and window function and
 //! nothing else; `size-floor-ffi` adds a table function and a table provider; `size-floor-delta`
-//! exports delta-rs's own `DeltaTableFactory` the same way. The floor is
+//! exports delta-rs's own `DeltaTableFactory` the same way; `size-floor-planners` calls the
+//! planners bundle's own planners directly and exports their functions. The floor is
 //! what any datafusion-ffi bundle of this DataFusion weighs; the difference is what this
 //! project adds.
 
@@ -28,7 +29,8 @@ fn floor_of(bundle: &str) -> &'static str {
         // Scalar, aggregate and window functions only; table sources (plugin ABI 1.15), which
         // cross with no DataFusion plan.
         "df-plugin-udfs" | "df-plugin-udtfs" => "size-floor-functions",
-        // Planners whose plans scan tables.
+        // Lean planners (plugin ABI 1.16): the planners themselves, linked in.
+        "df-plugin-planners" => "size-floor-planners",
         _ => "size-floor-ffi",
     }
 }
