@@ -77,12 +77,13 @@ fn a_bundle_of_table_providers_links_the_table_machinery() {
 }
 
 /// What a general planner (plugin ABI 1.1) links: the codec that reads host expressions with the
-/// host's functions, and datafusion-proto's expression reader, which reaches its whole plan
-/// reader (and every table provider and file format) through subqueries.
-const GENERAL_PLANNER_CODEC: [&[&str]; 3] = [
+/// host's functions, and datafusion-proto's expression reader and writer, which reach its whole
+/// plan codec (and every table provider and file format) through subqueries.
+const GENERAL_PLANNER_CODEC: [&[&str]; 4] = [
     &["GeneralCodec"],
     &["TaskContextCache"],
-    &["datafusion_proto", "parse_subquery"],
+    &["datafusion_proto", "from_proto", "parse_expr"],
+    &["datafusion_proto", "to_proto", "serialize_expr"],
 ];
 
 /// The bundle side of a lean planner (plugin ABI 1.16).

@@ -63,7 +63,7 @@ pub mod hooks {
     /// Every hook this ABI version carries.
     pub const ALL: u32 = (1 << 13) - 1;
     /// Not a hook: the planner is lean (ABI 1.16, see [`super::super::lean`]). The host sends
-    /// it operands other than columns and literals as typed placeholders.
+    /// it operands other than columns, literals and query parameters as typed placeholders.
     pub const LEAN: u32 = 1 << 31;
     /// The hooks a lean planner cannot take: their input is a whole function call.
     pub const NOT_LEAN: u32 = AGGREGATE | WINDOW;
@@ -613,10 +613,11 @@ impl ForeignExprPlanner {
     /// `operands` encoded for the call: as they are, or for a lean planner as
     /// [`lean::operand`]s of a fresh nonce, which `Sent` keeps to put them back. `None` when
     /// one cannot be encoded (the planner could not have seen it).
-    fn send(&self, operands: Vec<Expr>, schema: Option<&DFSchema>) -> Option<Sent> {
+    fn send(&self, operands: &[&Expr], schema: Option<&DFSchema>) -> Option<Sent> {
         let lean = self.is_lean().then(next_nonce);
         let bytes = operands
             .iter()
+            .copied()
             .enumerate()
             .map(|(i, e)| match lean {
                 Some(nonce) => expr_to_bytes(&lean::operand(e, schema, nonce, i)),
@@ -627,7 +628,7 @@ impl ForeignExprPlanner {
             .ok()?;
         Some(Sent {
             bytes,
-            lean: lean.map(|nonce| (nonce, operands)),
+            lean: lean.map(|nonce| (nonce, operands.iter().map(|&e| e.clone()).collect())),
         })
     }
 
@@ -651,7 +652,12 @@ impl ForeignExprPlanner {
                 let mut expr = expr_from_bytes_with(&expr, &self.session.task_ctx(), &codec)
                     .map_err(cannot_decode)?;
                 if let Some((nonce, operands)) = sent.and_then(|s| s.lean) {
-                    expr = lean::put_back(expr, nonce, &operands).map_err(cannot_decode)?;
+                    expr = lean::put_back(expr, nonce, &operands).map_err(|e| match e {
+                        DataFusionError::Plan(m) => {
+                            DataFusionError::Plan(format!("{}: {m}", self.label))
+                        }
+                        other => other,
+                    })?;
                 }
                 Ok(PlannerResult::Planned(expr))
             }
@@ -683,7 +689,8 @@ impl ForeignExprPlanner {
         if self.ffi.hooks & hook == 0 || (self.is_lean() && hook & hooks::NOT_LEAN != 0) {
             return Ok(PlannerResult::Original(input));
         }
-        let Some(sent) = self.send(exprs(&input), schema) else {
+        let operands = exprs(&input);
+        let Some(sent) = self.send(&operands.iter().collect::<Vec<_>>(), schema) else {
             return Ok(PlannerResult::Original(input));
         };
         let schema = match schema {
@@ -718,8 +725,7 @@ impl ExprPlanner for ForeignExprPlanner {
         if !self.binary_ops.contains(&op) {
             return Ok(PlannerResult::Original(expr));
         }
-        let operands = vec![expr.left.clone(), expr.right.clone()];
-        let Some(sent) = self.send(operands, Some(schema)) else {
+        let Some(sent) = self.send(&[&expr.left, &expr.right], Some(schema)) else {
             return Ok(PlannerResult::Original(expr));
         };
         let [left, right] = sent.bytes.as_slice() else {

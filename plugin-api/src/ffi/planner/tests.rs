@@ -474,8 +474,8 @@ async fn hostile_relation_answers_fail_the_query_cleanly() {
 // Lean planners (ABI 1.16): the same host, the bundle side without the host's functions.
 
 /// A lean expression planner: `l -> r` is `abs(l) * r` (a function by name, the operands
-/// wherever it likes), `l -> 0` calls a function only it has, and `l ->> r` says what it saw
-/// of `l`.
+/// wherever it likes), `l -> 0` calls a function only it has, `l -> -1` answers a stale operand
+/// placeholder, and `l ->> r` says what it saw of `l`.
 #[derive(Debug)]
 struct LeanProbe;
 
@@ -490,6 +490,13 @@ impl ExprPlanner for LeanProbe {
         let (l, r) = (expr.left.clone(), expr.right.clone());
         Ok(PlannerResult::Planned(match expr.op {
             BinaryOperator::Arrow if r == lit(0i64) => PlusOne::udf().call(vec![l]),
+            // An operand placeholder of an earlier call.
+            BinaryOperator::Arrow if r == lit(-1i64) => {
+                Expr::Placeholder(datafusion::logical_expr::expr::Placeholder::new_with_field(
+                    "$df_plugin_operand_1_0".into(),
+                    None,
+                ))
+            }
             BinaryOperator::Arrow => abs().call(vec![l]) * r,
             _ => {
                 let seen = match &l {
@@ -537,6 +544,14 @@ async fn lean_operands_cross_opaque_and_come_back() {
         "{err}"
     );
     assert!(err.contains("plus_one"), "{err}");
+    let err = rows(&ctx, "SELECT (a + 1) -> -1 FROM t")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("expression planner 'probe' of plugin bundle 'test': used the operand placeholder $df_plugin_operand_1_0, which is not one of the 2 operands of this call"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -11,15 +11,16 @@
 //! gives up three things, and its bundle links none of that code:
 //!
 //! - **Operands are opaque.** The host sends an expression planner's operands that are not
-//!   columns or literals as typed placeholders (`Expr::Placeholder` with the operand's field):
-//!   the planner sees their types, not their insides, and puts them anywhere in its answer; the
-//!   host puts its own expressions back ([`put_back`]). The `AGGREGATE` and `WINDOW` hooks,
-//!   whose input is a whole function call, are not offered.
+//!   columns, literals or query parameters as typed placeholders (`Expr::Placeholder` with the
+//!   operand's type): the planner sees their types, not their insides, and puts them anywhere in
+//!   its answer; the host puts its own expressions back ([`put_back`]). The `AGGREGATE` and
+//!   `WINDOW` hooks, whose input is a whole function call, are not offered.
 //! - **Functions travel by name.** The planner's answer may call any scalar function the
 //!   session has (the bundle's own exported ones included), resolved by name on the host; a
 //!   function it made and did not export cannot cross. A relation planner's `ContextProvider`
-//!   knows no functions, and it cannot plan SQL expressions through the host (`sql_to_expr`
-//!   returns expressions it could not read).
+//!   knows no functions and answers `options()` with DataFusion's defaults, not the session's;
+//!   an expression it plans through the host (`sql_to_expr`) comes back if it is a column, a
+//!   literal or a parameter, and is an error otherwise.
 //! - **Plans are chains.** A relation planner returns filters, projections, sorts, limits,
 //!   aliases, `DISTINCT` and `UNION` over the plans the host made for it; no tables of its own.
 //!
@@ -54,12 +55,15 @@ pub const LEAN_PLANNERS_MINOR: u16 = 16;
 const OPERAND: &str = "$df_plugin_operand_";
 
 /// What an expression planner's operand crosses as when the planner is lean: itself if it is a
-/// column, a literal or a placeholder (the planner may look at those), else a placeholder
-/// carrying its field, which [`put_back`] replaces. Without a schema (hooks DataFusion gives
-/// none) the placeholder has no type.
+/// column, a literal without metadata or a query parameter (the planner may look at those), else
+/// a placeholder carrying its field, which [`put_back`] replaces. Without a schema (hooks
+/// DataFusion gives none) the placeholder has no type. A parameter named like an operand
+/// placeholder (`$df_plugin_operand_...`, which SQL may write) is sent opaque too, so it can
+/// never be taken for one.
 pub fn operand(expr: &Expr, schema: Option<&DFSchema>, nonce: u64, index: usize) -> Expr {
     match expr {
-        Expr::Column(_) | Expr::Literal(..) | Expr::Placeholder(_) => expr.clone(),
+        Expr::Column(_) | Expr::Literal(_, None) => expr.clone(),
+        Expr::Placeholder(p) if !p.id.starts_with(OPERAND) => expr.clone(),
         other => {
             // Its type, nullability and metadata; a name would not cross.
             let field = schema
@@ -84,7 +88,7 @@ fn operand_index(id: &str, nonce: u64, count: usize) -> Result<Option<usize>> {
     match parsed {
         Some((n, i)) if n == nonce && i < count => Ok(Some(i)),
         _ => Err(DataFusionError::Plan(format!(
-            "returned the operand placeholder {id}, which is not one of the {count} operands of this call"
+            "used the operand placeholder {id}, which is not one of the {count} operands of this call (a planner may use only the placeholders of the call it answers)"
         ))),
     }
 }
@@ -119,7 +123,7 @@ impl PlannerCodec for LeanCodec {
     fn read_expr(&self, bytes: &[u8], _host: &FFI_TaskContextProvider) -> Result<Expr> {
         let proto = protobuf::LogicalExprNode::decode(bytes)
             .map_err(|e| DataFusionError::Plan(format!("undecodable expression bytes: {e}")))?;
-        wire::operand(&proto)
+        wire::read_operand(&proto)
     }
 
     fn write_expr(

@@ -15,6 +15,7 @@ use datafusion::prelude::SessionContext;
 use datafusion_proto::bytes::logical_plan_from_bytes_with_extension_codec;
 use datafusion_proto::logical_plan::DefaultLogicalExtensionCodec;
 use datafusion_proto::logical_plan::from_proto::parse_expr;
+use datafusion_proto::logical_plan::to_proto::serialize_expr;
 use prost::Message;
 
 use super::{operand, put_back, wire};
@@ -52,6 +53,15 @@ fn every_expression_kind_reads_back_as_it_was_written() {
         a().is_true(),
         a().is_false(),
         a().is_not_true(),
+        a().is_unknown(),
+        a().is_not_unknown(),
+        Expr::SimilarTo(datafusion::logical_expr::expr::Like::new(
+            false,
+            Box::new(col("t.s")),
+            Box::new(lit("a.*")),
+            None,
+            false,
+        )),
         a().is_not_false(),
         -a(),
         a().between(lit(1i64), lit(2i64)),
@@ -67,7 +77,21 @@ fn every_expression_kind_reads_back_as_it_was_written() {
     ];
     for expr in exprs {
         assert_eq!(read_back(&ctx, &expr), expr, "{expr}");
+        // The very bytes datafusion-proto writes.
+        let ours = wire::expr_node(&expr).unwrap().encode_to_vec();
+        let theirs = serialize_expr(&expr, &DefaultLogicalExtensionCodec {})
+            .unwrap()
+            .encode_to_vec();
+        assert_eq!(ours, theirs, "{expr}");
     }
+}
+
+#[test]
+fn a_long_chain_of_one_operator_is_one_node() {
+    // Nested two by two, 300 ORs would pass prost's recursion limit when the host decodes them.
+    let ctx = SessionContext::new();
+    let chain = (1..300i64).fold(col("a").eq(lit(0i64)), |acc, i| acc.or(col("a").eq(lit(i))));
+    assert_eq!(read_back(&ctx, &chain), chain);
 }
 
 #[test]
@@ -108,13 +132,13 @@ fn operands_cross_as_columns_literals_or_typed_placeholders() {
     for e in &sent {
         let bytes = crate::ffi::planner::codec::expr_to_bytes(e).unwrap();
         let proto = datafusion_proto::protobuf::LogicalExprNode::decode(bytes.as_slice()).unwrap();
-        assert_eq!(&wire::operand(&proto).unwrap(), e);
+        assert_eq!(&wire::read_operand(&proto).unwrap(), e);
     }
     let with_function =
         crate::ffi::planner::codec::expr_to_bytes(&abs().call(vec![col("a")])).unwrap();
     let proto =
         datafusion_proto::protobuf::LogicalExprNode::decode(with_function.as_slice()).unwrap();
-    let err = wire::operand(&proto).unwrap_err().to_string();
+    let err = wire::read_operand(&proto).unwrap_err().to_string();
     assert!(
         err.contains("cannot read a host expression other than"),
         "{err}"
@@ -139,9 +163,28 @@ fn operands_cross_as_columns_literals_or_typed_placeholders() {
             "{why}: {err}"
         );
     }
-    // A placeholder of the user's own passes through.
+    // A parameter of the user's own passes through; one named like an operand placeholder
+    // crosses opaque, so it comes back as the user wrote it whatever the planner does.
     let user = Expr::Placeholder(Placeholder::new_with_field("$1".into(), None));
+    assert_eq!(operand(&user, Some(&schema), 42, 0), user);
     assert_eq!(put_back(user.clone(), 42, &originals).unwrap(), user);
+    let lookalike = Expr::Placeholder(Placeholder::new_with_field(
+        "$df_plugin_operand_42_0".into(),
+        None,
+    ));
+    let sent = operand(&lookalike, Some(&schema), 43, 0);
+    assert_ne!(sent, lookalike);
+    assert_eq!(
+        put_back(sent, 43, std::slice::from_ref(&lookalike)).unwrap(),
+        lookalike
+    );
+    // So does a literal with metadata, which datafusion-proto's literals do not carry.
+    let meta = std::collections::BTreeMap::from([("k".to_owned(), "v".to_owned())]);
+    let tagged = Expr::Literal(ScalarValue::Int64(Some(1)), Some(meta.into()));
+    assert!(matches!(
+        operand(&tagged, Some(&schema), 44, 0),
+        Expr::Placeholder(_)
+    ));
 }
 
 #[test]

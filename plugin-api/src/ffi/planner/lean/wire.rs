@@ -1,5 +1,6 @@
 //! The bundle side of a lean planner's bytes: datafusion-proto's messages, written and read for
-//! the expressions and plan nodes a lean planner has, exactly as datafusion-proto does.
+//! the expressions and plan nodes a lean planner has, as datafusion-proto does (the same bytes:
+//! `tests` compares them).
 //!
 //! Why not datafusion-proto's own `serialize_expr` / `parse_expr`: an expression may hold a
 //! subquery, so both reach datafusion-proto's whole plan codec, and with it every table provider
@@ -66,8 +67,28 @@ pub(crate) fn expr_node(expr: &Expr) -> Result<protobuf::LogicalExprNode> {
         })),
         Expr::Literal(value, _) => ExprType::Literal(value.try_into().map_err(proto_err)?),
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+            // A left-nested chain of one operator as one node of many operands, as
+            // datafusion-proto writes it: nested, a long `OR` chain would pass prost's
+            // recursion limit when the host decodes it.
+            let mut chain = vec![right.as_ref()];
+            let mut current = left.as_ref();
+            while let Expr::BinaryExpr(BinaryExpr {
+                left,
+                op: inner,
+                right,
+            }) = current
+                && inner == op
+            {
+                chain.push(right.as_ref());
+                current = left.as_ref();
+            }
+            chain.push(current);
             ExprType::BinaryExpr(protobuf::BinaryExprNode {
-                operands: vec![expr_node(left)?, expr_node(right)?],
+                operands: chain
+                    .into_iter()
+                    .rev()
+                    .map(expr_node)
+                    .collect::<Result<_>>()?,
                 op: format!("{op:?}"),
             })
         }
@@ -97,6 +118,18 @@ pub(crate) fn expr_node(expr: &Expr) -> Result<protobuf::LogicalExprNode> {
                 }))
             }
         }
+        Expr::SimilarTo(Like {
+            negated,
+            expr,
+            pattern,
+            escape_char,
+            case_insensitive: _,
+        }) => ExprType::SimilarTo(Box::new(protobuf::SimilarToNode {
+            negated: *negated,
+            expr: boxed(expr)?,
+            pattern: boxed(pattern)?,
+            escape_char: escape_char.map(|c| c.to_string()).unwrap_or_default(),
+        })),
         Expr::ScalarFunction(ScalarFunction { func, args }) => {
             ExprType::ScalarUdfExpr(protobuf::ScalarUdfExprNode {
                 fun_name: func.name().to_owned(),
@@ -111,6 +144,12 @@ pub(crate) fn expr_node(expr: &Expr) -> Result<protobuf::LogicalExprNode> {
         }
         Expr::IsTrue(e) => ExprType::IsTrue(Box::new(protobuf::IsTrue { expr: boxed(e)? })),
         Expr::IsFalse(e) => ExprType::IsFalse(Box::new(protobuf::IsFalse { expr: boxed(e)? })),
+        Expr::IsUnknown(e) => {
+            ExprType::IsUnknown(Box::new(protobuf::IsUnknown { expr: boxed(e)? }))
+        }
+        Expr::IsNotUnknown(e) => {
+            ExprType::IsNotUnknown(Box::new(protobuf::IsNotUnknown { expr: boxed(e)? }))
+        }
         Expr::IsNotTrue(e) => {
             ExprType::IsNotTrue(Box::new(protobuf::IsNotTrue { expr: boxed(e)? }))
         }
@@ -198,7 +237,7 @@ pub(crate) fn expr_node(expr: &Expr) -> Result<protobuf::LogicalExprNode> {
 
 /// A host operand, as the host sends a lean planner's: a column, a literal or a placeholder
 /// ([`super::operand`]).
-pub(crate) fn operand(node: &protobuf::LogicalExprNode) -> Result<Expr> {
+pub(crate) fn read_operand(node: &protobuf::LogicalExprNode) -> Result<Expr> {
     match &node.expr_type {
         Some(ExprType::Column(c)) => Ok(Expr::Column(Column::from(c.clone()))),
         Some(ExprType::Literal(v)) => {
