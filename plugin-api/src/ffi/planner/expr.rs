@@ -205,7 +205,8 @@ impl FFI_ExprPlanner {
     }
 
     /// Exports `planner` as a lean planner ([`super::lean`]): it sees operands other than
-    /// columns and literals as typed placeholders, and its answers call functions by name. Its
+    /// columns, literals and query parameters as typed placeholders, and its answers call
+    /// functions by name. Its
     /// bundle links none of the general planner ABI's codec. Refuses the `AGGREGATE` and
     /// `WINDOW` hooks, whose input is a whole function call.
     pub fn new_lean(
@@ -639,18 +640,17 @@ impl ForeignExprPlanner {
         original: T,
         sent: Option<Sent>,
     ) -> Result<PlannerResult<T>> {
-        let cannot_decode = |e: DataFusionError| {
-            DataFusionError::Plan(format!(
-                "{} returned an expression the host cannot decode: {e}",
-                self.label
-            ))
-        };
         match result {
             FFI_Result::Ok(FFI_PlannerResult::Original) => Ok(PlannerResult::Original(original)),
             FFI_Result::Ok(FFI_PlannerResult::Planned { expr, objects }) => {
                 let codec = HostCodec::new(&objects);
                 let mut expr = expr_from_bytes_with(&expr, &self.session.task_ctx(), &codec)
-                    .map_err(cannot_decode)?;
+                    .map_err(|e| {
+                        DataFusionError::Plan(format!(
+                            "{} returned an expression the host cannot decode: {e}",
+                            self.label
+                        ))
+                    })?;
                 if let Some((nonce, operands)) = sent.and_then(|s| s.lean) {
                     expr = lean::put_back(expr, nonce, &operands).map_err(|e| match e {
                         DataFusionError::Plan(m) => {

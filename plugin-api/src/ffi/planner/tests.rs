@@ -367,16 +367,7 @@ impl RelationPlanner for Rows {
                 planned(plan)
             }
             // A host expression that calls a function, planned through the host.
-            "host_function_expr" => {
-                let expr = datafusion::sql::sqlparser::parser::Parser::new(
-                    &datafusion::sql::sqlparser::dialect::GenericDialect {},
-                )
-                .try_with_sql("abs(-2)")
-                .and_then(|mut p| p.parse_expr())
-                .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
-                let e = context.sql_to_expr(expr, &DFSchema::empty())?;
-                planned(LogicalPlanBuilder::empty(true).project(vec![e])?.build()?)
-            }
+            "host_function_expr" => planned(select_through_host(context, "abs(-2)")?),
             // A placeholder the host never made.
             "forged_placeholder" => {
                 let host = context.plan(table_factor("host_rows"))?;
@@ -396,19 +387,25 @@ impl RelationPlanner for Rows {
                 planned(stale.into_plan())
             }
             // An expression the host cannot encode for the bundle.
-            "subquery_expr" => {
-                let expr = datafusion::sql::sqlparser::parser::Parser::new(
-                    &datafusion::sql::sqlparser::dialect::GenericDialect {},
-                )
-                .try_with_sql("EXISTS (SELECT 1)")
-                .and_then(|mut p| p.parse_expr())
-                .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
-                let e = context.sql_to_expr(expr, &DFSchema::empty())?;
-                planned(LogicalPlanBuilder::empty(true).project(vec![e])?.build()?)
-            }
+            "subquery_expr" => planned(select_through_host(context, "EXISTS (SELECT 1)")?),
             _ => Ok(RelationPlanning::Original(Box::new(relation))),
         }
     }
+}
+
+/// `SELECT <sql>`, the expression planned by the host through the context.
+fn select_through_host(
+    context: &mut dyn RelationPlannerContext,
+    sql: &str,
+) -> Result<datafusion::logical_expr::LogicalPlan> {
+    let expr = datafusion::sql::sqlparser::parser::Parser::new(
+        &datafusion::sql::sqlparser::dialect::GenericDialect {},
+    )
+    .try_with_sql(sql)
+    .and_then(|mut p| p.parse_expr())
+    .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+    let e = context.sql_to_expr(expr, &DFSchema::empty())?;
+    LogicalPlanBuilder::empty(true).project(vec![e])?.build()
 }
 
 fn table_factor(name: &str) -> TableFactor {
