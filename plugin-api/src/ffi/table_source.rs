@@ -656,6 +656,15 @@ mod tests {
         Ok(pretty_format_batches(&batches)?.to_string())
     }
 
+    /// The error of `SELECT * FROM numbers(3)` over `source`, natively or `across`.
+    async fn error_of(source: Numbers, across: bool) -> String {
+        let ctx = session(source, across);
+        match query(&ctx, "SELECT * FROM numbers(3)").await {
+            Ok(rows) => panic!("no error, rows:\n{rows}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
     #[tokio::test]
     async fn a_source_answers_the_same_across_as_natively() {
         let cases = [
@@ -746,11 +755,7 @@ mod tests {
                 panic_in: Some(panic_in),
                 ..Numbers::default()
             };
-            let ctx = session(source, true);
-            let e = query(&ctx, "SELECT * FROM numbers(3)")
-                .await
-                .unwrap_err()
-                .to_string();
+            let e = error_of(source, true).await;
             assert!(
                 e.contains("table function 'numbers' of plugin bundle 'tests'")
                     && e.contains(message),
@@ -788,11 +793,7 @@ mod tests {
                     partitions: Some(partitions),
                     ..Numbers::default()
                 };
-                let ctx = session(source, across);
-                let e = query(&ctx, "SELECT * FROM numbers(3)")
-                    .await
-                    .unwrap_err()
-                    .to_string();
+                let e = error_of(source, across).await;
                 assert!(e.contains(message), "{e} (across: {across})");
             }
         }
@@ -805,11 +806,7 @@ mod tests {
             panic_in: Some("schema"),
             ..Numbers::default()
         };
-        let ctx = session(source, true);
-        let e = query(&ctx, "SELECT * FROM numbers(3)")
-            .await
-            .unwrap_err()
-            .to_string();
+        let e = error_of(source, true).await;
         assert!(e.contains("returned a stream of columns"), "{e}");
 
         let source = Numbers {
