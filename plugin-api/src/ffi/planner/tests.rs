@@ -568,6 +568,22 @@ fn a_lean_expression_planner_cannot_take_aggregates_or_windows() {
     }
 }
 
+/// A planner marked lean that takes the AGGREGATE hook anyway (not one the toolkit makes: a
+/// hand-written or miscompiled bundle): the host never offers it an aggregate, which would reach
+/// it as a placeholder, so the aggregate stays DataFusion's.
+#[tokio::test]
+async fn the_host_offers_a_lean_planner_no_aggregate_or_window() {
+    let hooks = ExprPlannerHooks::default().with_hooks(hooks::AGGREGATE | hooks::WINDOW);
+    let mut ffi = FFI_ExprPlanner::new("probe", Arc::new(Probe), hooks);
+    ffi.hooks |= hooks::LEAN;
+    let ctx = session_of(Some(ffi), None);
+    ctx.sql("CREATE TABLE n (v BIGINT) AS VALUES (1), (1), (2)")
+        .await
+        .unwrap();
+    // Offered, the probe would get a placeholder where it reads an aggregate: an error.
+    assert_eq!(one(&ctx, "SELECT sum(DISTINCT v) FROM n").await, "3");
+}
+
 #[tokio::test]
 async fn a_lean_relation_planner_returns_chains_over_host_plans() {
     let lean = FFI_RelationPlanner::new_lean("probe", Arc::new(Rows), factor_kinds::TABLE);

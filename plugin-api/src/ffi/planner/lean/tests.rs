@@ -245,6 +245,17 @@ fn a_chain_over_host_plans_reads_back_as_it_was_written() {
         plan.display_indent().to_string()
     );
 
+    let computed_limit = LogicalPlanBuilder::from(host(0))
+        .limit_by_expr(None, Some(col("t.v")))
+        .unwrap()
+        .build()
+        .unwrap();
+    let err = wire::plan_node(&computed_limit).unwrap_err().to_string();
+    assert!(
+        err.contains("a lean planner cannot return a LIMIT or OFFSET that is not a literal"),
+        "{err}"
+    );
+
     let table = LogicalPlanBuilder::empty(false).build().unwrap();
     let err = wire::plan_node(&table).unwrap_err().to_string();
     assert!(
