@@ -9,6 +9,10 @@
 //! planners bundle's own planners directly and exports their functions. The floor is
 //! what any datafusion-ffi bundle of this DataFusion weighs; the difference is what this
 //! project adds.
+//!
+//! One more row is a floor of a design not built: `size-floor-delta-kernel`, a Delta table
+//! source on delta-kernel alone, what a Delta bundle whose Delta code links no DataFusion would
+//! start from.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -72,8 +76,21 @@ pub fn measure(built: &Path) -> Vec<Row> {
             .or_insert_with(|| strip(&bundles::bundle_file(built, floor), scratch.path()));
         rows.push(row);
     }
+    let kernel = bundles::bundle_file(built, KERNEL_ROUTE);
+    if let Some(stripped) = strip(&kernel, scratch.path()) {
+        rows.push(Row::value(
+            "size",
+            &format!("{KERNEL_ROUTE} (a Delta table source on delta-kernel alone): stripped"),
+            "MB",
+            stripped,
+            Target::None,
+        ));
+    }
     rows
 }
+
+/// The floor of a Delta bundle whose Delta code would use delta-kernel and no DataFusion.
+const KERNEL_ROUTE: &str = "size-floor-delta-kernel";
 
 fn megabytes(file: &Path) -> Option<f64> {
     std::fs::metadata(file).ok().map(|m| m.len() as f64 / 1e6)
