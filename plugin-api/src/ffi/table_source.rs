@@ -321,8 +321,17 @@ impl ForeignSourceTable {
         let schema = unsafe { (table.schema)(&table) }
             .into_result()
             .map_err(crossed)?;
-        let schema = Arc::new(Schema::try_from(&schema.0)?);
-        Ok(Self { table, schema })
+        let schema = Schema::try_from(&schema.0).map_err(|e| {
+            DataFusionError::Execution(format!(
+                "a table function's table has a schema this host cannot read ({e}): the bundle \
+                 is broken or was built with another Arrow; rebuild it against this host's \
+                 df-plugin-api"
+            ))
+        })?;
+        Ok(Self {
+            table,
+            schema: Arc::new(schema),
+        })
     }
 }
 
@@ -719,6 +728,52 @@ mod tests {
                 "across: {across}"
             );
         }
+    }
+
+    /// A host other than ours may send a zero batch size or partition count; the bundle reads
+    /// them as 1, as `SourceExec` does natively, so no source divides by zero or plans nothing.
+    #[test]
+    fn a_zero_batch_size_or_partition_count_reads_as_one() {
+        let source = Numbers::default();
+        let requests = Arc::clone(&source.requests);
+        let table = source.call(&[ScalarValue::Int64(Some(3))]).unwrap();
+        let table = ForeignSourceTable::try_new(FFI_SourceTable::new(table, label(), None));
+        let request = ScanRequest {
+            projection: None,
+            limit: None,
+            batch_size: 0,
+            target_partitions: 0,
+        };
+        table.unwrap().scan(&request).unwrap();
+        let seen = requests.lock().unwrap().clone();
+        assert_eq!(
+            seen,
+            [ScanRequest {
+                batch_size: 1,
+                target_partitions: 1,
+                ..request
+            }]
+        );
+    }
+
+    #[test]
+    fn a_schema_the_host_cannot_read_is_an_error_that_says_so() {
+        /// An Int32, where a table's schema is a struct of columns.
+        unsafe extern "C" fn not_a_struct(_: &FFI_SourceTable) -> FFI_Result<WrappedSchema> {
+            FFI_Result::Ok(WrappedSchema(
+                FFI_ArrowSchema::try_new("i", vec![], None).unwrap(),
+            ))
+        }
+        let table = Numbers::default()
+            .call(&[ScalarValue::Int64(Some(3))])
+            .unwrap();
+        let mut ffi = FFI_SourceTable::new(table, label(), None);
+        ffi.schema = not_a_struct;
+        let e = ForeignSourceTable::try_new(ffi).unwrap_err().to_string();
+        assert!(
+            e.contains("has a schema this host cannot read") && e.contains("rebuild it"),
+            "{e}"
+        );
     }
 
     #[tokio::test]
