@@ -46,7 +46,9 @@ fn kernel_error(e: impl std::error::Error + Send + Sync + 'static) -> DataFusion
 /// The engine for the table at `url`: its object store from the storage `options`.
 fn engine_for(url: &Url, options: &HashMap<String, String>) -> Result<Arc<KernelEngine>> {
     let (store, _) = object_store::parse_url_opts(url, options).map_err(kernel_error)?;
-    Ok(Arc::new(DefaultEngineBuilder::new(Arc::from(store)).build()))
+    Ok(Arc::new(
+        DefaultEngineBuilder::new(Arc::from(store)).build(),
+    ))
 }
 
 /// `delta_kernel(location [, changes_from_version])`: the table, or its change data feed.
@@ -93,7 +95,11 @@ impl KernelTable {
         let engine: Arc<dyn Engine> = self.engine.clone();
         let chunks: Vec<Box<dyn EngineData>> = match self.changes_from {
             None => {
-                let schema = self.snapshot.schema().project(columns).map_err(kernel_error)?;
+                let schema = self
+                    .snapshot
+                    .schema()
+                    .project(columns)
+                    .map_err(kernel_error)?;
                 let scan = Arc::clone(&self.snapshot)
                     .scan_builder()
                     .with_schema(schema)
@@ -138,15 +144,22 @@ impl SourceTable for KernelTable {
                 .iter()
                 .map(|&i| self.schema.field(i).name().clone())
                 .collect(),
-            None => self.schema.fields().iter().map(|f| f.name().clone()).collect(),
+            None => self
+                .schema
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect(),
         };
         let batches = self.read(&columns)?;
-        let schema = Arc::new(self.schema.project(
-            &request
-                .projection
-                .clone()
-                .unwrap_or_else(|| (0..self.schema.fields().len()).collect()),
-        )?);
+        let schema = Arc::new(
+            self.schema.project(
+                &request
+                    .projection
+                    .clone()
+                    .unwrap_or_else(|| (0..self.schema.fields().len()).collect()),
+            )?,
+        );
         Ok(Arc::new(KernelScan { schema, batches }))
     }
 }
