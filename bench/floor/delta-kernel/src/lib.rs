@@ -29,7 +29,7 @@ use delta_kernel::engine::arrow_conversion::TryIntoArrow;
 use delta_kernel::engine::arrow_data::ArrowEngineData;
 use delta_kernel::table_changes::TableChanges;
 use delta_kernel::transaction::CommitResult;
-use delta_kernel::{Engine, EngineData, Snapshot, SnapshotRef};
+use delta_kernel::{DeltaResult, Engine, EngineData, Snapshot, SnapshotRef};
 use delta_kernel_engine::executor::tokio::TokioBackgroundExecutor;
 use delta_kernel_engine::{DefaultEngine, DefaultEngineBuilder};
 use df_plugin_api::ffi::table_source::FFI_TableSource;
@@ -105,10 +105,7 @@ impl KernelTable {
                     .with_schema(schema)
                     .build()
                     .map_err(kernel_error)?;
-                scan.execute(engine)
-                    .map_err(kernel_error)?
-                    .collect::<Result<_, _>>()
-                    .map_err(kernel_error)?
+                all_chunks(scan.execute(engine))?
             }
             Some(start) => {
                 let changes = TableChanges::try_new(self.url.clone(), engine.as_ref(), start, None)
@@ -117,10 +114,7 @@ impl KernelTable {
                     .scan_builder()
                     .build()
                     .map_err(kernel_error)?;
-                scan.execute(engine)
-                    .map_err(kernel_error)?
-                    .collect::<Result<_, _>>()
-                    .map_err(kernel_error)?
+                all_chunks(scan.execute(engine))?
             }
         };
         chunks
@@ -131,6 +125,16 @@ impl KernelTable {
             })
             .collect()
     }
+}
+
+/// Every chunk a kernel scan (of the table or of its changes) reads.
+fn all_chunks(
+    chunks: DeltaResult<impl Iterator<Item = DeltaResult<Box<dyn EngineData>>>>,
+) -> Result<Vec<Box<dyn EngineData>>> {
+    chunks
+        .map_err(kernel_error)?
+        .collect::<DeltaResult<_>>()
+        .map_err(kernel_error)
 }
 
 impl SourceTable for KernelTable {
