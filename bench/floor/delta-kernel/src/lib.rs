@@ -10,8 +10,10 @@
 //! next to the Delta bundle's (`bench/src/sizes.rs`); nothing loads it.
 //!
 //! Left out, because each is small next to the kernel: time travel by timestamp, `delta_history`
-//! (the kernel's log reader already reads commit files) and turning filters into kernel
-//! predicates (the predicate evaluator is linked by the scan itself).
+//! (the kernel's log reader already reads commit files), turning filters into kernel predicates
+//! (the predicate evaluator is linked by the scan itself), writes split by partition (the
+//! kernel's partitioned write context is a sibling of the one used here) and the
+//! `STORED AS DELTA` factory.
 
 use std::collections::HashMap;
 use std::ffi::{CStr, c_char};
