@@ -90,7 +90,7 @@ pub fn measure(built: &Path) -> Vec<Row> {
 }
 
 /// The floor of a Delta bundle whose Delta code would use delta-kernel and no DataFusion.
-const KERNEL_ROUTE: &str = "size-floor-delta-kernel";
+pub const KERNEL_ROUTE: &str = "size-floor-delta-kernel";
 
 fn megabytes(file: &Path) -> Option<f64> {
     std::fs::metadata(file).ok().map(|m| m.len() as f64 / 1e6)

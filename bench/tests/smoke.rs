@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use df_plugin_bench::{Config, run, workloads};
+use df_plugin_bench::{Config, run, sizes, workloads};
 
 #[test]
 fn every_workload_runs_at_tiny_sizes() {
@@ -76,7 +76,7 @@ fn every_workload_runs_at_tiny_sizes() {
         );
     }
     assert!(
-        matches!(floors.as_slice(), [kernel] if kernel.name.starts_with("size-floor-delta-kernel") && kernel.measured > 0.0),
+        matches!(floors.as_slice(), [kernel] if kernel.name.starts_with(sizes::KERNEL_ROUTE) && kernel.measured > 0.0),
         "{floors:?}"
     );
     let table_function = report

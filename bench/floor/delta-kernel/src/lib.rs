@@ -25,7 +25,6 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::{ScalarValue, plan_err};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::SendableRecordBatchStream;
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use delta_kernel::committer::FileSystemCommitter;
 use delta_kernel::engine::arrow_conversion::TryIntoArrow;
 use delta_kernel::engine::arrow_data::ArrowEngineData;
@@ -36,7 +35,9 @@ use delta_kernel_engine::executor::tokio::TokioBackgroundExecutor;
 use delta_kernel_engine::{DefaultEngine, DefaultEngineBuilder};
 use df_plugin_api::ffi::table_source::FFI_TableSource;
 use df_plugin_api::toolkit::panic::{BundleTag, ObjectLabel};
-use df_plugin_api::toolkit::source::{ScanRequest, SourceScan, SourceTable, TableSource};
+use df_plugin_api::toolkit::source::{
+    ScanRequest, SourceScan, SourceTable, TableSource, stream_of,
+};
 use url::Url;
 
 type KernelEngine = DefaultEngine<TokioBackgroundExecutor>;
@@ -145,27 +146,9 @@ impl SourceTable for KernelTable {
     }
 
     fn scan(&self, request: &ScanRequest) -> Result<Arc<dyn SourceScan>> {
-        let columns: Vec<String> = match &request.projection {
-            Some(indexes) => indexes
-                .iter()
-                .map(|&i| self.schema.field(i).name().clone())
-                .collect(),
-            None => self
-                .schema
-                .fields()
-                .iter()
-                .map(|f| f.name().clone())
-                .collect(),
-        };
+        let schema = request.projected_schema(&self.schema)?;
+        let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
         let batches = self.read(&columns)?;
-        let schema = Arc::new(
-            self.schema.project(
-                &request
-                    .projection
-                    .clone()
-                    .unwrap_or_else(|| (0..self.schema.fields().len()).collect()),
-            )?,
-        );
         Ok(Arc::new(KernelScan { schema, batches }))
     }
 }
@@ -183,10 +166,7 @@ impl SourceScan for KernelScan {
 
     fn execute(&self, _partition: usize) -> Result<SendableRecordBatchStream> {
         let batches = self.batches.clone().into_iter().map(Ok);
-        Ok(Box::pin(RecordBatchStreamAdapter::new(
-            Arc::clone(&self.schema),
-            futures::stream::iter(batches),
-        )))
+        Ok(stream_of(Arc::clone(&self.schema), batches))
     }
 }
 
