@@ -323,7 +323,7 @@ unsafe impl GlobalAlloc for BundleAllocator {
 /// or one while a host is lending its own. Out of line, so that the race stays out of
 /// `__rust_alloc` and `__rust_dealloc`. Inline, rustc kept it there with the registers it
 /// saves, and the system's path cost 9 instructions more than a native allocation and 7 more
-/// than a native free, where it now costs 3 (callgrind: a fifth of what the Delta projection's
+/// than a native free, where it now costs 3 (callgrind: a third of what the Delta projection's
 /// crossing counted, 231 allocations a batch of the Delta scan).
 mod unsettled {
     use super::*;
