@@ -196,23 +196,24 @@ impl Lending {
     #[inline]
     fn allocator(&self) -> Option<&'static FFI_HostAllocator> {
         loop {
-            match self.state.load(Ordering::Acquire) {
-                // SAFETY: `lent` was written before `HOST` was stored (release) and never changes.
-                HOST => return Some(unsafe { &*self.lent.load(Ordering::Relaxed) }),
-                SYSTEM => return None,
+            match self.settled() {
+                Settled::Host(host) => return Some(host),
+                Settled::System => return None,
                 // The first allocation: the system's, unless a host got here first.
-                UNSET => {
-                    let first = self.state.compare_exchange(
+                Settled::Not => {
+                    match self.state.compare_exchange(
                         UNSET,
                         SYSTEM,
                         Ordering::AcqRel,
                         Ordering::Acquire,
-                    );
-                    if first.is_ok() {
-                        return None;
+                    ) {
+                        Ok(_) => return None,
+                        // A host is lending its own right now.
+                        Err(SHARING) => std::hint::spin_loop(),
+                        // Settled meanwhile: read it again.
+                        Err(_) => {}
                     }
                 }
-                _ => std::hint::spin_loop(),
             }
         }
     }
