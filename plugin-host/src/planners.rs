@@ -15,11 +15,13 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::FieldRef;
 use datafusion::error::Result;
-use datafusion::execution::{SessionStateBuilder, TaskContextProvider};
+use datafusion::execution::SessionStateBuilder;
 use datafusion::logical_expr::planner::{ExprPlanner, RelationPlanner, TypePlanner};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast;
-use df_plugin_api::ffi::planner::{ForeignExprPlanner, ForeignRelationPlanner, ForeignTypePlanner};
+use df_plugin_api::ffi::planner::{
+    ForeignExprPlanner, ForeignRelationPlanner, ForeignTypePlanner, PlannerSession,
+};
 
 use crate::session::SessionSlot;
 use crate::truth::BundleObjects;
@@ -83,7 +85,7 @@ impl SessionPlanners {
         {
             return;
         }
-        let session = Arc::clone(slot) as Arc<dyn TaskContextProvider>;
+        let session = Arc::clone(slot) as Arc<dyn PlannerSession>;
         let installed = Installed {
             bundle: bundle.to_owned(),
             expr: objects

@@ -22,6 +22,7 @@ use std::task::{Context, Poll};
 
 use datafusion::execution::{TaskContext, TaskContextProvider};
 use datafusion::prelude::SessionContext;
+use df_plugin_api::ffi::planner::PlannerSession;
 
 /// A late-bound, weak link to the session a bundle's objects are registered in.
 #[derive(Debug, Default)]
@@ -61,16 +62,23 @@ impl TaskContextProvider for SessionSlot {
         if let Some(scoped) = SCOPED.with(|s| s.borrow().clone()) {
             return scoped;
         }
-        let session = self
-            .session
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .upgrade();
-        match session {
+        match self.session() {
             Some(ctx) => ctx.task_ctx(),
             // Not registered yet (e.g. `inspect --load`): an empty context; nothing runs then.
             None => Arc::new(TaskContext::default()),
         }
+    }
+}
+
+/// Planners decode their bundle's answers against the session itself, not a task context: see
+/// [`PlannerSession`]. No scope applies: planning never runs inside a bundle's scan or call.
+impl PlannerSession for SessionSlot {
+    fn session(&self) -> Option<SessionContext> {
+        self.session
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .upgrade()
+            .map(|ctx| SessionContext::clone(&ctx))
     }
 }
 

@@ -11,15 +11,17 @@
 use std::cmp::Ordering;
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::TableProvider;
 use datafusion::common::{DFSchema, DFSchemaRef, TableReference};
 use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::FunctionRegistry;
 use datafusion::execution::TaskContext;
-use datafusion::logical_expr::{AggregateUDF, ScalarUDF, WindowUDF};
+use datafusion::logical_expr::{AggregateUDF, HigherOrderUDF, ScalarUDF, WindowUDF};
 use datafusion::logical_expr::{Expr, Extension, LogicalPlan, UserDefinedLogicalNodeCore};
+use datafusion::prelude::SessionContext;
 use datafusion_ffi::execution::FFI_TaskContextProvider;
 use datafusion_proto::bytes::Serializeable;
 use datafusion_proto::logical_plan::from_proto::parse_expr;
@@ -72,6 +74,27 @@ pub fn schema_from_bytes(bytes: &[u8]) -> Result<DFSchema> {
     let proto = protobuf::DfSchema::decode(bytes)
         .map_err(|e| DataFusionError::Plan(format!("undecodable schema bytes: {e}")))?;
     Ok(DFSchema::try_from(&proto)?)
+}
+
+/// The last schema a planner was sent, decoded. The host sends the schema with every call, and
+/// the calls of a query (and of the next) mostly plan against the same one: decoding it again
+/// was a third of what an expression hook cost the bundle, where comparing bytes costs little.
+#[derive(Debug, Default)]
+pub(crate) struct LastSchema(Mutex<Option<(Vec<u8>, Arc<DFSchema>)>>);
+
+impl LastSchema {
+    /// `bytes` decoded ([`schema_from_bytes`]), or the schema they decoded to last time.
+    pub(crate) fn decode(&self, bytes: &[u8]) -> Result<Arc<DFSchema>> {
+        let mut last = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((seen, schema)) = last.as_ref()
+            && seen.as_slice() == bytes
+        {
+            return Ok(Arc::clone(schema));
+        }
+        let schema = Arc::new(schema_from_bytes(bytes)?);
+        *last = Some((bytes.to_vec(), Arc::clone(&schema)));
+        Ok(schema)
+    }
 }
 
 /// A plan the host planned and kept, standing in its place in a bundle's plan. Valid only
@@ -287,11 +310,23 @@ impl LogicalExtensionCodec for BundleCodec {
 
 /// Host side: decodes a planner's answer. Placeholders are checked against the plans of the
 /// current call (`handles`: its nonce and each plan's schema); side-table references become the
-/// bundle's objects.
-#[derive(Debug, Default)]
+/// bundle's objects; functions the answer names without a reference are the host session's
+/// (`functions`), looked up one by one (see [`super::AnswerContext`]).
+#[derive(Default)]
 pub(crate) struct HostCodec {
     handles: Option<(u64, Vec<DFSchemaRef>)>,
     objects: PlanObjectsReader,
+    functions: Option<SessionContext>,
+}
+
+impl fmt::Debug for HostCodec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HostCodec")
+            .field("handles", &self.handles)
+            .field("objects", &self.objects)
+            .field("session", &self.functions.as_ref().map(|s| s.session_id()))
+            .finish()
+    }
 }
 
 impl HostCodec {
@@ -299,12 +334,36 @@ impl HostCodec {
         Self {
             handles: None,
             objects: PlanObjectsReader::new(objects),
+            functions: None,
         }
     }
 
     pub(crate) fn with_handles(mut self, nonce: u64, schemas: Vec<DFSchemaRef>) -> Self {
         self.handles = Some((nonce, schemas));
         self
+    }
+
+    /// Resolves the functions an answer names without a side-table reference in `session`.
+    pub(crate) fn with_functions(mut self, session: Option<SessionContext>) -> Self {
+        self.functions = session;
+        self
+    }
+
+    /// The host's function `name` when the answer sent no object for it (`buf` empty) and the
+    /// session has one; otherwise the side table's, whose error names what is missing.
+    fn function<F>(
+        &self,
+        name: &str,
+        buf: &[u8],
+        host: impl FnOnce(&SessionContext, &str) -> Result<Arc<F>>,
+        sent: impl FnOnce(&[u8], &str) -> Result<Arc<F>>,
+    ) -> Result<Arc<F>> {
+        if buf.is_empty()
+            && let Some(found) = self.functions.as_ref().and_then(|s| host(s, name).ok())
+        {
+            return Ok(found);
+        }
+        sent(buf, name)
     }
 }
 
@@ -381,15 +440,39 @@ impl LogicalExtensionCodec for HostCodec {
     }
 
     fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
-        self.objects.scalar_udf(buf, name)
+        self.function(name, buf, FunctionRegistry::udf, |b, n| {
+            self.objects.scalar_udf(b, n)
+        })
+    }
+
+    fn try_decode_higher_order_function(
+        &self,
+        name: &str,
+        buf: &[u8],
+    ) -> Result<Arc<HigherOrderUDF>> {
+        // A planner cannot send one (datafusion-ffi has no FFI type for them): the host's only.
+        self.function(
+            name,
+            buf,
+            FunctionRegistry::higher_order_function,
+            |_, n| {
+                Err(DataFusionError::Plan(format!(
+                    "the answer refers to higher-order function '{n}', which the host does not have"
+                )))
+            },
+        )
     }
 
     fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
-        self.objects.aggregate_udf(buf, name)
+        self.function(name, buf, FunctionRegistry::udaf, |b, n| {
+            self.objects.aggregate_udf(b, n)
+        })
     }
 
     fn try_decode_udwf(&self, name: &str, buf: &[u8]) -> Result<Arc<WindowUDF>> {
-        self.objects.window_udf(buf, name)
+        self.function(name, buf, FunctionRegistry::udwf, |b, n| {
+            self.objects.window_udf(b, n)
+        })
     }
 
     fn try_decode_file_format(
@@ -398,5 +481,63 @@ impl LogicalExtensionCodec for HostCodec {
         ctx: &TaskContext,
     ) -> Result<Arc<dyn datafusion::datasource::file_format::FileFormatFactory>> {
         DefaultLogicalExtensionCodec {}.try_decode_file_format(buf, ctx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_schema_is_decoded_once_and_a_new_one_replaces_it() {
+        use datafusion::arrow::datatypes::{DataType, Field, Schema};
+        let schema = |name: &str| {
+            let fields = vec![Field::new(name, DataType::Int64, true)];
+            DFSchema::try_from_qualified_schema("t", &Schema::new(fields)).unwrap()
+        };
+        let (a, b) = (schema("a"), schema("b"));
+        let (a_bytes, b_bytes) = (schema_to_bytes(&a).unwrap(), schema_to_bytes(&b).unwrap());
+        let last = LastSchema::default();
+        let first = last.decode(&a_bytes).unwrap();
+        assert_eq!(*first, a);
+        assert!(Arc::ptr_eq(&first, &last.decode(&a_bytes).unwrap()));
+        assert_eq!(*last.decode(&b_bytes).unwrap(), b);
+        assert!(!Arc::ptr_eq(&first, &last.decode(&a_bytes).unwrap()));
+        assert!(last.decode(b"not a schema").is_err());
+        assert_eq!(*last.decode(&b_bytes).unwrap(), b);
+    }
+
+    /// What an answer names without sending resolves in the session, whatever the kind; what
+    /// the session lacks is an error that says so.
+    #[test]
+    fn the_host_codec_resolves_unsent_functions_in_the_session() {
+        let objects = FFI_PlanObjects::default();
+        let codec = HostCodec::new(&objects).with_functions(Some(SessionContext::new()));
+        assert_eq!(codec.try_decode_udf("abs", &[]).unwrap().name(), "abs");
+        assert_eq!(codec.try_decode_udaf("sum", &[]).unwrap().name(), "sum");
+        assert_eq!(
+            codec.try_decode_udwf("row_number", &[]).unwrap().name(),
+            "row_number"
+        );
+        let hof = codec.try_decode_higher_order_function("array_transform", &[]);
+        assert_eq!(hof.unwrap().name(), "array_transform");
+
+        let missing = codec.try_decode_higher_order_function("nope", &[]);
+        let err = missing.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            err.contains("higher-order function 'nope', which the host does not have"),
+            "{err}"
+        );
+        // No session (none bound yet): only what the answer sent.
+        let unbound = HostCodec::new(&objects);
+        let err = unbound
+            .try_decode_udf("abs", &[])
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            err.unwrap_or_default().contains(
+                "function 'abs', which the host does not have and the planner did not send"
+            )
+        );
     }
 }

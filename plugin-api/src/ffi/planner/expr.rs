@@ -36,13 +36,14 @@ use stabby::str::Str as SStr;
 use stabby::string::String as SString;
 use stabby::vec::Vec as SVec;
 
-use super::codec::{
-    HostCodec, expr_from_bytes_with, expr_to_bytes, schema_from_bytes, schema_to_bytes,
-};
+use super::codec::{LastSchema, expr_from_bytes_with, expr_to_bytes, schema_to_bytes};
 use super::lean::{self, LeanCodec};
 use super::objects::{DefaultPlanObjectExporter, PlanObjectExporter};
 use super::relation::FFI_TableReference;
-use super::{FFI_PlannerResult, GeneralCodec, PlannerCodec, ffi_guard, next_nonce};
+use super::{
+    AnswerContext, FFI_PlannerResult, GeneralCodec, PlannerCodec, PlannerSession, ffi_guard,
+    next_nonce,
+};
 
 /// The hooks of `ExprPlanner` that can cross the boundary. A planner sets the bits of the hooks
 /// it implements; the host never calls it for the others.
@@ -173,6 +174,7 @@ struct ExprPlannerPrivateData {
     planner: Arc<dyn ExprPlanner>,
     hooks: ExprPlannerHooks,
     codec: Arc<dyn PlannerCodec>,
+    schemas: LastSchema,
 }
 
 impl FFI_ExprPlanner {
@@ -200,6 +202,7 @@ impl FFI_ExprPlanner {
                 planner,
                 hooks,
                 codec: Arc::new(GeneralCodec::new(exporter)),
+                schemas: LastSchema::default(),
             },
         )
     }
@@ -226,6 +229,7 @@ impl FFI_ExprPlanner {
                 planner,
                 hooks,
                 codec: Arc::new(LeanCodec),
+                schemas: LastSchema::default(),
             },
         ))
     }
@@ -303,7 +307,7 @@ unsafe extern "C" fn plan_binary_op_fn_wrapper(
                 left: data.codec.read_expr(&left, host)?,
                 right: data.codec.read_expr(&right, host)?,
             };
-            let schema = schema_from_bytes(&schema)?;
+            let schema = data.schemas.decode(&schema)?;
             data.planned(data.planner.plan_binary_op(expr, &schema)?, host)
         },
     )
@@ -450,10 +454,10 @@ unsafe extern "C" fn plan_exprs_fn_wrapper(
                 .map(|e| data.codec.read_expr(e, host))
                 .collect::<Result<Vec<_>>>()?;
             let p = &data.planner;
-            let schema = || schema_from_bytes(&schema);
+            let schema = || data.schemas.decode(&schema);
             let planned = |r| data.planned(r, host);
             match hook {
-                hooks::ARRAY_LITERAL => planned(p.plan_array_literal(args, &schema()?)?),
+                hooks::ARRAY_LITERAL => planned(p.plan_array_literal(args, &*schema()?)?),
                 hooks::POSITION => planned(p.plan_position(args)?),
                 hooks::EXTRACT => planned(p.plan_extract(args)?),
                 hooks::SUBSTRING => planned(p.plan_substring(args)?),
@@ -462,7 +466,7 @@ unsafe extern "C" fn plan_exprs_fn_wrapper(
                 hooks::MAKE_MAP => planned(p.plan_make_map(args)?),
                 hooks::FIELD_ACCESS => {
                     let access = field_access(args, variant)?;
-                    data.planned(p.plan_field_access(access, &schema()?)?, host)
+                    data.planned(p.plan_field_access(access, &*schema()?)?, host)
                 }
                 hooks::DICTIONARY_LITERAL => {
                     if args.len() % 2 != 0 {
@@ -473,7 +477,7 @@ unsafe extern "C" fn plan_exprs_fn_wrapper(
                         if i % 2 == 0 { &mut keys } else { &mut values }.push(e);
                     }
                     let dict = RawDictionaryExpr { keys, values };
-                    data.planned(p.plan_dictionary_literal(dict, &schema()?)?, host)
+                    data.planned(p.plan_dictionary_literal(dict, &*schema()?)?, host)
                 }
                 hooks::AGGREGATE => {
                     let raw = raw_aggregate(only(args, "aggregate")?)?;
@@ -525,6 +529,7 @@ unsafe extern "C" fn clone_fn_wrapper(planner: &FFI_ExprPlanner) -> FFI_ExprPlan
             planner: Arc::clone(&data.planner),
             hooks: data.hooks.clone(),
             codec: Arc::clone(&data.codec),
+            schemas: LastSchema::default(),
         },
     )
 }
@@ -567,7 +572,7 @@ pub struct ForeignExprPlanner {
     label: String,
     binary_ops: Vec<String>,
     /// The host session: decodes what the bundle returns, and is what the bundle decodes with.
-    session: Arc<dyn TaskContextProvider>,
+    session: Arc<dyn PlannerSession>,
     ffi_session: FFI_TaskContextProvider,
 }
 
@@ -581,14 +586,15 @@ unsafe impl Send for ForeignExprPlanner {}
 unsafe impl Sync for ForeignExprPlanner {}
 
 impl ForeignExprPlanner {
-    pub fn new(ffi: FFI_ExprPlanner, bundle: &str, session: Arc<dyn TaskContextProvider>) -> Self {
+    pub fn new(ffi: FFI_ExprPlanner, bundle: &str, session: Arc<dyn PlannerSession>) -> Self {
+        let provider: Arc<dyn TaskContextProvider> = Arc::clone(&session) as _;
         Self {
             label: format!(
                 "expression planner '{}' of plugin bundle '{bundle}'",
                 ffi.name
             ),
             binary_ops: ffi.binary_ops.iter().map(|s| s.to_string()).collect(),
-            ffi_session: FFI_TaskContextProvider::from(&session),
+            ffi_session: FFI_TaskContextProvider::from(&provider),
             session,
             ffi,
         }
@@ -643,14 +649,14 @@ impl ForeignExprPlanner {
         match result {
             FFI_Result::Ok(FFI_PlannerResult::Original) => Ok(PlannerResult::Original(original)),
             FFI_Result::Ok(FFI_PlannerResult::Planned { expr, objects }) => {
-                let codec = HostCodec::new(&objects);
-                let mut expr = expr_from_bytes_with(&expr, &self.session.task_ctx(), &codec)
+                let answer = AnswerContext::of(self.session.as_ref());
+                let mut expr = expr_from_bytes_with(&expr, &answer.task, &answer.codec(&objects))
                     .map_err(|e| {
-                        DataFusionError::Plan(format!(
-                            "{} returned an expression the host cannot decode: {e}",
-                            self.label
-                        ))
-                    })?;
+                    DataFusionError::Plan(format!(
+                        "{} returned an expression the host cannot decode: {e}",
+                        self.label
+                    ))
+                })?;
                 if let Some((nonce, operands)) = sent.and_then(|s| s.lean) {
                     expr = lean::put_back(expr, nonce, &operands).map_err(|e| match e {
                         DataFusionError::Plan(m) => {

@@ -30,13 +30,15 @@ pub mod type_planner;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use datafusion::error::{DataFusionError, Result};
-use datafusion::execution::TaskContext;
+use datafusion::execution::{TaskContext, TaskContextProvider};
 use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::prelude::SessionContext;
 use datafusion_ffi::execution::FFI_TaskContextProvider;
 use datafusion_ffi::util::FFI_Result;
 use datafusion_proto::bytes::logical_plan_to_bytes_with_extension_codec;
@@ -100,6 +102,60 @@ pub(crate) fn ast_from_json<T: DeserializeOwned>(json: &str, what: &str) -> Resu
             "cannot read the {what} sent across the plugin boundary: {e}"
         ))
     })
+}
+
+/// The host session `Foreign*Planner`s are installed in, as they see it: the task context
+/// provider their bundle calls back into, and the session itself, which the host decodes the
+/// bundle's answers against.
+///
+/// The host does not decode an answer with `task_ctx()`: that copies every function of the
+/// session (DataFusion's ~300 built-ins) into a new `TaskContext`, which each hook call paid to
+/// read an answer naming a function or two: over half of what an expression hook cost the
+/// host. It decodes with the session's configuration and runtime alone ([`AnswerContext`]).
+pub trait PlannerSession: TaskContextProvider + Send + Sync {
+    /// The session the planners are installed in, once it exists and while it lives.
+    fn session(&self) -> Option<SessionContext>;
+}
+
+/// What the host decodes one answer against: the session's configuration and runtime in a task
+/// context with no functions, and the session, in which [`codec::HostCodec`] looks up each
+/// function by the name the answer gives it. Made per answer, so a function or option changed
+/// since the last one is seen, as with `task_ctx()`.
+pub(crate) struct AnswerContext {
+    pub(crate) task: Arc<TaskContext>,
+    pub(crate) functions: Option<SessionContext>,
+}
+
+impl AnswerContext {
+    pub(crate) fn of(session: &dyn PlannerSession) -> Self {
+        let functions = session.session();
+        let task = match &functions {
+            Some(ctx) => {
+                let state = ctx.state_ref();
+                let state = state.read();
+                TaskContext::new(
+                    None,
+                    state.session_id().to_owned(),
+                    state.config().clone(),
+                    HashMap::new(),
+                    HashMap::new(),
+                    HashMap::new(),
+                    HashMap::new(),
+                    Arc::clone(state.runtime_env()),
+                )
+            }
+            None => TaskContext::default(),
+        };
+        Self {
+            task: Arc::new(task),
+            functions,
+        }
+    }
+
+    /// A codec for the answer's objects that resolves the session's functions by name.
+    pub(crate) fn codec(&self, objects: &FFI_PlanObjects) -> codec::HostCodec {
+        codec::HostCodec::new(objects).with_functions(self.functions.clone())
+    }
 }
 
 /// A bundle-side cache of the host's `TaskContext`. Converting the host's task context crosses

@@ -43,11 +43,14 @@ use stabby::string::String as SString;
 use stabby::vec::Vec as SVec;
 
 use super::codec::{
-    HostCodec, HostPlanRef, HostTableSchema, expr_to_bytes, schema_from_bytes, schema_to_bytes,
+    HostPlanRef, HostTableSchema, expr_to_bytes, schema_from_bytes, schema_to_bytes,
 };
 use super::lean::LeanCodec;
 use super::objects::{DefaultPlanObjectExporter, FFI_PlanObjects, PlanObjectExporter};
-use super::{GeneralCodec, PlannerCodec, ast_from_json, ast_to_json, ffi_guard, next_nonce};
+use super::{
+    AnswerContext, GeneralCodec, PlannerCodec, PlannerSession, ast_from_json, ast_to_json,
+    ffi_guard, next_nonce,
+};
 
 /// Kinds of FROM-clause items. A planner declares the kinds it plans; `SAMPLED` is any item
 /// with a `TABLESAMPLE` clause, whatever its kind.
@@ -684,7 +687,7 @@ impl Drop for DepthGuard {
 pub struct ForeignRelationPlanner {
     ffi: FFI_RelationPlanner,
     label: String,
-    session: Arc<dyn TaskContextProvider>,
+    session: Arc<dyn PlannerSession>,
     ffi_session: FFI_TaskContextProvider,
 }
 
@@ -698,17 +701,14 @@ unsafe impl Send for ForeignRelationPlanner {}
 unsafe impl Sync for ForeignRelationPlanner {}
 
 impl ForeignRelationPlanner {
-    pub fn new(
-        ffi: FFI_RelationPlanner,
-        bundle: &str,
-        session: Arc<dyn TaskContextProvider>,
-    ) -> Self {
+    pub fn new(ffi: FFI_RelationPlanner, bundle: &str, session: Arc<dyn PlannerSession>) -> Self {
+        let provider: Arc<dyn TaskContextProvider> = Arc::clone(&session) as _;
         Self {
             label: format!(
                 "relation planner '{}' of plugin bundle '{bundle}'",
                 ffi.name
             ),
-            ffi_session: FFI_TaskContextProvider::from(&session),
+            ffi_session: FFI_TaskContextProvider::from(&provider),
             session,
             ffi,
         }
@@ -739,13 +739,13 @@ impl ForeignRelationPlanner {
                 objects,
             } => (plan, alias, objects),
         };
-        let codec = HostCodec::new(&objects).with_handles(
+        let answer = AnswerContext::of(self.session.as_ref());
+        let codec = answer.codec(&objects).with_handles(
             nonce,
             handles.iter().map(|h| Arc::clone(h.schema())).collect(),
         );
-        let plan =
-            logical_plan_from_bytes_with_extension_codec(&bytes, &self.session.task_ctx(), &codec)
-                .map_err(|e| self.error(format!("returned a plan the host cannot decode: {e}")))?;
+        let plan = logical_plan_from_bytes_with_extension_codec(&bytes, &answer.task, &codec)
+            .map_err(|e| self.error(format!("returned a plan the host cannot decode: {e}")))?;
         let plan = plan
             .transform_up(|node| match HostPlanRef::of(&node) {
                 Some(r) => Ok(Transformed::yes(handles[r.id as usize].clone())),

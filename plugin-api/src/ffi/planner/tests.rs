@@ -29,7 +29,10 @@ use datafusion::sql::sqlparser::ast::{self, TableFactor};
 use super::codec::HostPlanRef;
 use super::expr::{ExprPlannerHooks, hooks};
 use super::relation::factor_kinds;
-use super::{FFI_ExprPlanner, FFI_RelationPlanner, ForeignExprPlanner, ForeignRelationPlanner};
+use super::{
+    FFI_ExprPlanner, FFI_RelationPlanner, ForeignExprPlanner, ForeignRelationPlanner,
+    PlannerSession,
+};
 
 /// The session, for the `Foreign*` planners installed in it (set once it exists).
 #[derive(Default)]
@@ -41,6 +44,12 @@ impl TaskContextProvider for Slot {
             Some(ctx) => ctx.task_ctx(),
             None => Arc::new(TaskContext::default()),
         }
+    }
+}
+
+impl PlannerSession for Slot {
+    fn session(&self) -> Option<SessionContext> {
+        self.0.get().cloned()
     }
 }
 
@@ -62,7 +71,7 @@ fn session_of(
     relation: Option<FFI_RelationPlanner>,
 ) -> SessionContext {
     let slot = Arc::new(Slot::default());
-    let provider = Arc::clone(&slot) as Arc<dyn TaskContextProvider>;
+    let provider = Arc::clone(&slot) as Arc<dyn PlannerSession>;
     let state = SessionStateBuilder::new().with_default_features().build();
     let mut builder = SessionStateBuilder::new_from_existing(state);
     if let Some(ffi) = expr {
@@ -549,6 +558,78 @@ async fn lean_operands_cross_opaque_and_come_back() {
     let err = error(&ctx, "SELECT (a + 1) -> -1 FROM t").await;
     assert!(
         err.contains("expression planner 'probe' of plugin bundle 'test': used the operand placeholder $df_plugin_operand_1_0, which is not one of the 2 operands of this call"),
+        "{err}"
+    );
+}
+
+/// `tag(x)`: a constant that says which `tag` ran.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Tag {
+    by: &'static str,
+    signature: Signature,
+}
+
+impl Tag {
+    fn udf(by: &'static str) -> ScalarUDF {
+        ScalarUDF::from(Tag {
+            by,
+            signature: Signature::any(1, Volatility::Immutable),
+        })
+    }
+}
+
+impl ScalarUDFImpl for Tag {
+    fn name(&self) -> &str {
+        "tag"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        Ok(ColumnarValue::Scalar(self.by.into()))
+    }
+}
+
+/// A lean planner that answers `l -> r` with `tag(l)`: a function it names, so the host's.
+#[derive(Debug)]
+struct Tagger;
+
+impl ExprPlanner for Tagger {
+    fn plan_binary_op(
+        &self,
+        expr: datafusion::logical_expr::planner::RawBinaryExpr,
+        _schema: &DFSchema,
+    ) -> Result<PlannerResult<datafusion::logical_expr::planner::RawBinaryExpr>> {
+        Ok(PlannerResult::Planned(
+            Tag::udf("the planner").call(vec![expr.left]),
+        ))
+    }
+}
+
+#[tokio::test]
+async fn an_answer_calls_the_session_function_of_its_name_as_it_is_at_that_answer() {
+    let hooks = ExprPlannerHooks::binary_ops([ast::BinaryOperator::Arrow]);
+    let lean = FFI_ExprPlanner::new_lean("tagger", Arc::new(Tagger), hooks).unwrap();
+    let ctx = session_of(Some(lean), None);
+    ctx.register_udf(Tag::udf("first"));
+    assert_eq!(one(&ctx, "SELECT 1 -> 2").await, "first");
+    // Replaced between two queries: the next answer runs the new one.
+    ctx.register_udf(Tag::udf("second"));
+    assert_eq!(one(&ctx, "SELECT 1 -> 2").await, "second");
+    ctx.deregister_udf("tag");
+    let err = error(&ctx, "SELECT 1 -> 2").await;
+    assert!(
+        err.contains("expression planner 'tagger' of plugin bundle 'test' returned an expression the host cannot decode"),
+        "{err}"
+    );
+    assert!(
+        err.contains("refers to function 'tag', which the host does not have"),
         "{err}"
     );
 }
