@@ -8,7 +8,8 @@
 //! What crosses, and how:
 //! - expressions and logical plans: datafusion-proto bytes. Functions travel by name and are
 //!   resolved in the receiver's function registry (on the bundle side: the host's, through a
-//!   cached `TaskContext`). Functions and tables a planner makes itself travel beside the bytes
+//!   cached `TaskContext`; on the host side: the session's, one name at a time, see
+//!   [`PlannerSession`]). Functions and tables a planner makes itself travel beside the bytes
 //!   as datafusion-ffi objects ([`objects`]), so its answer may use anything it can build;
 //! - schemas: `protobuf::DfSchema` bytes (qualifiers included); fields: the Arrow C schema;
 //! - SQL AST nodes (`TableFactor`, `DataType`, SQL expressions, identifiers, aliases):
