@@ -49,11 +49,15 @@ impl SessionSlot {
 
     /// Whether the slot points at `ctx`.
     pub fn is_bound_to(&self, ctx: &Arc<SessionContext>) -> bool {
+        self.live().is_some_and(|s| Arc::ptr_eq(&s, ctx))
+    }
+
+    /// The session, if bound and still alive.
+    fn live(&self) -> Option<Arc<SessionContext>> {
         self.session
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .upgrade()
-            .is_some_and(|s| Arc::ptr_eq(&s, ctx))
     }
 }
 
@@ -62,7 +66,7 @@ impl TaskContextProvider for SessionSlot {
         if let Some(scoped) = SCOPED.with(|s| s.borrow().clone()) {
             return scoped;
         }
-        match self.session() {
+        match self.live() {
             Some(ctx) => ctx.task_ctx(),
             // Not registered yet (e.g. `inspect --load`): an empty context; nothing runs then.
             None => Arc::new(TaskContext::default()),
@@ -74,11 +78,7 @@ impl TaskContextProvider for SessionSlot {
 /// [`PlannerSession`]. No scope applies: planning never runs inside a bundle's scan or call.
 impl PlannerSession for SessionSlot {
     fn session(&self) -> Option<SessionContext> {
-        self.session
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .upgrade()
-            .map(|ctx| SessionContext::clone(&ctx))
+        self.live().map(|ctx| SessionContext::clone(&ctx))
     }
 }
 
