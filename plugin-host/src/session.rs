@@ -77,8 +77,8 @@ impl TaskContextProvider for SessionSlot {
 /// Planners decode their bundle's answers against the session itself, not a task context: see
 /// [`PlannerSession`]. No scope applies: planning never runs inside a bundle's scan or call.
 impl PlannerSession for SessionSlot {
-    fn session(&self) -> Option<SessionContext> {
-        self.live().map(|ctx| SessionContext::clone(&ctx))
+    fn session(&self) -> Option<Arc<SessionContext>> {
+        self.live()
     }
 }
 

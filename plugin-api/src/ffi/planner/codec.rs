@@ -316,7 +316,7 @@ impl LogicalExtensionCodec for BundleCodec {
 pub(crate) struct HostCodec {
     handles: Option<(u64, Vec<DFSchemaRef>)>,
     objects: PlanObjectsReader,
-    functions: Option<SessionContext>,
+    functions: Option<Arc<SessionContext>>,
 }
 
 impl fmt::Debug for HostCodec {
@@ -344,7 +344,7 @@ impl HostCodec {
     }
 
     /// Resolves the functions an answer names without a side-table reference in `session`.
-    pub(crate) fn with_functions(mut self, session: Option<SessionContext>) -> Self {
+    pub(crate) fn with_functions(mut self, session: Option<Arc<SessionContext>>) -> Self {
         self.functions = session;
         self
     }
@@ -359,7 +359,7 @@ impl HostCodec {
         sent: impl FnOnce(&[u8], &str) -> Result<Arc<F>>,
     ) -> Result<Arc<F>> {
         if buf.is_empty()
-            && let Some(found) = self.functions.as_ref().and_then(|s| host(s, name).ok())
+            && let Some(found) = self.functions.as_deref().and_then(|s| host(s, name).ok())
         {
             return Ok(found);
         }
@@ -512,7 +512,7 @@ mod tests {
     #[test]
     fn the_host_codec_resolves_unsent_functions_in_the_session() {
         let objects = FFI_PlanObjects::default();
-        let codec = HostCodec::new(&objects).with_functions(Some(SessionContext::new()));
+        let codec = HostCodec::new(&objects).with_functions(Some(Arc::new(SessionContext::new())));
         assert_eq!(codec.try_decode_udf("abs", &[]).unwrap().name(), "abs");
         assert_eq!(codec.try_decode_udaf("sum", &[]).unwrap().name(), "sum");
         assert_eq!(

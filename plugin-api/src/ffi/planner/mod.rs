@@ -115,7 +115,7 @@ pub(crate) fn ast_from_json<T: DeserializeOwned>(json: &str, what: &str) -> Resu
 /// host. It decodes with the session's configuration and runtime alone ([`AnswerContext`]).
 pub trait PlannerSession: TaskContextProvider + Send + Sync {
     /// The session the planners are installed in, once it exists and while it lives.
-    fn session(&self) -> Option<SessionContext>;
+    fn session(&self) -> Option<Arc<SessionContext>>;
 }
 
 /// What the host decodes one answer against: the session's configuration and runtime in a task
@@ -124,7 +124,7 @@ pub trait PlannerSession: TaskContextProvider + Send + Sync {
 /// since the last one is seen, as with `task_ctx()`.
 pub(crate) struct AnswerContext {
     pub(crate) task: Arc<TaskContext>,
-    pub(crate) functions: Option<SessionContext>,
+    pub(crate) functions: Option<Arc<SessionContext>>,
 }
 
 impl AnswerContext {

@@ -36,7 +36,7 @@ use super::{
 
 /// The session, for the `Foreign*` planners installed in it (set once it exists).
 #[derive(Default)]
-struct Slot(OnceLock<SessionContext>);
+struct Slot(OnceLock<Arc<SessionContext>>);
 
 impl TaskContextProvider for Slot {
     fn task_ctx(&self) -> Arc<TaskContext> {
@@ -48,7 +48,7 @@ impl TaskContextProvider for Slot {
 }
 
 impl PlannerSession for Slot {
-    fn session(&self) -> Option<SessionContext> {
+    fn session(&self) -> Option<Arc<SessionContext>> {
         self.0.get().cloned()
     }
 }
@@ -84,7 +84,7 @@ fn session_of(
         *builder.relation_planners() = Some(vec![Arc::new(foreign)]);
     }
     let ctx = SessionContext::new_with_state(builder.build());
-    slot.0.set(ctx.clone()).ok();
+    slot.0.set(Arc::new(ctx.clone())).ok();
     ctx
 }
 
